@@ -1,0 +1,1 @@
+"""HematoVision ML core: data, training, evaluation and the serving Predictor (no Django)."""

@@ -1,0 +1,167 @@
+"""Serving: load a model directory once and classify white-cell images.
+
+Interface used by the Django inference pipeline::
+
+    predictor = Predictor()                      # default model; or Predictor("path/to/model_dir")
+    results = predictor.predict([pil_image, jpeg_bytes, ...])       # raises on a bad image
+    outcomes = predictor.predict_each([pil_image, b"not an image"]) # CellPrediction | ImageDecodeError
+
+`predict` is all-or-nothing: an undecodable input raises `ImageDecodeError` (its `index` says
+which one) before any inference runs. `predict_each` never raises for a bad image: it returns the
+`ImageDecodeError` in that image's slot and classifies the rest, so a caller can store one failure
+row per bad image. Both are thread-safe; the model is never run by two threads at once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ml.card import ModelDirectoryError, read_card, verify_file
+from ml.cells import LocalisationConfig, crop_cell
+from ml.paths import default_model_dir
+
+ImageInput = Image.Image | bytes
+BATCH_SIZE = 32
+
+
+class ImageDecodeError(ValueError):
+    """An input could not be decoded as an image; `index` is its position in the request."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"image {index} could not be decoded: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CellPrediction:
+    label: str
+    probabilities: dict[str, float]
+    confidence: float
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = logits.astype(np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exponentials = np.exp(scaled)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def decode_image(image: ImageInput, index: int) -> Image.Image:
+    """Decode bytes or accept a PIL image, fully loaded and RGB, or raise ImageDecodeError."""
+    try:
+        if isinstance(image, bytes | bytearray | memoryview):
+            image = Image.open(io.BytesIO(bytes(image)))
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"expected PIL image or bytes, got {type(image).__name__}")
+        image.load()
+        return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, TypeError, ValueError, SyntaxError) as error:
+        raise ImageDecodeError(index, str(error) or type(error).__name__) from error
+
+
+class _TFLiteBackend:
+    """TFLite interpreter (XNNPACK on CPU); resized only when the batch size changes."""
+
+    def __init__(self, path: Path) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = 0
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        if pixels.shape[0] != self._batch:
+            self._interpreter.resize_tensor_input(self._input["index"], list(pixels.shape))
+            self._interpreter.allocate_tensors()
+            self._input = self._interpreter.get_input_details()[0]
+            self._output = self._interpreter.get_output_details()[0]
+            self._batch = pixels.shape[0]
+        self._interpreter.set_tensor(self._input["index"], pixels.astype(self._input["dtype"]))
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output["index"]).astype(np.float32)
+
+
+class _KerasBackend:
+    def __init__(self, path: Path) -> None:
+        import keras
+
+        self._model = keras.saving.load_model(path, compile=False)
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model(pixels, training=False), dtype=np.float32)
+
+
+_BACKENDS = {"tflite": _TFLiteBackend, "keras": _KerasBackend}
+
+
+class Predictor:
+    """A loaded model directory: classes, card, calibrated `predict`."""
+
+    def __init__(self, model_dir: str | Path | None = None) -> None:
+        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        self.card: dict = read_card(self.model_dir)
+        self.classes: list[str] = list(self.card["classes"])
+        self.version: str = str(self.card["version"])
+        self.review_threshold: float = float(self.card["review_threshold"])
+        self.temperature: float = float(self.card.get("temperature", 1.0))
+        self.input_size: int = int(self.card["input_size"])
+        self.localisation = LocalisationConfig(**self.card["preprocessing"]["cell_localisation"])
+        serving = self.card["serving"]
+        if serving["format"] not in _BACKENDS:
+            raise ModelDirectoryError(f"unknown serving format {serving['format']!r}")
+        path = verify_file(self.model_dir, self.card, serving["file"])
+        self._run = _BACKENDS[serving["format"]](path)
+        self._lock = threading.Lock()
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """Exactly the training-time preprocessing: cell crop, resize, RGB 0..255 float32."""
+        crop = crop_cell(image, self.localisation, self.input_size)
+        return np.asarray(crop, dtype=np.float32)
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """Uncalibrated model outputs for preprocessed pixels, in batches of BATCH_SIZE."""
+        outputs = []
+        for start in range(0, len(pixels), BATCH_SIZE):
+            with self._lock:
+                outputs.append(self._run(pixels[start : start + BATCH_SIZE]))
+        return np.concatenate(outputs) if outputs else np.zeros((0, len(self.classes)))
+
+    def predict(self, images: Sequence[ImageInput]) -> list[CellPrediction]:
+        decoded = [decode_image(image, index) for index, image in enumerate(images)]
+        return self._classify(decoded)
+
+    def predict_each(self, images: Sequence[ImageInput]) -> list[CellPrediction | ImageDecodeError]:
+        outcomes: list[CellPrediction | ImageDecodeError | Image.Image] = []
+        for index, image in enumerate(images):
+            try:
+                outcomes.append(decode_image(image, index))
+            except ImageDecodeError as error:
+                outcomes.append(error)
+        good = [item for item in outcomes if isinstance(item, Image.Image)]
+        predictions = iter(self._classify(good))
+        return [item if isinstance(item, ImageDecodeError) else next(predictions) for item in outcomes]
+
+    def _classify(self, images: list[Image.Image]) -> list[CellPrediction]:
+        if not images:
+            return []
+        pixels = np.stack([self.preprocess(image) for image in images])
+        probabilities = softmax(self.logits(pixels), self.temperature)
+        return [self._to_prediction(row) for row in probabilities]
+
+    def _to_prediction(self, row: np.ndarray) -> CellPrediction:
+        best = int(np.argmax(row))
+        return CellPrediction(
+            label=self.classes[best],
+            probabilities={name: float(p) for name, p in zip(self.classes, row, strict=True)},
+            confidence=float(row[best]),
+        )

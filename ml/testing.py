@@ -1,0 +1,62 @@
+"""Helpers for other apps' tests: a valid model directory built in a second, no training data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ml.card import write_card
+from ml.cells import LocalisationConfig
+
+CLASSES = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
+
+
+def build_tiny_classifier(input_size: int, classes: int, seed: int):
+    """A few-KB Keras classifier with the same contract as the real one (0..255 in, logits out)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((input_size, input_size, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(classes)(x)
+    return keras.Model(inputs, outputs, name="tiny_classifier")
+
+
+def make_tiny_model_dir(
+    path: str | Path,
+    *,
+    serving: str = "tflite",
+    classes: list[str] | None = None,
+    version: str = "tiny-test",
+    review_threshold: float = 0.9,
+    input_size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """Write an untrained tiny model directory that `ml.predict.Predictor` loads like the real one.
+
+    serving="tflite" (default) exercises the same fast-export path as the default model;
+    "keras" serves the .keras file. About a second either way (plus the TensorFlow import).
+    Predictions are arbitrary but deterministic per seed.
+    """
+    from ml.export import export_tflite
+
+    model_dir = Path(path)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    classes = list(classes or CLASSES)
+    model = build_tiny_classifier(input_size, len(classes), seed)
+    model.save(model_dir / "model.keras")
+    serving_file = "model.keras"
+    if serving == "tflite":
+        serving_file = export_tflite(model, model_dir / "model.tflite", "float32").name
+    card = {
+        "version": version,
+        "classes": classes,
+        "input_size": input_size,
+        "preprocessing": {"cell_localisation": LocalisationConfig().to_dict()},
+        "serving": {"format": serving, "file": serving_file},
+        "temperature": 1.0,
+        "review_threshold": review_threshold,
+    }
+    write_card(model_dir, card)
+    return model_dir
