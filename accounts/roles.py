@@ -1,0 +1,69 @@
+"""The three roles of the lab and the permissions each one grants.
+
+Roles are Django groups; this map is the single source of truth for what each group may do and
+is applied after every migration, so a new permission only has to be added here.
+"""
+
+from django.apps import apps as global_apps
+from django.db import models
+
+
+class Role(models.TextChoices):
+    LAB_STAFF = "LAB_STAFF", "Lab staff"
+    PATHOLOGIST = "PATHOLOGIST", "Pathologist"
+    ADMIN = "ADMIN", "Admin"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.LAB_STAFF: frozenset(
+        {
+            "cases.view_patient",
+            "cases.add_patient",
+            "cases.change_patient",
+            "cases.view_slide",
+            "cases.add_slide",
+            "cases.change_slide",
+            "cases.view_cellimage",
+            "cases.add_cellimage",
+        }
+    ),
+    Role.PATHOLOGIST: frozenset(
+        {
+            "cases.view_patient",
+            "cases.view_slide",
+            "cases.view_cellimage",
+            "audit.view_auditevent",
+        }
+    ),
+    Role.ADMIN: frozenset(
+        {
+            "accounts.view_user",
+            "accounts.add_user",
+            "accounts.change_user",
+            "audit.view_auditevent",
+        }
+    ),
+}
+
+
+def roles_sync() -> None:
+    """Create the role groups and give each exactly the permissions listed above."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, permission_names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        permissions = [
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in (name.split(".", 1) for name in sorted(permission_names))
+        ]
+        group.permissions.set(permissions)
+
+
+def roles_sync_after_migrate(sender, using: str = "default", **kwargs) -> None:  # noqa: ANN001
+    """post_migrate receiver. Permissions of apps migrated after ours may not exist yet, so they
+    are created first (idempotent)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in global_apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    roles_sync()

@@ -1,0 +1,57 @@
+from django.conf import settings
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    """Every kind of event the trail records. Other apps add their actions here."""
+
+    LOGIN = "auth.login", "Logged in"
+    LOGIN_FAILED = "auth.login_failed", "Login failed"
+    LOGOUT = "auth.logout", "Logged out"
+    SESSION_EXPIRED = "auth.session_expired", "Logged off after inactivity"
+    API_TOKEN_ISSUED = "auth.api_token_issued", "API token issued"
+    USER_CREATED = "user.created", "User created"
+    USER_ROLE_CHANGED = "user.role_changed", "User role changed"
+    USER_DEACTIVATED = "user.deactivated", "User deactivated"
+    USER_REACTIVATED = "user.reactivated", "User reactivated"
+    USER_PASSWORD_RESET = "user.password_reset", "User password reset"
+    PATIENT_CREATED = "patient.created", "Patient created"
+    PATIENT_UPDATED = "patient.updated", "Patient updated"
+    SLIDE_CREATED = "slide.created", "Slide created"
+    SLIDE_UPDATED = "slide.updated", "Slide updated"
+    SLIDE_STATUS_CHANGED = "slide.status_changed", "Slide status changed"
+    CELL_IMAGE_UPLOADED = "cell_image.uploaded", "Cell image uploaded"
+    AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+
+
+class AuditEvent(models.Model):
+    """One immutable entry of the audit trail.
+
+    ``hash`` covers every field below plus ``previous_hash``, so editing or deleting any row
+    breaks the chain (see ``audit.services.audit_chain_verify``). The table also refuses UPDATE
+    and DELETE through database triggers (migration 0002).
+    """
+
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Kept separately: failed logins have no user, and names survive renames.
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, choices=AuditAction.choices, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    # Text, not inet: the hash must see exactly the characters it was computed over.
+    client_address = models.CharField(max_length=45, blank=True)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id} by {self.actor_username or '-'}"

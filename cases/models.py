@@ -1,0 +1,102 @@
+from django.conf import settings
+from django.db import models
+
+
+class Sex(models.TextChoices):
+    # FHIR administrative-gender codes, so exports need no mapping.
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Patient(models.Model):
+    mrn = models.CharField("MRN", max_length=32, unique=True, help_text="Medical record number")
+    family_name = models.CharField(max_length=100)
+    given_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=16, choices=Sex.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name", "mrn"]
+
+    def __str__(self) -> str:
+        return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class SlideStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    SIGNED = "signed", "Signed"
+
+
+# The only status changes a service may make. Signed → in review is an amendment (reopening).
+SLIDE_STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    SlideStatus.DRAFT: frozenset({SlideStatus.SUBMITTED}),
+    SlideStatus.SUBMITTED: frozenset({SlideStatus.IN_REVIEW}),
+    SlideStatus.IN_REVIEW: frozenset({SlideStatus.SIGNED}),
+    SlideStatus.SIGNED: frozenset({SlideStatus.IN_REVIEW}),
+}
+
+
+class Stain(models.TextChoices):
+    WRIGHT_GIEMSA = "wright_giemsa", "Wright-Giemsa"
+    MAY_GRUNWALD_GIEMSA = "may_grunwald_giemsa", "May-Grünwald-Giemsa"
+    WRIGHT = "wright", "Wright"
+    GIEMSA = "giemsa", "Giemsa"
+    LEISHMAN = "leishman", "Leishman"
+    OTHER = "other", "Other"
+
+
+class Slide(models.Model):
+    accession_number = models.CharField(max_length=32, unique=True)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="slides")
+    collected_at = models.DateTimeField()
+    stain = models.CharField(max_length=32, choices=Stain.choices, default=Stain.WRIGHT_GIEMSA)
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=SlideStatus.choices, default=SlideStatus.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-collected_at", "accession_number"]
+
+    def __str__(self) -> str:
+        return self.accession_number
+
+    @property
+    def is_locked(self) -> bool:
+        """A signed slide takes no edits or uploads until it is explicitly reopened."""
+        return self.status == SlideStatus.SIGNED
+
+
+class CellImage(models.Model):
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="cell_images")
+    # Stored under a generated name; the name the user gave is only kept (sanitised) for display.
+    file = models.FileField(upload_to="cell-images/%Y/%m/", max_length=255)
+    sha256 = models.CharField(max_length=64)
+    image_format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    original_filename = models.CharField(max_length=255)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slide", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["slide", "sha256"], name="cell_image_unique_per_slide"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slide} / {self.original_filename}"

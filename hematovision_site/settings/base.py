@@ -1,0 +1,234 @@
+"""Settings shared by every environment; development defaults for the quick start.
+
+Every value that comes from the environment is read here (or re-read strictly in
+``production``) through ``environment.env``.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from hematovision_site.settings.environment import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+SECRET_KEY = env.text("SECRET_KEY", "django-insecure-development-only-never-use-in-production")
+DEBUG = env.flag("DEBUG", False)
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS", [])
+
+# Demo accounts (make run) are refused wherever this is False; production forces it off.
+HEMATOVISION_DEMO_USERS_ALLOWED = True
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "axes",
+    "accounts",
+    "audit",
+    "cases",
+    "classifier",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "audit.middleware.ClientAddressMiddleware",
+    "accounts.middleware.IdleLogoutMiddleware",
+    # Axes must come last so it sees the outcome of every authentication attempt.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "hematovision_site.urls"
+WSGI_APPLICATION = "hematovision_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.session_idle",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------
+DATABASE_URL = env.text("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hematovision.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so two audit writers cannot both read the same
+    # chain head before either inserts.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Users, sessions, login ----------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Logged off after this many seconds without a user action (background polling does not count).
+HEMATOVISION_SESSION_IDLE_SECONDS = env.integer("HEMATOVISION_SESSION_IDLE_SECONDS", 15 * 60)
+# Hard cap on a session's life, whatever the activity.
+SESSION_COOKIE_AGE = env.integer("HEMATOVISION_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+AXES_FAILURE_LIMIT = env.integer("HEMATOVISION_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.integer("HEMATOVISION_LOGIN_COOLOFF_MINUTES", 15))
+# Locks a username from the address that keeps failing; a stranger elsewhere cannot lock a
+# colleague out of their account.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+
+# --- Internationalisation --------------------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env.text("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media files -------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.text("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Media has no public URL: cell images are streamed by a view that checks access first.
+
+HEMATOVISION_FILE_STORAGE = env.text("HEMATOVISION_FILE_STORAGE", "local")
+if HEMATOVISION_FILE_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.text("AWS_STORAGE_BUCKET_NAME", required=True),
+            "endpoint_url": env.text("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env.text("AWS_S3_REGION_NAME", "") or None,
+            "access_key": env.text("AWS_ACCESS_KEY_ID", "") or None,
+            "secret_key": env.text("AWS_SECRET_ACCESS_KEY", "") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+elif HEMATOVISION_FILE_STORAGE == "local":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("HEMATOVISION_FILE_STORAGE must be 'local' or 's3'.")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Uploads ------------------------------------------------------------------------------------------
+HEMATOVISION_UPLOAD_MAX_FILE_BYTES = env.integer("HEMATOVISION_UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
+HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES = env.integer("HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES", 256 * 1024 * 1024)
+HEMATOVISION_UPLOAD_MAX_PIXELS = env.integer("HEMATOVISION_UPLOAD_MAX_PIXELS", 25_000_000)
+HEMATOVISION_ARCHIVE_MAX_MEMBERS = env.integer("HEMATOVISION_ARCHIVE_MAX_MEMBERS", 1000)
+HEMATOVISION_ARCHIVE_MAX_TOTAL_BYTES = env.integer("HEMATOVISION_ARCHIVE_MAX_TOTAL_BYTES", 256 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.integer("HEMATOVISION_UPLOAD_MAX_FILES", 1000)
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- Data and model locations -----------------------------------------------------------------------
+HEMATOVISION_DATA_DIR = Path(env.text("HEMATOVISION_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
+HEMATOVISION_MODELS_ROOT = Path(env.text("HEMATOVISION_MODELS_ROOT", str(BASE_DIR / "ml" / "models")))
+
+# --- Celery and Redis -----------------------------------------------------------------------------------
+REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_RESULT_EXPIRES = timedelta(hours=1)
+# A clinical queue must not lose work when a worker dies: acknowledge after the task finished,
+# requeue on worker loss, and take one message at a time.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.integer("HEMATOVISION_CELERY_VISIBILITY_TIMEOUT_SECONDS", 60 * 60),
+}
+
+# --- REST API ----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "HematoVision API",
+    "DESCRIPTION": "Patients, slides, cell images, audit events and users of a hematology lab.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
+    "loggers": {"axes": {"level": "WARNING"}},
+}

@@ -1,0 +1,24 @@
+"""Production settings: required variables have no defaults, and HTTPS is assumed."""
+
+from hematovision_site.settings.base import *  # noqa: F403
+from hematovision_site.settings.environment import env
+
+SECRET_KEY = env.text("SECRET_KEY", required=True)
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", required=True)
+DATABASE_URL = env.text("DATABASE_URL", required=True)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}  # noqa: F405
+REDIS_URL = env.text("REDIS_URL", required=True)
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+
+DEBUG = False
+HEMATOVISION_DEMO_USERS_ALLOWED = False
+
+SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", True)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Migrate, create demo users, make sure Redis answers, then run a Celery worker and gunicorn
+# (static files by whitenoise) at http://127.0.0.1:8000 until Ctrl-C.
+source "$(dirname "$0")/common.sh"
+cd "$PROJECT_ROOT"
+
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-hematovision_site.settings.base}"
+REDIS_URL="$(scripts/ensure_redis.sh)"
+export REDIS_URL
+mkdir -p var
+manage() { "$PYTHON" manage.py "$@"; }
+
+say "Migrating the database"
+manage migrate --no-input -v 0
+manage collectstatic --no-input -v 0
+manage demo_users
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  say "Stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+say "Starting a Celery worker (log: var/celery.log)"
+"$VENV/bin/celery" -A hematovision_site worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" \
+  >var/celery.log 2>&1 &
+pids+=($!)
+
+say "HematoVision at http://127.0.0.1:8000 (Ctrl-C stops everything)"
+"$VENV/bin/gunicorn" hematovision_site.wsgi:application --bind 127.0.0.1:8000 \
+  --workers "${WEB_CONCURRENCY:-3}" --access-logfile - &
+pids+=($!)
+wait -n "${pids[@]}"

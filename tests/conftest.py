@@ -1,0 +1,77 @@
+"""Fixtures shared by the whole suite: one user per role plus an outsider, logged-in clients."""
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from accounts.models import User
+from accounts.roles import Role
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media_root(settings, tmp_path):
+    """Every test stores files in its own folder, so 'nothing left behind' can be checked."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def media_root(_isolated_media_root):
+    return _isolated_media_root
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(username: str, role: Role | None, **fields) -> User:
+        user = User.objects.create_user(username=username, password=PASSWORD, **fields)
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role.value))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def lab_staff(make_user) -> User:
+    return make_user("lab", Role.LAB_STAFF, first_name="Lena", last_name="Lab")
+
+
+@pytest.fixture
+def pathologist(make_user) -> User:
+    return make_user("patho", Role.PATHOLOGIST, first_name="Paul", last_name="Patho")
+
+
+@pytest.fixture
+def administrator(make_user) -> User:
+    return make_user("admin", Role.ADMIN, first_name="Ada", last_name="Admin")
+
+
+@pytest.fixture
+def outsider(make_user) -> User:
+    """Logged in but holding no role: must be refused everywhere a role is needed."""
+    return make_user("outsider", None)
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def lab_client(lab_staff) -> Client:
+    return _client_for(lab_staff)
+
+
+@pytest.fixture
+def pathologist_client(pathologist) -> Client:
+    return _client_for(pathologist)
+
+
+@pytest.fixture
+def administrator_client(administrator) -> Client:
+    return _client_for(administrator)
