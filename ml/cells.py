@@ -18,7 +18,7 @@ from PIL import Image
 class LocalisationConfig:
     """Parameters of the crop; stored in the model card so serving repeats training exactly."""
 
-    method: str = "stain_blob_v1"
+    method: str = "stain_blob_v1"  # or "none": no localisation, resize the whole image
     # Work on a small copy: the nucleus is large, and this keeps localisation under a millisecond.
     work_size: int = 128
     # Nuclei (haematoxylin/azure) are blue-violet: blue well above green. Red cells and
@@ -96,8 +96,13 @@ def locate_cell(rgb: np.ndarray, config: LocalisationConfig) -> tuple[float, flo
 
 
 def crop_cell(image: Image.Image, config: LocalisationConfig, output_size: int) -> Image.Image:
-    """Square crop around the white cell, resized to output_size; centre crop when none is found."""
+    """Square crop around the white cell, resized to output_size; centre crop when none is found.
+
+    method "none" resizes the whole image instead (the seed recipe's preprocessing).
+    """
     image = image.convert("RGB")
+    if config.method == "none":
+        return image.resize((output_size, output_size), Image.Resampling.BILINEAR)
     small = image.copy()
     small.thumbnail((config.work_size, config.work_size), Image.Resampling.BILINEAR)
     found = locate_cell(np.asarray(small), config)

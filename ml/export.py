@@ -10,9 +10,7 @@ import numpy as np
 EXPORT_MODES = ("float32", "float16", "int8")
 
 
-def export_tflite(
-    model, path: Path, mode: str = "float16", representative: np.ndarray | None = None
-) -> Path:
+def export_tflite(model, path: Path, mode: str = "float16", representative: np.ndarray | None = None) -> Path:
     """Convert `model` (float 0..255 pixels in, logits out) to a TFLite file at `path`.
 
     int8 quantises weights and activations; it needs representative preprocessed inputs to pick

@@ -107,7 +107,8 @@ _BACKENDS = {"tflite": _TFLiteBackend, "keras": _KerasBackend}
 class Predictor:
     """A loaded model directory: classes, card, calibrated `predict`."""
 
-    def __init__(self, model_dir: str | Path | None = None) -> None:
+    def __init__(self, model_dir: str | Path | None = None, *, serving_file: str | None = None) -> None:
+        """serving_file overrides the card's serving file (e.g. to compare exports); format by suffix."""
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.card: dict = read_card(self.model_dir)
         self.classes: list[str] = list(self.card["classes"])
@@ -117,8 +118,11 @@ class Predictor:
         self.input_size: int = int(self.card["input_size"])
         self.localisation = LocalisationConfig(**self.card["preprocessing"]["cell_localisation"])
         serving = self.card["serving"]
+        if serving_file is not None:
+            serving = {"file": serving_file, "format": Path(serving_file).suffix.lstrip(".")}
         if serving["format"] not in _BACKENDS:
             raise ModelDirectoryError(f"unknown serving format {serving['format']!r}")
+        self.serving_file: str = serving["file"]
         path = verify_file(self.model_dir, self.card, serving["file"])
         self._run = _BACKENDS[serving["format"]](path)
         self._lock = threading.Lock()

@@ -1,0 +1,401 @@
+"""Train a white-cell classifier: `python -m ml.train [--recipe default|seed] [--output DIR]`.
+
+The default recipe crops the stained cell, mixes Kaggle TRAIN (grouped split) with PBC, renders
+several stain/geometry-augmented views per image, caches the frozen lower MobileNetV2 blocks'
+activations and fine-tunes the upper blocks (batch-norm frozen) with class/source-balanced
+sampling and label smoothing. Early stopping and checkpointing follow a validation score that
+blends grouped Kaggle validation and PBC validation. `--recipe seed` reproduces the reference
+recipe (whole image, frozen backbone, GAP + Dense, Adam, 5 epochs, Kaggle only) on the same splits.
+Kaggle TEST is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ml.augment import AugmentConfig
+from ml.calibration import fit_temperature, review_threshold
+from ml.card import write_card
+from ml.cells import LocalisationConfig
+from ml.data import (
+    CLASSES,
+    PBC_FRACTIONS,
+    SPLIT_SEED,
+    Sample,
+    Splits,
+    fingerprint,
+    training_splits,
+)
+from ml.features import FeatureSet, extract
+from ml.metrics import balanced_accuracy, confusion_matrix
+from ml.model import (
+    POOLED,
+    build_full_model,
+    build_head,
+    lower_with_scaling,
+    split_backbone,
+)
+from ml.paths import PROJECT_ROOT, cache_dir
+from ml.predict import softmax
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    input_size: int = 160
+    cut: str = "block_12_add"
+    localise: bool = True
+    use_pbc: bool = True
+    augment: bool = True
+    pbc_views: int = 6
+    kaggle_views: int = 2
+    kaggle_images_per_group: int = 24  # copies of one original add little beyond this
+    balanced: bool = True
+    kaggle_share: float = 0.5  # fraction of each batch drawn from Kaggle when balanced
+    epochs: int = 40
+    patience: int = 8
+    samples_per_epoch: int = 6144
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    seed: int = 42
+
+
+RECIPES = {
+    "default": Recipe(name="default"),
+    "seed": Recipe(
+        name="seed",
+        input_size=224,
+        cut=POOLED,
+        localise=False,
+        use_pbc=False,
+        augment=False,
+        pbc_views=1,
+        kaggle_views=1,
+        kaggle_images_per_group=0,
+        balanced=False,
+        epochs=5,
+        patience=0,
+        batch_size=32,
+        learning_rate=1e-3,
+        label_smoothing=0.0,
+        dropout=0.0,
+    ),
+}
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
+    """`--set field=value` for exploration; values are cast to the field's type."""
+    changes = {}
+    types = {field.name: type(getattr(recipe, field.name)) for field in dataclasses.fields(recipe)}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key not in types:
+            raise SystemExit(f"unknown recipe field {key!r}; fields: {sorted(types)}")
+        changes[key] = value.lower() in ("1", "true", "yes") if types[key] is bool else types[key](value)
+    return dataclasses.replace(recipe, **changes)
+
+
+def limit_per_group(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
+    """Keep at most `limit` augmented copies of each Kaggle original (0 keeps all)."""
+    if limit <= 0:
+        return samples
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_group.setdefault(sample.group, []).append(sample)
+    kept = []
+    for group in sorted(by_group):
+        members = by_group[group]
+        chosen = rng.choice(len(members), size=min(limit, len(members)), replace=False)
+        kept.extend(members[i] for i in sorted(chosen))
+    return kept
+
+
+def sampling_weights(samples: list[Sample], train: FeatureSet, kaggle_share: float) -> np.ndarray:
+    """Probability of drawing each view: sources split by kaggle_share, classes equal within a
+    source, originals (groups) equal within a class, views equal within an original."""
+    sources = np.array([samples[i].source for i in train.sample_index])
+    groups = np.array([samples[i].group for i in train.sample_index])
+    weights = np.zeros(len(train.labels))
+    present = sorted(set(sources))
+    for source in present:
+        share = kaggle_share if source == "kaggle" else 1 - kaggle_share
+        share = 1.0 if len(present) == 1 else share
+        in_source = sources == source
+        classes = np.unique(train.labels[in_source])
+        for label in classes:
+            members = in_source & (train.labels == label)
+            member_groups, counts = np.unique(groups[members], return_counts=True)
+            per_group = dict(zip(member_groups, counts, strict=True))
+            weights[members] = (
+                share / len(classes) / len(per_group) / np.array([per_group[g] for g in groups[members]])
+            )
+    return weights / weights.sum()
+
+
+def epoch_indices(recipe: Recipe, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if not recipe.balanced:
+        return rng.permutation(len(weights))
+    return rng.choice(len(weights), size=recipe.samples_per_epoch, p=weights)
+
+
+def validation_score(head, validation: dict[str, FeatureSet]) -> dict[str, float]:
+    """Balanced accuracy per validation source and their mean (the early-stopping score)."""
+    scores = {}
+    for name, data in validation.items():
+        predicted = head.predict(data.features, batch_size=256, verbose=0).argmax(axis=1)
+        scores[name] = balanced_accuracy(confusion_matrix(data.labels, predicted, len(CLASSES)))
+    scores["score"] = float(np.mean(list(scores.values())))
+    return scores
+
+
+def fit(
+    recipe: Recipe, head, train: FeatureSet, weights: np.ndarray, validation: dict, output: Path
+) -> list[dict]:
+    """Epoch loop with best-validation checkpointing and early stopping; restores the best weights."""
+    import keras
+
+    rng = np.random.default_rng(recipe.seed)
+    steps = recipe.epochs * -(
+        -min(len(weights), recipe.samples_per_epoch if recipe.balanced else len(weights)) // recipe.batch_size
+    )
+    schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=max(1, steps))
+    head.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+    )
+    targets = np.eye(len(CLASSES), dtype=np.float32)[train.labels]
+    history, best, best_weights, since_best = [], -1.0, head.get_weights(), 0
+    for epoch in range(1, recipe.epochs + 1):
+        started = time.monotonic()
+        chosen = epoch_indices(recipe, weights, rng)
+        result = head.fit(
+            train.features[chosen], targets[chosen], batch_size=recipe.batch_size, epochs=1, verbose=0
+        )
+        scores = validation_score(head, validation)
+        record = {
+            "epoch": epoch,
+            "loss": result.history["loss"][0],
+            "accuracy": result.history["accuracy"][0],
+            **scores,
+        }
+        history.append(record)
+        improved = scores["score"] > best
+        if improved:
+            best, best_weights, since_best = scores["score"], head.get_weights(), 0
+            head.save_weights(output / "checkpoint.weights.h5")
+        else:
+            since_best += 1
+        log(
+            f"epoch {epoch:2d}/{recipe.epochs} loss {record['loss']:.3f} train-acc {record['accuracy']:.3f} "
+            + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
+            + f" ({time.monotonic() - started:.0f}s){' *best' if improved else ''}"
+        )
+        if recipe.patience and since_best >= recipe.patience:
+            log(f"early stop: no improvement for {recipe.patience} epochs")
+            break
+    head.set_weights(best_weights)
+    (output / "checkpoint.weights.h5").unlink(missing_ok=True)
+    return history
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [row["loss"] for row in history], label="train loss")
+    left.set_xlabel("epoch")
+    left.legend()
+    for key in [k for k in history[0] if k not in ("epoch", "loss")]:
+        right.plot(epochs, [row[key] for row in history], label=key)
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy / balanced accuracy")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def localisation_for(recipe: Recipe) -> LocalisationConfig:
+    return LocalisationConfig() if recipe.localise else LocalisationConfig(method="none")
+
+
+def extract_all(recipe: Recipe, splits: Splits, kaggle_train: list[Sample], extractor, extractor_id: str):
+    common = {
+        "size": recipe.input_size,
+        "localisation": localisation_for(recipe),
+        "seed": recipe.seed,
+        "cache": cache_dir() / "features",
+        "extractor_id": extractor_id,
+    }
+    augment = AugmentConfig() if recipe.augment else None
+    pbc_train = [s for s in splits.train if s.source == "pbc"]
+    parts = [
+        extract(
+            kaggle_train, extractor, augment=augment, views=recipe.kaggle_views, name="kaggle-train", **common
+        )
+    ]
+    if pbc_train:
+        parts.append(
+            extract(pbc_train, extractor, augment=augment, views=recipe.pbc_views, name="pbc-train", **common)
+        )
+    offset = [0, len(kaggle_train)]
+    train = FeatureSet(
+        np.concatenate([p.features for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.sample_index + offset[i] for i, p in enumerate(parts)]),
+    )
+    validation = {
+        "val_kaggle": extract(
+            splits.val_kaggle, extractor, augment=None, views=1, name="kaggle-val", **common
+        )
+    }
+    if splits.val_pbc and recipe.use_pbc:
+        validation["val_pbc"] = extract(
+            splits.val_pbc, extractor, augment=None, views=1, name="pbc-val", **common
+        )
+    return kaggle_train + pbc_train, train, validation
+
+
+def calibrate(head, validation: dict[str, FeatureSet]) -> tuple[float, float, dict]:
+    """Temperature and 99%-accuracy review threshold fitted on all validation views."""
+    logits = np.concatenate(
+        [head.predict(v.features, batch_size=256, verbose=0) for v in validation.values()]
+    )
+    truth = np.concatenate([v.labels for v in validation.values()])
+    temperature = fit_temperature(logits, truth)
+    probabilities = softmax(logits, temperature)
+    threshold = review_threshold(probabilities, truth, 0.99)
+    covered = probabilities.max(axis=1) >= threshold
+    summary = {
+        "n": len(truth),
+        "accuracy": float((probabilities.argmax(1) == truth).mean()),
+        "review_fraction_at_threshold": float(1 - covered.mean()),
+    }
+    return temperature, threshold, summary
+
+
+def run(recipe: Recipe, output: Path, version: str) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(recipe.seed)
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log(f"recipe {recipe}")
+    splits = training_splits(SPLIT_SEED, use_pbc=recipe.use_pbc)
+    kaggle_train = limit_per_group(
+        [s for s in splits.train if s.source == "kaggle"], recipe.kaggle_images_per_group, recipe.seed
+    )
+    lower, upper, weights_source = split_backbone(recipe.input_size, recipe.cut)
+    log(f"backbone: MobileNetV2 {recipe.input_size}px, weights {weights_source}, trainable from {recipe.cut}")
+    extractor = lower_with_scaling(recipe.input_size, lower)
+    extractor_id = f"mnv2-{recipe.input_size}-{recipe.cut}-{weights_source}"
+    samples, train, validation = extract_all(recipe, splits, kaggle_train, extractor, extractor_id)
+    log(
+        f"features: train {train.features.shape}, "
+        + ", ".join(f"{k} {len(v.labels)}" for k, v in validation.items())
+    )
+    head = build_head(train.features.shape[1:], upper, len(CLASSES), recipe.dropout)
+    weights = sampling_weights(samples, train, recipe.kaggle_share)
+    history = fit(recipe, head, train, weights, validation, output)
+    temperature, threshold, calibration = calibrate(head, validation)
+    log(f"temperature {temperature:.3f}, review threshold {threshold:.3f} ({calibration})")
+    model = build_full_model(recipe.input_size, lower, head)
+    model.save(output / "model.keras")
+    plot_curves(history, output / "training_curves.png")
+    best = max(history, key=lambda row: row["score"])
+    card = {
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "classes": CLASSES,
+        "input_size": recipe.input_size,
+        "preprocessing": {
+            "cell_localisation": localisation_for(recipe).to_dict(),
+            "resize": "bilinear, to input_size x input_size",
+            "model_input": "RGB float32 0..255; the model scales to [-1, 1] itself",
+        },
+        "architecture": f"MobileNetV2 (alpha 1.0); frozen below {recipe.cut}, fine-tuned above (batch-norm frozen); GAP, dropout, Dense(4) logits",
+        "weights_source": weights_source,
+        "training": {
+            "recipe": dataclasses.asdict(recipe),
+            "augmentation": AugmentConfig().to_dict() if recipe.augment else None,
+            "command": f"python -m ml.train --recipe {recipe.name} --output {output_for_card(output)}",
+            "epochs_run": len(history),
+            "best_epoch": best["epoch"],
+            "history": history,
+            "wall_time_s": round(time.monotonic() - started, 1),
+        },
+        "data": {
+            "split_seed": SPLIT_SEED,
+            "kaggle": "blood-cells TRAIN split by groups.csv `group` (20% of groups per class -> validation); TEST unused",
+            "pbc": f"per-class seeded split {PBC_FRACTIONS} (train/val/test)" if recipe.use_pbc else "unused",
+            "train_images": len(samples),
+            "train_views": len(train.labels),
+            "validation_images": {k: len(v.labels) for k, v in validation.items()},
+            "fingerprint_sha256_16": fingerprint(samples),
+        },
+        "temperature": temperature,
+        "review_threshold": threshold,
+        "review_threshold_rule": "lowest calibrated confidence at which validation accuracy of predictions at or above it is >= 99%",
+        "metrics": {
+            "validation": {
+                **{k: v for k, v in best.items() if k.startswith("val") or k == "score"},
+                "calibrated": calibration,
+            }
+        },
+        "serving": {"format": "keras", "file": "model.keras"},
+    }
+    write_card(output, card)
+    log(f"wrote {output} in {time.monotonic() - started:.0f}s")
+    return output
+
+
+def output_for_card(output: Path) -> str:
+    try:
+        return str(output.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
+    parser.add_argument("--output", type=Path, help="model directory to write (default ml/runs/<recipe>)")
+    parser.add_argument("--version", help="model version recorded in the card (default: directory name)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field"
+    )
+    parser.add_argument("--no-finalise", action="store_true", help="skip test evaluation and fast export")
+    args = parser.parse_args(argv)
+    recipe = apply_overrides(RECIPES[args.recipe], args.set)
+    output = args.output or PROJECT_ROOT / "ml" / "runs" / recipe.name
+    run(recipe, output, args.version or output.name)
+    if not args.no_finalise:
+        from ml.finalise import finalise
+
+        log(json.dumps(finalise(output), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ml.card import ModelDirectoryError
+from ml.predict import CellPrediction, ImageDecodeError, Predictor
+from ml.testing import CLASSES, make_tiny_model_dir
+from tests.ml.conftest import synthetic_cell
+
+
+def png_bytes(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_predictor_exposes_the_card(tiny_model_dir):
+    predictor = Predictor(tiny_model_dir)
+    assert predictor.classes == CLASSES
+    assert predictor.version == "tiny-test"
+    assert predictor.review_threshold == 0.9
+    assert predictor.card["serving"]["format"] == "tflite"
+
+
+def test_predictions_are_calibrated_distributions_over_the_classes(tiny_model_dir):
+    images = [synthetic_cell((40 + i, 45), 14) for i in range(40)]  # more than one internal batch
+    predictions = Predictor(tiny_model_dir).predict(images)
+    assert len(predictions) == 40
+    for prediction in predictions:
+        assert isinstance(prediction, CellPrediction)
+        assert list(prediction.probabilities) == CLASSES
+        assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+        assert prediction.confidence == max(prediction.probabilities.values())
+        assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+
+
+def test_bytes_and_pil_inputs_give_the_same_prediction(tiny_model_dir):
+    image = synthetic_cell((50, 40), 15)
+    predictor = Predictor(tiny_model_dir)
+    from_pil, from_bytes = predictor.predict([image, png_bytes(image)])
+    assert from_pil == from_bytes
+
+
+def test_predict_raises_with_the_index_of_an_undecodable_image(tiny_model_dir):
+    with pytest.raises(ImageDecodeError) as raised:
+        Predictor(tiny_model_dir).predict([synthetic_cell((50, 40), 15), b"\x00garbage"])
+    assert raised.value.index == 1
+
+
+def test_predict_each_reports_bad_images_in_place_and_classifies_the_rest(tiny_model_dir):
+    good = synthetic_cell((50, 40), 15)
+    outcomes = Predictor(tiny_model_dir).predict_each([good, b"garbage", png_bytes(good)[:40], good])
+    assert isinstance(outcomes[0], CellPrediction) and isinstance(outcomes[3], CellPrediction)
+    assert [o.index for o in outcomes if isinstance(o, ImageDecodeError)] == [1, 2]
+
+
+def test_concurrent_calls_return_the_same_results_as_sequential_ones(tiny_model_dir):
+    predictor = Predictor(tiny_model_dir)
+    batches = [[synthetic_cell((30 + 3 * i + j, 45), 12) for j in range(5)] for i in range(8)]
+    expected = [predictor.predict(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(predictor.predict, batches)) == expected
+
+
+def test_keras_serving_matches_tflite_serving(tmp_path):
+    image = synthetic_cell((50, 40), 15)
+    via_keras = Predictor(make_tiny_model_dir(tmp_path / "k", serving="keras")).predict([image])[0]
+    via_tflite = Predictor(make_tiny_model_dir(tmp_path / "t", serving="tflite")).predict([image])[0]
+    assert via_keras.label == via_tflite.label
+    assert via_keras.confidence == pytest.approx(via_tflite.confidence, abs=1e-4)
+
+
+def test_a_tampered_model_file_is_refused(tmp_path):
+    model_dir = make_tiny_model_dir(tmp_path / "m")
+    with (model_dir / "model.tflite").open("ab") as handle:
+        handle.write(b"extra")
+    with pytest.raises(ModelDirectoryError, match="sha256"):
+        Predictor(model_dir)
+
+
+def test_a_directory_without_card_is_refused(tmp_path):
+    with pytest.raises(ModelDirectoryError, match="model_card.json"):
+        Predictor(tmp_path)
+
+
+def test_temperature_from_the_card_is_applied(tmp_path):
+    model_dir = make_tiny_model_dir(tmp_path / "m")
+    image = synthetic_cell((50, 40), 15)
+    sharp = Predictor(model_dir).predict([image])[0]
+    card = json.loads((model_dir / "model_card.json").read_text())
+    (model_dir / "model_card.json").write_text(json.dumps({**card, "temperature": 100.0}))
+    flat = Predictor(model_dir).predict([image])[0]
+    assert flat.confidence < sharp.confidence
+    assert flat.confidence == pytest.approx(0.25, abs=0.01)
