@@ -22,6 +22,11 @@ class AuditAction(models.TextChoices):
     SLIDE_STATUS_CHANGED = "slide.status_changed", "Slide status changed"
     CELL_IMAGE_UPLOADED = "cell_image.uploaded", "Cell image uploaded"
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+    MODEL_VERSION_REGISTERED = "model_version.registered", "Model version registered"
+    MODEL_VERSION_ACTIVATED = "model_version.activated", "Model version activated"
+    INFERENCE_JOB_CREATED = "inference_job.created", "Inference job created"
+    INFERENCE_JOB_STARTED = "inference_job.started", "Inference job started"
+    INFERENCE_JOB_FINISHED = "inference_job.finished", "Inference job finished"
 
 
 class AuditEvent(models.Model):

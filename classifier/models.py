@@ -1,0 +1,227 @@
+"""Model registry, inference jobs and their outcomes.
+
+Predictions and failures are clinical records: written once by a worker, never updated or deleted
+(the database refuses it, migration 0002). A pathologist's review (issue 5) is a separate row that
+points at the prediction it judged.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from cases.models import CellImage, Slide
+
+
+class CellClass(models.TextChoices):
+    """The four white-cell classes every registered model must predict, in the models' order."""
+
+    EOSINOPHIL = "EOSINOPHIL", "Eosinophil"
+    LYMPHOCYTE = "LYMPHOCYTE", "Lymphocyte"
+    MONOCYTE = "MONOCYTE", "Monocyte"
+    NEUTROPHIL = "NEUTROPHIL", "Neutrophil"
+
+
+class ModelVersion(models.Model):
+    """A model directory registered for serving, pinned to the checksum of its files."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="The version named in the model card")
+    # Relative to HEMATOVISION_MODELS_ROOT when inside it, so every worker machine can resolve it.
+    directory = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64, help_text="Digest over the names and sha256 of every file")
+    file_hashes = models.JSONField(help_text="sha256 of each file of the directory at registration")
+    review_threshold = models.FloatField(help_text="Below this confidence a prediction is flagged for review")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation metrics from the model card")
+    is_active = models.BooleanField(default=False)
+    registered_at = models.DateTimeField(auto_now_add=True)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-registered_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="model_version_single_active"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_threshold__gte=0, review_threshold__lte=1),
+                name="model_version_review_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InferenceJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIALLY_FAILED = "partially_failed", "Partially failed"
+    FAILED = "failed", "Failed"
+
+
+INFERENCE_JOB_TRANSITIONS: dict[str, frozenset[str]] = {
+    InferenceJobStatus.QUEUED: frozenset({InferenceJobStatus.RUNNING, InferenceJobStatus.FAILED}),
+    InferenceJobStatus.RUNNING: frozenset(
+        {InferenceJobStatus.SUCCEEDED, InferenceJobStatus.PARTIALLY_FAILED, InferenceJobStatus.FAILED}
+    ),
+    InferenceJobStatus.SUCCEEDED: frozenset(),
+    InferenceJobStatus.PARTIALLY_FAILED: frozenset(),
+    InferenceJobStatus.FAILED: frozenset(),
+}
+INFERENCE_JOB_FINISHED = frozenset(
+    {InferenceJobStatus.SUCCEEDED, InferenceJobStatus.PARTIALLY_FAILED, InferenceJobStatus.FAILED}
+)
+
+
+class InferenceJob(models.Model):
+    """Classify a fixed set of a slide's cell images with one model version."""
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="inference_jobs")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
+    # The images this job must classify, fixed when it is created; later uploads get a job of their own.
+    cell_images = models.ManyToManyField(CellImage, related_name="inference_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=InferenceJobStatus.choices, default=InferenceJobStatus.QUEUED, db_index=True
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # How many times a worker picked the job up; above 1 means it was redelivered.
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(done__lte=F("total")), name="inference_job_done_within_total"),
+            models.CheckConstraint(
+                condition=Q(failed__lte=F("total")), name="inference_job_failed_within_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.get_status_display()}) for slide {self.slide_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in INFERENCE_JOB_FINISHED
+
+
+def _probability_in_range(field: str) -> Q:
+    return Q(**{f"{field}__gte": 0.0, f"{field}__lte": 1.0})
+
+
+PROBABILITY_FIELDS: dict[str, str] = {
+    CellClass.EOSINOPHIL: "probability_eosinophil",
+    CellClass.LYMPHOCYTE: "probability_lymphocyte",
+    CellClass.MONOCYTE: "probability_monocyte",
+    CellClass.NEUTROPHIL: "probability_neutrophil",
+}
+
+
+class Prediction(models.Model):
+    """The model's answer for one cell image; written once, never changed (see module docstring)."""
+
+    cell_image = models.ForeignKey(CellImage, on_delete=models.PROTECT, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    job = models.ForeignKey(InferenceJob, on_delete=models.PROTECT, related_name="predictions")
+    label = models.CharField(max_length=16, choices=CellClass.choices, db_index=True)
+    probability_eosinophil = models.FloatField()
+    probability_lymphocyte = models.FloatField()
+    probability_monocyte = models.FloatField()
+    probability_neutrophil = models.FloatField()
+    confidence = models.FloatField(db_index=True)
+    # The cell's share of its batch's model time (decoding and preprocessing included).
+    inference_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cell_image_id", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cell_image", "model_version"], name="prediction_unique_per_model"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    _probability_in_range("probability_eosinophil")
+                    & _probability_in_range("probability_lymphocyte")
+                    & _probability_in_range("probability_monocyte")
+                    & _probability_in_range("probability_neutrophil")
+                    & _probability_in_range("confidence")
+                ),
+                name="prediction_probabilities_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.confidence:.2f}) for cell image {self.cell_image_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("A prediction is never changed; review it instead.")
+        super().save(*args, **kwargs)
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return {label: getattr(self, field) for label, field in PROBABILITY_FIELDS.items()}
+
+
+class PredictionFailure(models.Model):
+    """A cell image the model could not classify (undecodable, missing file), with the reason."""
+
+    cell_image = models.ForeignKey(CellImage, on_delete=models.PROTECT, related_name="prediction_failures")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="failures")
+    job = models.ForeignKey(InferenceJob, on_delete=models.PROTECT, related_name="failures")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cell_image_id", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cell_image", "model_version"], name="prediction_failure_unique_per_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Failure for cell image {self.cell_image_id}: {self.reason}"
+
+
+class QuickClassificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class QuickClassification(models.Model):
+    """One image classified outside any clinical record (no patient, no slide, no review).
+
+    Its file lives under its own storage prefix and is shown only to the user who uploaded it.
+    """
+
+    image = models.FileField(upload_to="quick-classify/%Y/%m/", max_length=255)
+    original_filename = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=QuickClassificationStatus.choices, default=QuickClassificationStatus.QUEUED
+    )
+    label = models.CharField(max_length=16, choices=CellClass.choices, blank=True)
+    probabilities = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Quick classification {self.pk} ({self.get_status_display()})"
