@@ -68,6 +68,7 @@ class Recipe:
     learning_rate: float = 3e-4
     label_smoothing: float = 0.1
     dropout: float = 0.2
+    average_top_epochs: int = 5
     seed: int = 42
 
 
@@ -90,6 +91,7 @@ RECIPES = {
         learning_rate=1e-3,
         label_smoothing=0.0,
         dropout=0.0,
+        average_top_epochs=0,
     ),
 }
 
@@ -164,55 +166,79 @@ def validation_score(head, validation: dict[str, FeatureSet]) -> dict[str, float
     return scores
 
 
-def fit(
-    recipe: Recipe, head, train: FeatureSet, weights: np.ndarray, validation: dict, output: Path
-) -> list[dict]:
-    """Epoch loop with best-validation checkpointing and early stopping; restores the best weights."""
+def compile_head(recipe: Recipe, head, examples_per_epoch: int) -> None:
     import keras
 
-    rng = np.random.default_rng(recipe.seed)
-    steps = recipe.epochs * -(
-        -min(len(weights), recipe.samples_per_epoch if recipe.balanced else len(weights)) // recipe.batch_size
-    )
+    steps = recipe.epochs * -(-examples_per_epoch // recipe.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=max(1, steps))
     head.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
+
+
+def average_weights(snapshots: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Element-wise mean of weight snapshots; valid because batch-norm statistics are frozen."""
+    return [np.mean(parts, axis=0) for parts in zip(*snapshots, strict=True)]
+
+
+def fit(
+    recipe: Recipe, head, train: FeatureSet, weights: np.ndarray, validation: dict, output: Path
+) -> tuple[list[dict], dict]:
+    """Epoch loop with best-validation checkpointing and early stopping.
+
+    Kaggle validation holds few originals per class, so single-epoch scores are noisy; the weights
+    of the `average_top_epochs` best epochs are averaged and kept if that scores at least as well.
+    """
+    rng = np.random.default_rng(recipe.seed)
+    compile_head(recipe, head, len(epoch_indices(recipe, weights, rng)))
     targets = np.eye(len(CLASSES), dtype=np.float32)[train.labels]
-    history, best, best_weights, since_best = [], -1.0, head.get_weights(), 0
+    history: list[dict] = []
+    snapshots: list[tuple[float, int, list[np.ndarray]]] = []
     for epoch in range(1, recipe.epochs + 1):
         started = time.monotonic()
         chosen = epoch_indices(recipe, weights, rng)
-        result = head.fit(
-            train.features[chosen], targets[chosen], batch_size=recipe.batch_size, epochs=1, verbose=0
-        )
+        result = head.fit(train.features[chosen], targets[chosen], batch_size=recipe.batch_size, verbose=0)
         scores = validation_score(head, validation)
-        record = {
-            "epoch": epoch,
-            "loss": result.history["loss"][0],
-            "accuracy": result.history["accuracy"][0],
-            **scores,
-        }
-        history.append(record)
-        improved = scores["score"] > best
+        improved = not snapshots or scores["score"] > max(item[0] for item in snapshots)
+        snapshots.append((scores["score"], epoch, head.get_weights()))
+        history.append({"epoch": epoch, "loss": result.history["loss"][0], **scores})
         if improved:
-            best, best_weights, since_best = scores["score"], head.get_weights(), 0
             head.save_weights(output / "checkpoint.weights.h5")
-        else:
-            since_best += 1
         log(
-            f"epoch {epoch:2d}/{recipe.epochs} loss {record['loss']:.3f} train-acc {record['accuracy']:.3f} "
+            f"epoch {epoch:2d}/{recipe.epochs} loss {history[-1]['loss']:.3f} "
             + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
             + f" ({time.monotonic() - started:.0f}s){' *best' if improved else ''}"
         )
-        if recipe.patience and since_best >= recipe.patience:
+        best_epoch = max(snapshots, key=lambda item: item[0])[1]
+        if recipe.patience and epoch - best_epoch >= recipe.patience:
             log(f"early stop: no improvement for {recipe.patience} epochs")
             break
-    head.set_weights(best_weights)
+    selection = keep_best_or_average(recipe, head, snapshots, validation)
     (output / "checkpoint.weights.h5").unlink(missing_ok=True)
-    return history
+    return history, selection
+
+
+def keep_best_or_average(recipe: Recipe, head, snapshots: list, validation: dict) -> dict:
+    """Load the chosen weights into `head`; return how they were chosen and their validation scores."""
+    ranked = sorted(snapshots, key=lambda item: item[0], reverse=True)
+    head.set_weights(ranked[0][2])
+    best = {"method": "best epoch", "epochs": [ranked[0][1]], **validation_score(head, validation)}
+    if recipe.average_top_epochs < 2:
+        return best
+    top = ranked[: recipe.average_top_epochs]
+    head.set_weights(average_weights([item[2] for item in top]))
+    averaged = {
+        "method": f"weight average of the {len(top)} best epochs",
+        "epochs": sorted(i[1] for i in top),
+    }
+    averaged.update(validation_score(head, validation))
+    log(f"{averaged['method']}: score {averaged['score']:.3f} (best single epoch {best['score']:.3f})")
+    if averaged["score"] >= best["score"]:
+        return averaged
+    head.set_weights(ranked[0][2])
+    return best
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -317,14 +343,34 @@ def run(recipe: Recipe, output: Path, version: str) -> Path:
     )
     head = build_head(train.features.shape[1:], upper, len(CLASSES), recipe.dropout)
     weights = sampling_weights(samples, train, recipe.kaggle_share)
-    history = fit(recipe, head, train, weights, validation, output)
+    history, selection = fit(recipe, head, train, weights, validation, output)
     temperature, threshold, calibration = calibrate(head, validation)
     log(f"temperature {temperature:.3f}, review threshold {threshold:.3f} ({calibration})")
     model = build_full_model(recipe.input_size, lower, head)
     model.save(output / "model.keras")
     plot_curves(history, output / "training_curves.png")
-    best = max(history, key=lambda row: row["score"])
-    card = {
+    facts = {
+        "samples": samples,
+        "train_views": len(train.labels),
+        "validation_images": {k: len(v.labels) for k, v in validation.items()},
+        "history": history,
+        "selection": selection,
+        "weights_source": weights_source,
+        "temperature": temperature,
+        "threshold": threshold,
+        "calibration": calibration,
+        "wall_time_s": round(time.monotonic() - started, 1),
+    }
+    card = model_card(recipe, output, version, facts)
+    write_card(output, card)
+    log(f"wrote {output} in {time.monotonic() - started:.0f}s")
+    return output
+
+
+def model_card(recipe: Recipe, output: Path, version: str, facts: dict) -> dict:
+    """Everything needed to serve, audit and reproduce the model (file hashes added on write)."""
+    history = facts["history"]
+    return {
         "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "classes": CLASSES,
@@ -334,40 +380,44 @@ def run(recipe: Recipe, output: Path, version: str) -> Path:
             "resize": "bilinear, to input_size x input_size",
             "model_input": "RGB float32 0..255; the model scales to [-1, 1] itself",
         },
-        "architecture": f"MobileNetV2 (alpha 1.0); frozen below {recipe.cut}, fine-tuned above (batch-norm frozen); GAP, dropout, Dense(4) logits",
-        "weights_source": weights_source,
+        "architecture": (
+            f"MobileNetV2 (alpha 1.0) at {recipe.input_size}px; frozen up to {recipe.cut}, blocks above "
+            "fine-tuned with batch-norm frozen; global average pooling, dropout, Dense(4) logits"
+        ),
+        "weights_source": facts["weights_source"],
         "training": {
             "recipe": dataclasses.asdict(recipe),
             "augmentation": AugmentConfig().to_dict() if recipe.augment else None,
             "command": f"python -m ml.train --recipe {recipe.name} --output {output_for_card(output)}",
             "epochs_run": len(history),
-            "best_epoch": best["epoch"],
+            "selected": facts["selection"]["method"],
+            "selected_epochs": facts["selection"]["epochs"],
             "history": history,
-            "wall_time_s": round(time.monotonic() - started, 1),
+            "wall_time_s": facts["wall_time_s"],
         },
         "data": {
             "split_seed": SPLIT_SEED,
-            "kaggle": "blood-cells TRAIN split by groups.csv `group` (20% of groups per class -> validation); TEST unused",
+            "kaggle": "blood-cells TRAIN split by groups.csv `group`, 20% of groups per class for validation; "
+            "TEST never used for training or selection",
             "pbc": f"per-class seeded split {PBC_FRACTIONS} (train/val/test)" if recipe.use_pbc else "unused",
-            "train_images": len(samples),
-            "train_views": len(train.labels),
-            "validation_images": {k: len(v.labels) for k, v in validation.items()},
-            "fingerprint_sha256_16": fingerprint(samples),
+            "train_images": len(facts["samples"]),
+            "train_views": facts["train_views"],
+            "validation_images": facts["validation_images"],
+            "fingerprint_sha256_16": fingerprint(facts["samples"]),
         },
-        "temperature": temperature,
-        "review_threshold": threshold,
-        "review_threshold_rule": "lowest calibrated confidence at which validation accuracy of predictions at or above it is >= 99%",
+        "temperature": facts["temperature"],
+        "review_threshold": facts["threshold"],
+        "review_threshold_rule": "lowest calibrated confidence at which the validation accuracy of "
+        "predictions at or above it is >= 99%",
         "metrics": {
             "validation": {
-                **{k: v for k, v in best.items() if k.startswith("val") or k == "score"},
-                "calibrated": calibration,
+                **{k: v for k, v in facts["selection"].items() if k.startswith("val") or k == "score"},
+                "balanced_accuracy_note": "val_* are balanced accuracies; score is their mean",
+                "calibrated": facts["calibration"],
             }
         },
         "serving": {"format": "keras", "file": "model.keras"},
     }
-    write_card(output, card)
-    log(f"wrote {output} in {time.monotonic() - started:.0f}s")
-    return output
 
 
 def output_for_card(output: Path) -> str:

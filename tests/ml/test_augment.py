@@ -10,7 +10,7 @@ def test_augmented_view_has_model_input_shape_and_pixel_range():
     view = augmented_pixels(synthetic_cell((60, 45), 15), LocalisationConfig(), 48, AugmentConfig(), rng)
     assert view.shape == (48, 48, 3)
     assert view.dtype == np.float32
-    assert 0 <= view.min() and view.max() <= 255
+    assert view.min() >= 0 and view.max() <= 255
 
 
 def test_views_are_reproducible_per_seed_and_differ_across_draws():
