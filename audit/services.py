@@ -62,3 +62,12 @@ def audit_event_record(
         event.hash = audit_event_hash(event)
         event.save(force_insert=True)
     return event
+
+
+def audit_trail_export_record(*, actor: AbstractBaseUser, filters: dict[str, str], event_count: int) -> AuditEvent:
+    """Exports of the trail are themselves events: who took a copy of what."""
+    return audit_event_record(
+        action=AuditAction.AUDIT_EXPORTED,
+        actor=actor,
+        after={"filters": filters, "event_count": event_count, "format": "csv"},
+    )

@@ -1,17 +1,26 @@
 """Creating and changing clinical records. Every change writes its audit event in the same
 transaction."""
 
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import SLIDE_STATUS_TRANSITIONS, Patient, Slide, SlideStatus
+from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus
+from cases.uploads import Candidate, UploadLimits, UploadRejected, ValidatedImage, image_validate, upload_expand
+
+logger = logging.getLogger(__name__)
 
 PATIENT_EDITABLE_FIELDS = ("mrn", "family_name", "given_name", "date_of_birth", "sex")
 SLIDE_EDITABLE_FIELDS = ("accession_number", "collected_at", "stain", "notes")
@@ -71,6 +80,8 @@ def patient_create(
 
 @transaction.atomic
 def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any]) -> Patient:
+    # A fresh, locked row: the caller's object may already carry the new values (ModelForm).
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
     before, after = _apply_changes(patient, changes, PATIENT_EDITABLE_FIELDS)
     if not before:
         return patient
@@ -152,3 +163,94 @@ def slide_status_change(*, actor: User, slide: Slide, to_status: SlideStatus, re
         reason=reason,
     )
     return slide
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What happened to one uploaded file (or archive member); shown to the user per file."""
+
+    filename: str
+    cell_image: CellImage | None = None
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.cell_image is not None
+
+
+class DuplicateCellImage(UploadRejected):
+    def __init__(self) -> None:
+        super().__init__("the same image is already on this slide")
+
+
+def cell_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> CellImage:
+    """Store one validated image on a slide, or refuse it leaving no file and no row behind.
+
+    Runs its own transaction; the stored file is removed again if that transaction fails.
+    """
+    cell_image = CellImage(
+        slide=slide,
+        sha256=image.sha256,
+        image_format=image.image_format,
+        width=image.width,
+        height=image.height,
+        size_bytes=len(image.data),
+        original_filename=image.original_filename,
+        uploaded_by=actor,
+    )
+    try:
+        with transaction.atomic():
+            locked_slide = Slide.objects.select_for_update().get(pk=slide.pk)
+            slide_ensure_unlocked(locked_slide)
+            if CellImage.objects.filter(slide=slide, sha256=image.sha256).exists():
+                raise DuplicateCellImage()
+            cell_image.file.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.data), save=False)
+            cell_image.save()
+            audit_event_record(
+                action=AuditAction.CELL_IMAGE_UPLOADED,
+                actor=actor,
+                target=cell_image,
+                after={
+                    "slide_id": slide.pk,
+                    "sha256": image.sha256,
+                    "original_filename": image.original_filename,
+                    "format": image.image_format,
+                    "width": image.width,
+                    "height": image.height,
+                    "size_bytes": len(image.data),
+                },
+            )
+    except BaseException as error:
+        if cell_image.file.name:
+            cell_image.file.storage.delete(cell_image.file.name)
+        if isinstance(error, IntegrityError):
+            # A concurrent upload of the same image won the unique constraint.
+            raise DuplicateCellImage() from error
+        raise
+    return cell_image
+
+
+def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFile]) -> list[UploadOutcome]:
+    """Check and store many uploaded files (zip archives expanded); one outcome per image.
+
+    Rejected files leave nothing behind; accepted ones in the same batch are kept.
+    """
+    slide_ensure_unlocked(slide)
+    limits = UploadLimits.from_settings()
+    outcomes = []
+    for uploaded in files:
+        for candidate in upload_expand(name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits):
+            outcomes.append(_candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits))
+    return outcomes
+
+
+def _candidate_store(*, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits) -> UploadOutcome:
+    if candidate.rejection:
+        return UploadOutcome(candidate.display_name, reason=candidate.rejection)
+    try:
+        image = image_validate(data=candidate.data, original_filename=candidate.original_filename, limits=limits)
+        cell_image = cell_image_create(actor=actor, slide=slide, image=image)
+    except UploadRejected as rejected:
+        logger.info("Upload to slide %s rejected: %s: %s", slide.pk, candidate.display_name, rejected.reason)
+        return UploadOutcome(candidate.display_name, reason=rejected.reason)
+    return UploadOutcome(candidate.display_name, cell_image=cell_image)

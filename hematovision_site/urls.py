@@ -6,4 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
     path("accounts/", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
+    path("api/", include("hematovision_site.api_urls")),
+    path("", include("cases.urls")),
 ]

@@ -45,7 +45,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hematovision_site.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "hematovision_site.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -193,6 +195,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.integer("HEMATOVISION_CELERY_VISIBILITY_TIMEOUT_SECONDS", 60 * 60),
 }
+# Cells classified (and stored) per batch; a batch takes about a second on one CPU core, far
+# below the visibility timeout. A job a worker dies on this many times is failed, not retried.
+HEMATOVISION_INFERENCE_BATCH_SIZE = env.integer("HEMATOVISION_INFERENCE_BATCH_SIZE", 32)
+HEMATOVISION_INFERENCE_MAX_ATTEMPTS = env.integer("HEMATOVISION_INFERENCE_MAX_ATTEMPTS", 5)
 
 # --- REST API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -209,6 +215,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "hematovision_site.api.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HematoVision API",
@@ -219,6 +226,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

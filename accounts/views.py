@@ -1,0 +1,133 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.decorators import permission_needed
+from accounts.forms import PasswordResetForm, ReasonForm, RoleChangeForm, UserCreateForm
+from accounts.roles import Role
+from accounts.selectors import user_list, user_visible_queryset
+from accounts.services import (
+    user_create,
+    user_deactivate,
+    user_password_reset,
+    user_reactivate,
+    user_role_change,
+)
+from audit.selectors import audit_event_list
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+@require_GET
+@permission_needed("accounts.view_user")
+def user_list_view(request: HttpRequest) -> HttpResponse:
+    term = request.GET.get("q", "")[:100]
+    users = user_list(user=request.user, search=term)
+    return render(request, "accounts/user_list.html", {"users": users, "term": term})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("accounts.add_user")
+def user_create_view(request: HttpRequest) -> HttpResponse:
+    form = UserCreateForm(request.POST or None)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = user_create(
+                actor=request.user,
+                username=data["username"],
+                password=data["new_password"],
+                role=Role(data["role"]),
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                email=data["email"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"User {user.username} created.")
+            return redirect("accounts:user_detail", pk=user.pk)
+    return render(request, "accounts/user_form.html", {"form": form, "title": "New user"})
+
+
+@require_GET
+@permission_needed("accounts.view_user")
+def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(user_visible_queryset(request.user), pk=pk)
+    context = {
+        "member": member,
+        "role_form": RoleChangeForm(initial={"role": member.role}),
+        "events": audit_event_list(user=request.user, object_type="accounts.user", object_id=str(member.pk))[:20],
+    }
+    return render(request, "accounts/user_detail.html", context)
+
+
+def _user_action(request: HttpRequest, pk: int, form_class: type, action) -> HttpResponse:  # noqa: ANN001
+    """POST-only administrative actions: run the service, report, go back to the user's page."""
+    member = get_object_or_404(user_visible_queryset(request.user), pk=pk)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please correct the form: " + form.errors.as_text())
+        return redirect("accounts:user_detail", pk=member.pk)
+    try:
+        message = action(member, form.cleaned_data)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, message)
+    return redirect("accounts:user_detail", pk=member.pk)
+
+
+@require_POST
+@permission_needed("accounts.change_user")
+def user_role_change_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def change(member, data: dict) -> str:  # noqa: ANN001
+        user_role_change(actor=request.user, user=member, role=Role(data["role"]), reason=data["reason"])
+        return f"{member.username} is now {Role(data['role']).label}."
+
+    return _user_action(request, pk, RoleChangeForm, change)
+
+
+@require_POST
+@permission_needed("accounts.change_user")
+def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def deactivate(member, data: dict) -> str:  # noqa: ANN001
+        user_deactivate(actor=request.user, user=member, reason=data["reason"])
+        return f"{member.username} can no longer log in."
+
+    return _user_action(request, pk, ReasonForm, deactivate)
+
+
+@require_POST
+@permission_needed("accounts.change_user")
+def user_reactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def reactivate(member, data: dict) -> str:  # noqa: ANN001
+        user_reactivate(actor=request.user, user=member, reason=data["reason"])
+        return f"{member.username} can log in again."
+
+    return _user_action(request, pk, ReasonForm, reactivate)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("accounts.change_user")
+def user_password_reset_view(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(user_visible_queryset(request.user), pk=pk)
+    form = PasswordResetForm(request.POST or None)
+    if form.is_valid():
+        try:
+            user_password_reset(
+                actor=request.user,
+                user=member,
+                new_password=form.cleaned_data["new_password"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            form.add_error("new_password", error)
+        else:
+            messages.success(request, f"New password set for {member.username}; their sessions have ended.")
+            return redirect("accounts:user_detail", pk=member.pk)
+    return render(request, "accounts/user_form.html", {"form": form, "title": f"Reset password of {member.username}"})

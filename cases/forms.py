@@ -1,0 +1,35 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+
+from cases.models import Patient, Slide
+
+
+class _CrispyModelForm(forms.ModelForm):
+    submit_label = "Save"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", self.submit_label))
+
+
+class PatientForm(_CrispyModelForm):
+    class Meta:
+        model = Patient
+        fields = ["mrn", "family_name", "given_name", "date_of_birth", "sex"]
+        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+
+
+class SlideForm(_CrispyModelForm):
+    class Meta:
+        model = Slide
+        fields = ["accession_number", "collected_at", "stain", "notes"]
+        widgets = {
+            "collected_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")

@@ -1,0 +1,53 @@
+"""Reading clinical records. The ``*_visible_queryset`` helpers are the only place that decides
+which rows a user may see; everything else starts from them, and rows outside them are 404."""
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+
+from cases.models import CellImage, Patient, Slide
+
+
+def patient_visible_queryset(user: AbstractBaseUser) -> QuerySet[Patient]:
+    if not user.is_authenticated or not user.has_perm("cases.view_patient"):
+        return Patient.objects.none()
+    return Patient.objects.all()
+
+
+def slide_visible_queryset(user: AbstractBaseUser) -> QuerySet[Slide]:
+    if not user.is_authenticated or not user.has_perm("cases.view_slide"):
+        return Slide.objects.none()
+    return Slide.objects.filter(patient__in=patient_visible_queryset(user)).select_related("patient", "created_by")
+
+
+def cell_image_visible_queryset(user: AbstractBaseUser) -> QuerySet[CellImage]:
+    if not user.is_authenticated or not user.has_perm("cases.view_cellimage"):
+        return CellImage.objects.none()
+    return CellImage.objects.filter(slide__in=slide_visible_queryset(user)).select_related("uploaded_by")
+
+
+def patient_list(*, user: AbstractBaseUser, search: str = "") -> QuerySet[Patient]:
+    patients = patient_visible_queryset(user).annotate(slide_count=Count("slides"))
+    for term in search.split():
+        patients = patients.filter(
+            Q(mrn__icontains=term) | Q(family_name__icontains=term) | Q(given_name__icontains=term)
+        )
+    return patients.order_by("family_name", "given_name", "mrn")
+
+
+def slide_list(
+    *, user: AbstractBaseUser, search: str = "", status: str = "", patient: Patient | None = None
+) -> QuerySet[Slide]:
+    slides = slide_visible_queryset(user).annotate(cell_image_count=Count("cell_images"))
+    if search:
+        slides = slides.filter(
+            Q(accession_number__icontains=search) | Q(patient__mrn__icontains=search) | Q(patient__family_name__icontains=search)
+        )
+    if status:
+        slides = slides.filter(status=status)
+    if patient is not None:
+        slides = slides.filter(patient=patient)
+    return slides.order_by("-collected_at", "accession_number")
+
+
+def cell_image_list(*, user: AbstractBaseUser, slide: Slide) -> QuerySet[CellImage]:
+    return cell_image_visible_queryset(user).filter(slide=slide).order_by("id")

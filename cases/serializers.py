@@ -1,0 +1,79 @@
+from rest_framework import serializers
+
+from cases.models import CellImage, Patient, Slide
+from cases.selectors import patient_visible_queryset
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "family_name", "given_name", "date_of_birth", "sex", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class SlideSerializer(serializers.ModelSerializer):
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.none())
+    cell_image_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Slide
+        fields = [
+            "id",
+            "accession_number",
+            "patient",
+            "collected_at",
+            "stain",
+            "notes",
+            "status",
+            "cell_image_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "status", "created_at", "updated_at"]
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        # Only patients the caller may see can be referenced; others read as "does not exist".
+        if request is not None:
+            fields["patient"].queryset = patient_visible_queryset(request.user)
+        return fields
+
+
+class SlideUpdateSerializer(SlideSerializer):
+    class Meta(SlideSerializer.Meta):
+        read_only_fields = [*SlideSerializer.Meta.read_only_fields, "patient"]
+
+
+class CellImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CellImage
+        fields = [
+            "id",
+            "slide",
+            "sha256",
+            "image_format",
+            "width",
+            "height",
+            "size_bytes",
+            "original_filename",
+            "uploaded_at",
+        ]
+        read_only_fields = fields
+
+
+class CellImageUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+
+
+class UploadOutcomeSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    accepted = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    cell_image = CellImageSerializer(allow_null=True)
+
+
+class UploadResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = UploadOutcomeSerializer(many=True)

@@ -1,0 +1,191 @@
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.decorators import permission_needed
+from cases.forms import PatientForm, SearchForm, SlideForm
+from cases.models import SlideStatus
+from cases.selectors import (
+    cell_image_list,
+    cell_image_visible_queryset,
+    patient_list,
+    patient_visible_queryset,
+    slide_list,
+    slide_visible_queryset,
+)
+from cases.services import (
+    PATIENT_EDITABLE_FIELDS,
+    SLIDE_EDITABLE_FIELDS,
+    SlideLockedError,
+    cell_images_upload,
+    patient_create,
+    patient_update,
+    slide_create,
+    slide_update,
+)
+from cases.uploads import ALLOWED_FORMATS
+
+T = TypeVar("T")
+PAGE_SIZE = 25
+CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff", "BMP": "image/bmp"}
+
+
+def _page(request: HttpRequest, queryset):  # noqa: ANN202
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _page_query(request: HttpRequest) -> str:
+    """The current filters, for the pagination links."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+def _changes(form, field_names: tuple[str, ...]) -> dict:  # noqa: ANN001
+    return {name: form.cleaned_data[name] for name in field_names}
+
+
+def _run_service(form, service: Callable[[], T]) -> T | None:  # noqa: ANN001
+    """Run a service for a valid form; a ValidationError it raises goes back into the form."""
+    try:
+        return service()
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
+
+
+@require_GET
+@permission_needed("cases.view_patient")
+def patient_list_view(request: HttpRequest) -> HttpResponse:
+    search = SearchForm(request.GET)
+    term = search.cleaned_data["q"] if search.is_valid() else ""
+    page = _page(request, patient_list(user=request.user, search=term))
+    context = {"page": page, "term": term, "page_query": _page_query(request)}
+    return render(request, "cases/patient_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("cases.add_patient")
+def patient_create_view(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    if form.is_valid():
+        patient = _run_service(form, lambda: patient_create(actor=request.user, **form.cleaned_data))
+        if patient:
+            messages.success(request, "Patient created.")
+            return redirect("cases:patient_detail", pk=patient.pk)
+    return render(request, "cases/form.html", {"form": form, "title": "New patient"})
+
+
+@require_GET
+@permission_needed("cases.view_patient")
+def patient_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(patient_visible_queryset(request.user), pk=pk)
+    slides = slide_list(user=request.user, patient=patient)
+    return render(request, "cases/patient_detail.html", {"patient": patient, "slides": slides})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("cases.change_patient")
+def patient_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(patient_visible_queryset(request.user), pk=pk)
+    form = PatientForm(request.POST or None, instance=patient)
+    if form.is_valid():
+        changes = _changes(form, PATIENT_EDITABLE_FIELDS)
+        if _run_service(form, lambda: patient_update(actor=request.user, patient=patient, changes=changes)):
+            messages.success(request, "Patient updated.")
+            return redirect("cases:patient_detail", pk=patient.pk)
+    return render(request, "cases/form.html", {"form": form, "title": f"Edit {patient}"})
+
+
+@require_GET
+@permission_needed("cases.view_slide")
+def slide_list_view(request: HttpRequest) -> HttpResponse:
+    search = SearchForm(request.GET)
+    term = search.cleaned_data["q"] if search.is_valid() else ""
+    status = request.GET.get("status", "") if request.GET.get("status") in SlideStatus.values else ""
+    page = _page(request, slide_list(user=request.user, search=term, status=status))
+    context = {
+        "page": page,
+        "term": term,
+        "status": status,
+        "statuses": SlideStatus.choices,
+        "page_query": _page_query(request),
+    }
+    return render(request, "cases/slide_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("cases.add_slide")
+def slide_create_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_object_or_404(patient_visible_queryset(request.user), pk=patient_pk)
+    form = SlideForm(request.POST or None)
+    if form.is_valid():
+        slide = _run_service(form, lambda: slide_create(actor=request.user, patient=patient, **form.cleaned_data))
+        if slide:
+            messages.success(request, "Slide created.")
+            return redirect("cases:slide_detail", pk=slide.pk)
+    return render(request, "cases/form.html", {"form": form, "title": f"New slide for {patient}"})
+
+
+@require_GET
+@permission_needed("cases.view_slide")
+def slide_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    cell_images = cell_image_list(user=request.user, slide=slide)
+    return render(request, "cases/slide_detail.html", {"slide": slide, "cell_images": cell_images})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("cases.change_slide")
+def slide_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    form = SlideForm(request.POST or None, instance=slide)
+    if form.is_valid():
+        changes = _changes(form, SLIDE_EDITABLE_FIELDS)
+        if _run_service(form, lambda: slide_update(actor=request.user, slide=slide, changes=changes)):
+            messages.success(request, "Slide updated.")
+            return redirect("cases:slide_detail", pk=slide.pk)
+    return render(request, "cases/form.html", {"form": form, "title": f"Edit slide {slide}"})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("cases.add_cellimage")
+def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=slide_pk)
+    context = {
+        "slide": slide,
+        "accept": ",".join(f".{ext}" for ext in ALLOWED_FORMATS.values()) + ",.jpeg,.tiff,.zip",
+        "max_file_megabytes": settings.HEMATOVISION_UPLOAD_MAX_FILE_BYTES // (1024 * 1024),
+    }
+    if request.method == "GET":
+        return render(request, "cases/cell_image_upload.html", context)
+    files = request.FILES.getlist("files")
+    if not files:
+        return render(request, "cases/cell_image_upload.html", {**context, "error": "Choose at least one file."}, status=400)
+    try:
+        outcomes = cell_images_upload(actor=request.user, slide=slide, files=files)
+    except SlideLockedError as error:
+        return render(request, "cases/cell_image_upload.html", {**context, "error": error.message}, status=409)
+    accepted = sum(outcome.accepted for outcome in outcomes)
+    status = 200 if accepted else 400
+    return render(request, "cases/cell_image_upload.html", {**context, "outcomes": outcomes, "accepted": accepted}, status=status)
+
+
+@require_GET
+@permission_needed("cases.view_cellimage")
+def cell_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
+    """Streams a stored image after the access check; media has no public URL."""
+    cell_image = get_object_or_404(cell_image_visible_queryset(request.user), pk=pk)
+    response = FileResponse(
+        cell_image.file.open("rb"), content_type=CONTENT_TYPES[cell_image.image_format]
+    )
+    response["Content-Disposition"] = f'inline; filename="cell-{cell_image.pk}.{ALLOWED_FORMATS[cell_image.image_format]}"'
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

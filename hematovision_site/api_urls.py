@@ -1,0 +1,23 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
+
+from accounts.api import TokenObtainView, UserViewSet
+from audit.api import AuditEventViewSet
+from cases.api import CellImageViewSet, PatientViewSet, SlideViewSet
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("patients", PatientViewSet, basename="patient")
+router.register("slides", SlideViewSet, basename="slide")
+router.register("cell-images", CellImageViewSet, basename="cell-image")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("users", UserViewSet, basename="user")
+
+urlpatterns = [
+    path("auth/token/", TokenObtainView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("", include(router.urls)),
+]
