@@ -1,0 +1,119 @@
+"""The one door from Django to ``ml/``: a registered model version becomes a loaded Predictor.
+
+Loading is expensive (files hashed, interpreter built), so each process keeps the predictors it
+loaded; Celery workers warm the active one when a pool process starts (``classifier.tasks``).
+Web processes never call ``predictor_for``.
+"""
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+from ml.card import ModelDirectoryError, read_card
+from ml.predict import Predictor
+
+logger = logging.getLogger(__name__)
+
+_predictors: dict[tuple[int, str], Predictor] = {}
+_predictors_lock = threading.Lock()
+
+
+class ModelLoadError(RuntimeError):
+    """A registered model cannot be served: files missing, changed since registration, or unreadable."""
+
+
+def model_directory_resolve(directory: str) -> Path:
+    """Relative directories are under HEMATOVISION_MODELS_ROOT, so each machine can put it elsewhere."""
+    path = Path(directory)
+    return path if path.is_absolute() else Path(settings.HEMATOVISION_MODELS_ROOT) / path
+
+
+def model_directory_store(path: Path) -> str:
+    """The form of ``path`` to record: relative to the models root when it lies inside it."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(Path(settings.HEMATOVISION_MODELS_ROOT).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def model_directory_hashes(path: Path) -> dict[str, str]:
+    """sha256 of every file under ``path`` (the card included), by relative POSIX name."""
+    if not path.is_dir():
+        raise ModelLoadError(f"Model directory {path} does not exist.")
+    return {
+        file.relative_to(path).as_posix(): _file_sha256(file)
+        for file in sorted(path.rglob("*"))
+        if file.is_file() and "__pycache__" not in file.parts
+    }
+
+
+def model_directory_digest(file_hashes: dict[str, str]) -> str:
+    lines = "".join(f"{name}\t{digest}\n" for name, digest in sorted(file_hashes.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def model_card_read(path: Path) -> dict:
+    try:
+        return read_card(path)
+    except (ModelDirectoryError, ValueError) as error:
+        raise ModelLoadError(f"Cannot read the model card in {path}: {error}") from error
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_directory_verify(*, name: str, directory: str, expected_hashes: dict[str, str]) -> Path:
+    """The directory's path after checking its files are exactly those recorded at registration."""
+    path = model_directory_resolve(directory)
+    actual = model_directory_hashes(path)
+    changed = sorted(n for n in expected_hashes.keys() & actual.keys() if expected_hashes[n] != actual[n])
+    missing = sorted(expected_hashes.keys() - actual.keys())
+    added = sorted(actual.keys() - expected_hashes.keys())
+    if changed or missing or added:
+        details = "; ".join(
+            f"{label}: {', '.join(names)}"
+            for label, names in (("changed", changed), ("missing", missing), ("unexpected", added))
+            if names
+        )
+        raise ModelLoadError(
+            f"Model {name} refuses to load: its files in {path} do not match the sha256 recorded "
+            f"at registration ({details})."
+        )
+    return path
+
+
+def predictor_for(model_version) -> Predictor:  # noqa: ANN001  (a classifier.models.ModelVersion)
+    """The loaded Predictor of a model version; loaded and verified once per process."""
+    key = (model_version.pk, model_version.sha256)
+    with _predictors_lock:
+        if key not in _predictors:
+            _predictors[key] = _predictor_load(model_version)
+        return _predictors[key]
+
+
+def _predictor_load(model_version) -> Predictor:  # noqa: ANN001
+    path = model_directory_verify(
+        name=model_version.name, directory=model_version.directory, expected_hashes=model_version.file_hashes
+    )
+    try:
+        predictor = Predictor(path)
+    except (ModelDirectoryError, OSError, ValueError, KeyError) as error:
+        raise ModelLoadError(
+            f"Model {model_version.name} could not be loaded from {path}: {error}"
+        ) from error
+    logger.info("Loaded model %s from %s", model_version.name, path)
+    return predictor
+
+
+def predictor_cache_clear() -> None:
+    with _predictors_lock:
+        _predictors.clear()

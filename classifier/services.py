@@ -1,0 +1,482 @@
+"""Registering models, submitting slides and running inference jobs.
+
+Every state change writes its audit event in the same transaction. Jobs are enqueued only after
+their transaction commits, and the worker side (``inference_job_run``) is safe to run twice for
+the same job: it claims the job with a conditional update and writes predictions under a unique
+(cell image, model version) constraint.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from audit.models import AuditAction
+from audit.services import audit_event_record
+from cases.models import CellImage, Slide, SlideStatus
+from cases.services import slide_status_change
+from cases.uploads import UploadLimits, image_validate
+from classifier.adapter import (
+    ModelLoadError,
+    model_card_read,
+    model_directory_digest,
+    model_directory_hashes,
+    model_directory_store,
+    predictor_for,
+)
+from classifier.models import (
+    INFERENCE_JOB_TRANSITIONS,
+    PROBABILITY_FIELDS,
+    CellClass,
+    InferenceJob,
+    InferenceJobStatus,
+    ModelVersion,
+    Prediction,
+    PredictionFailure,
+    QuickClassification,
+    QuickClassificationStatus,
+)
+from ml.paths import default_model_dir
+from ml.predict import CellPrediction, ImageDecodeError
+
+logger = logging.getLogger(__name__)
+
+# Shown as the actor of events written by a worker (no user is logged in there).
+WORKER_ACTOR = "inference-worker"
+# Slides whose new uploads are classified straight away.
+SLIDE_STATUSES_CLASSIFYING_UPLOADS = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
+
+
+class InferenceJobTransitionError(RuntimeError):
+    """A job status change outside ``INFERENCE_JOB_TRANSITIONS``: a bug, never user input."""
+
+
+# --- Model registry ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_version_register(
+    *, directory: Path, actor: User | None = None, activate: bool = False
+) -> ModelVersion:
+    """Record a model directory and the sha256 of each of its files; refuse an unusable one."""
+    directory = Path(directory)
+    card = model_card_read(directory)
+    if list(card.get("classes", [])) != list(CellClass.values):
+        raise ValidationError(f"The model in {directory} must predict exactly {CellClass.values}.")
+    file_hashes = model_directory_hashes(directory)
+    model_version = ModelVersion(
+        name=str(card["version"]),
+        directory=model_directory_store(directory),
+        sha256=model_directory_digest(file_hashes),
+        file_hashes=file_hashes,
+        review_threshold=float(card["review_threshold"]),
+        metrics=card.get("metrics", {}),
+        registered_by=actor,
+    )
+    model_version.full_clean()
+    model_version.save()
+    audit_event_record(
+        action=AuditAction.MODEL_VERSION_REGISTERED,
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=model_version,
+        after={
+            "name": model_version.name,
+            "directory": model_version.directory,
+            "sha256": model_version.sha256,
+        },
+    )
+    if activate or not ModelVersion.objects.filter(is_active=True).exists():
+        model_version_activate(actor=actor, model_version=model_version)
+    return model_version
+
+
+def model_version_register_default(*, actor: User | None = None) -> ModelVersion | None:
+    """Register the default model under ml/models once; None when it is not there (yet)."""
+    directory = default_model_dir()
+    if not directory.is_dir():
+        logger.warning("No default model at %s: nothing registered.", directory)
+        return None
+    name = str(model_card_read(directory)["version"])
+    existing = ModelVersion.objects.filter(name=name).first()
+    if existing is not None:
+        return existing
+    return model_version_register(directory=directory, actor=actor)
+
+
+@transaction.atomic
+def model_version_activate(*, actor: User | None, model_version: ModelVersion) -> ModelVersion:
+    """Make this version serve every new job; jobs already queued keep the version they were given."""
+    previous = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+    if previous is not None and previous.pk == model_version.pk:
+        return model_version
+    ModelVersion.objects.filter(is_active=True).update(is_active=False)
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True)
+    model_version.is_active = True
+    audit_event_record(
+        action=AuditAction.MODEL_VERSION_ACTIVATED,
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=model_version,
+        before={"active": previous.name if previous else None},
+        after={"active": model_version.name},
+    )
+    return model_version
+
+
+def model_version_active() -> ModelVersion:
+    model_version = ModelVersion.objects.filter(is_active=True).first()
+    if model_version is None:
+        raise ValidationError("No model version is active: an admin must register or activate one.")
+    return model_version
+
+
+# --- Submitting slides and creating jobs --------------------------------------------------------------
+
+
+@transaction.atomic
+def slide_submit(*, actor: User, slide: Slide) -> InferenceJob:
+    """Draft → submitted, and a job classifying every cell image of the slide with the active model."""
+    model_version = model_version_active()
+    if not slide.cell_images.exists():
+        raise ValidationError("Upload at least one cell image before submitting the slide.")
+    slide = slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.SUBMITTED)
+    job = inference_job_create(actor=actor, slide=slide, model_version=model_version)
+    if job is None:
+        raise ValidationError("Every cell image of this slide is already classified by the active model.")
+    return job
+
+
+def _images_pending(slide: Slide, model_version: ModelVersion) -> QuerySet[CellImage]:
+    """Cell images of the slide without an outcome (prediction or failure) from this model version."""
+    return (
+        CellImage.objects.filter(slide=slide)
+        .exclude(predictions__model_version=model_version)
+        .exclude(prediction_failures__model_version=model_version)
+    )
+
+
+@transaction.atomic
+def inference_job_create(
+    *, actor: User, slide: Slide, model_version: ModelVersion | None = None
+) -> InferenceJob | None:
+    """A job for the slide's images not yet classified by (nor queued for) the model version.
+
+    With another model version than before, this re-runs the slide: new predictions are stored
+    beside the old ones. None when there is nothing to classify.
+    """
+    model_version = model_version or model_version_active()
+    images = list(
+        _images_pending(slide, model_version)
+        .exclude(
+            inference_jobs__model_version=model_version,
+            inference_jobs__status__in=[InferenceJobStatus.QUEUED, InferenceJobStatus.RUNNING],
+        )
+        .values_list("pk", flat=True)
+    )
+    if not images:
+        return None
+    job = InferenceJob.objects.create(
+        slide=slide, model_version=model_version, requested_by=actor, total=len(images)
+    )
+    job.cell_images.add(*images)
+    audit_event_record(
+        action=AuditAction.INFERENCE_JOB_CREATED,
+        actor=actor,
+        target=job,
+        after={"slide_id": slide.pk, "model_version": model_version.name, "total": job.total},
+    )
+    transaction.on_commit(lambda: _inference_job_enqueue(job.pk))
+    return job
+
+
+def slide_new_images_classify(*, actor: User, slide: Slide) -> InferenceJob | None:
+    """Called after uploads: a submitted slide's new images are classified without another submit."""
+    slide.refresh_from_db(fields=["status"])
+    if slide.status not in SLIDE_STATUSES_CLASSIFYING_UPLOADS:
+        return None
+    return inference_job_create(actor=actor, slide=slide)
+
+
+def _inference_job_enqueue(job_id: int) -> None:
+    from classifier.tasks import inference_job_run_task
+
+    inference_job_run_task.delay(job_id)
+
+
+# --- Running a job (worker side) -------------------------------------------------------------------------
+
+
+def _job_transition(job: InferenceJob, to_status: InferenceJobStatus, **fields) -> bool:
+    """Move the job only if it is still in the status we read; False when another run got there first."""
+    if to_status not in INFERENCE_JOB_TRANSITIONS[job.status]:
+        raise InferenceJobTransitionError(f"A {job.status} job cannot become {to_status}.")
+    moved = InferenceJob.objects.filter(pk=job.pk, status=job.status).update(status=to_status, **fields)
+    if moved:
+        job.status = to_status
+        for name, value in fields.items():
+            setattr(job, name, value)
+    return bool(moved)
+
+
+@transaction.atomic
+def _job_claim(job_id: int) -> InferenceJob | None:
+    """The job to work on, or None when it is gone or finished.
+
+    A running job is taken over: its worker died and Celery redelivered the message. A duplicate
+    delivery racing a live worker is harmless too, as outcomes are written idempotently.
+    """
+    job = InferenceJob.objects.select_related("model_version", "slide").filter(pk=job_id).first()
+    if job is None:
+        logger.warning("Inference job %s no longer exists; nothing to do.", job_id)
+        return None
+    if job.is_finished:
+        return None
+    attempts = job.attempts + 1
+    if job.status == InferenceJobStatus.QUEUED:
+        if not _job_transition(job, InferenceJobStatus.RUNNING, started_at=timezone.now(), attempts=attempts):
+            return _job_claim(job_id)
+        audit_event_record(
+            action=AuditAction.INFERENCE_JOB_STARTED,
+            actor=None,
+            actor_username=WORKER_ACTOR,
+            target=job,
+            before={"status": InferenceJobStatus.QUEUED.value},
+            after={"status": InferenceJobStatus.RUNNING.value, "model_version": job.model_version.name},
+        )
+    else:
+        InferenceJob.objects.filter(pk=job.pk).update(attempts=attempts)
+        job.attempts = attempts
+        logger.info("Inference job %s redelivered (attempt %s): resuming.", job.pk, attempts)
+    return job
+
+
+def inference_job_run(*, job_id: int) -> InferenceJob | None:
+    """The worker's whole job: classify pending images batch by batch, then record the outcome."""
+    job = _job_claim(job_id)
+    if job is None:
+        return None
+    if job.attempts > settings.HEMATOVISION_INFERENCE_MAX_ATTEMPTS:
+        # Something in this job kills workers (e.g. out of memory); redelivering it for ever would
+        # starve every other slide.
+        return _job_finish(job, error=f"Abandoned after {job.attempts - 1} attempts ended without a result.")
+    try:
+        predictor = predictor_for(job.model_version)
+    except ModelLoadError as error:
+        logger.error("Inference job %s failed: %s", job.pk, error)
+        return _job_finish(job, error=str(error))
+    batch_size = settings.HEMATOVISION_INFERENCE_BATCH_SIZE
+    pending = list(
+        job.cell_images.exclude(predictions__model_version=job.model_version)
+        .exclude(prediction_failures__model_version=job.model_version)
+        .order_by("pk")
+    )
+    for start in range(0, len(pending), batch_size):
+        _batch_classify(job, predictor, pending[start : start + batch_size])
+    return _job_finish(job)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    cell_image: CellImage
+    prediction: CellPrediction | None = None
+    failure: str = ""
+
+
+def _image_read(cell_image: CellImage) -> bytes:
+    # Through the storage API, so workers on other machines read the same (e.g. S3) store.
+    with default_storage.open(cell_image.file.name, "rb") as handle:
+        return handle.read()
+
+
+def _batch_outcomes(predictor, images: Sequence[CellImage]) -> list[_Outcome]:  # noqa: ANN001
+    readable: list[tuple[CellImage, bytes]] = []
+    outcomes: list[_Outcome] = []
+    for cell_image in images:
+        try:
+            readable.append((cell_image, _image_read(cell_image)))
+        except (FileNotFoundError, OSError) as error:
+            outcomes.append(_Outcome(cell_image, failure=f"image file missing from storage: {error}"))
+    results = predictor.predict_each([data for _, data in readable])
+    for (cell_image, _), result in zip(readable, results, strict=True):
+        if isinstance(result, ImageDecodeError):
+            outcomes.append(_Outcome(cell_image, failure=f"image could not be decoded: {result.reason}"))
+        else:
+            outcomes.append(_Outcome(cell_image, prediction=result))
+    return outcomes
+
+
+def _batch_classify(job: InferenceJob, predictor, images: Sequence[CellImage]) -> None:  # noqa: ANN001
+    started = time.perf_counter()
+    outcomes = _batch_outcomes(predictor, images)
+    milliseconds_each = (time.perf_counter() - started) * 1000 / max(len(images), 1)
+    with transaction.atomic():
+        Prediction.objects.bulk_create(
+            [
+                _prediction_row(job, o.cell_image, o.prediction, milliseconds_each)
+                for o in outcomes
+                if o.prediction
+            ],
+            ignore_conflicts=True,
+        )
+        PredictionFailure.objects.bulk_create(
+            [
+                PredictionFailure(
+                    cell_image=o.cell_image, model_version=job.model_version, job=job, reason=o.failure
+                )
+                for o in outcomes
+                if o.failure
+            ],
+            ignore_conflicts=True,
+        )
+        _job_progress_update(job)
+
+
+def _prediction_row(
+    job: InferenceJob, cell_image: CellImage, prediction: CellPrediction, milliseconds: float
+) -> Prediction:
+    probabilities = {field: prediction.probabilities[label] for label, field in PROBABILITY_FIELDS.items()}
+    return Prediction(
+        cell_image=cell_image,
+        model_version=job.model_version,
+        job=job,
+        label=prediction.label,
+        confidence=prediction.confidence,
+        inference_ms=milliseconds,
+        **probabilities,
+    )
+
+
+def _job_progress_update(job: InferenceJob) -> None:
+    """Counts from the rows themselves, so a redelivered or duplicated run never double-counts."""
+    images = job.cell_images.all()
+    job.done = Prediction.objects.filter(model_version=job.model_version, cell_image__in=images).count()
+    job.failed = PredictionFailure.objects.filter(
+        model_version=job.model_version, cell_image__in=images
+    ).count()
+    InferenceJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
+
+
+@transaction.atomic
+def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
+    _job_progress_update(job)
+    if error or (job.total and job.failed == job.total):
+        status = InferenceJobStatus.FAILED
+    elif job.failed:
+        status = InferenceJobStatus.PARTIALLY_FAILED
+    else:
+        status = InferenceJobStatus.SUCCEEDED
+    job.refresh_from_db(fields=["status"])
+    if job.is_finished or not _job_transition(job, status, finished_at=timezone.now(), error=error):
+        return job
+    audit_event_record(
+        action=AuditAction.INFERENCE_JOB_FINISHED,
+        actor=None,
+        actor_username=WORKER_ACTOR,
+        target=job,
+        before={"status": InferenceJobStatus.RUNNING.value},
+        after={"status": status.value, "total": job.total, "done": job.done, "failed": job.failed},
+        reason=error,
+    )
+    return job
+
+
+def inference_job_abandon(*, job_id: int, error: str) -> None:
+    """The task gave up (retries exhausted): the job must not stay 'running' for ever."""
+    job = InferenceJob.objects.filter(pk=job_id).first()
+    if job is None or job.is_finished:
+        return
+    if job.status == InferenceJobStatus.QUEUED:
+        with transaction.atomic():
+            _job_transition(job, InferenceJobStatus.RUNNING, started_at=timezone.now())
+    _job_finish(job, error=error)
+
+
+# --- Quick classify (outside clinical records) --------------------------------------------------------------
+
+
+def quick_classification_create(*, actor: User, data: bytes, original_filename: str) -> QuickClassification:
+    """Store one image outside any patient record and queue it for the active model.
+
+    Raises ``cases.uploads.UploadRejected`` for anything but a decodable image; leaves no file
+    behind when the row cannot be written.
+    """
+    image = image_validate(
+        data=data, original_filename=original_filename, limits=UploadLimits.from_settings()
+    )
+    quick = QuickClassification(
+        original_filename=image.original_filename, requested_by=actor, model_version=model_version_active()
+    )
+    try:
+        with transaction.atomic():
+            quick.image.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.data), save=False)
+            quick.save()
+            transaction.on_commit(lambda: _quick_classification_enqueue(quick.pk))
+    except BaseException:
+        if quick.image.name:
+            quick.image.storage.delete(quick.image.name)
+        raise
+    return quick
+
+
+def _quick_classification_enqueue(quick_id: int) -> None:
+    from classifier.tasks import quick_classification_run_task
+
+    quick_classification_run_task.delay(quick_id)
+
+
+def quick_classification_run(*, quick_classification_id: int) -> QuickClassification | None:
+    claimed = QuickClassification.objects.filter(
+        pk=quick_classification_id, status=QuickClassificationStatus.QUEUED
+    ).update(status=QuickClassificationStatus.RUNNING)
+    quick = (
+        QuickClassification.objects.select_related("model_version").filter(pk=quick_classification_id).first()
+    )
+    if quick is None or (not claimed and quick.status != QuickClassificationStatus.RUNNING):
+        return quick
+    try:
+        with default_storage.open(quick.image.name, "rb") as handle:
+            result = predictor_for(quick.model_version).predict_each([handle.read()])[0]
+    except (ModelLoadError, OSError) as error:
+        result = error
+    return _quick_classification_finish(quick, result)
+
+
+def _quick_classification_finish(quick: QuickClassification, result: object) -> QuickClassification:
+    fields: dict[str, object] = {"finished_at": timezone.now()}
+    if isinstance(result, CellPrediction):
+        fields |= {
+            "status": QuickClassificationStatus.SUCCEEDED,
+            "label": result.label,
+            "probabilities": result.probabilities,
+            "confidence": result.confidence,
+        }
+    else:
+        fields |= {"status": QuickClassificationStatus.FAILED, "error": str(result)}
+    QuickClassification.objects.filter(pk=quick.pk, status=QuickClassificationStatus.RUNNING).update(**fields)
+    quick.refresh_from_db()
+    return quick
+
+
+def quick_classifications_purge(*, older_than_seconds: int) -> int:
+    """Delete quick classifications (rows and files) older than the given age; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = QuickClassification.objects.filter(created_at__lt=cutoff)
+    count = 0
+    for quick in stale.iterator():
+        quick.image.storage.delete(quick.image.name)
+        quick.delete()
+        count += 1
+    return count
