@@ -25,6 +25,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "cases.change_slide",
             "cases.view_cellimage",
             "cases.add_cellimage",
+            "classifier.view_modelversion",
+            "classifier.view_inferencejob",
+            "classifier.add_inferencejob",
+            "classifier.view_prediction",
+            "classifier.add_quickclassification",
         }
     ),
     Role.PATHOLOGIST: frozenset(
@@ -33,6 +38,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "cases.view_slide",
             "cases.view_cellimage",
             "audit.view_auditevent",
+            "classifier.view_modelversion",
+            "classifier.view_inferencejob",
+            "classifier.view_prediction",
+            "classifier.add_quickclassification",
         }
     ),
     Role.ADMIN: frozenset(
@@ -41,6 +50,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "accounts.add_user",
             "accounts.change_user",
             "audit.view_auditevent",
+            "classifier.view_modelversion",
+            "classifier.change_modelversion",
+            "classifier.add_quickclassification",
         }
     ),
 }

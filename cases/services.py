@@ -18,7 +18,14 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus
-from cases.uploads import Candidate, UploadLimits, UploadRejected, ValidatedImage, image_validate, upload_expand
+from cases.uploads import (
+    Candidate,
+    UploadLimits,
+    UploadRejected,
+    ValidatedImage,
+    image_validate,
+    upload_expand,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +248,11 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
     for uploaded in files:
         for candidate in upload_expand(name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits):
             outcomes.append(_candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits))
+    if any(outcome.accepted for outcome in outcomes):
+        # Imported here: the classifier app builds on this module.
+        from classifier.services import slide_new_images_classify
+
+        slide_new_images_classify(actor=actor, slide=slide)
     return outcomes
 
 

@@ -207,6 +207,10 @@ def slide_new_images_classify(*, actor: User, slide: Slide) -> InferenceJob | No
     slide.refresh_from_db(fields=["status"])
     if slide.status not in SLIDE_STATUSES_CLASSIFYING_UPLOADS:
         return None
+    if not ModelVersion.objects.filter(is_active=True).exists():
+        # The upload itself succeeded; the images wait for a model and a re-run.
+        logger.warning("No active model: new images of slide %s are not classified.", slide.pk)
+        return None
     return inference_job_create(actor=actor, slide=slide)
 
 

@@ -2,11 +2,13 @@ import math
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, InternalError, ProgrammingError, transaction
 from django.db.models import ProtectedError
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
+from cases.services import cell_images_upload
 from cases.uploads import UploadRejected
 from classifier import services, tasks
 from classifier.models import (
@@ -156,6 +158,20 @@ def test_images_added_to_a_submitted_slide_are_queued_in_a_job_of_their_own(
 
     assert set(job.cell_images.all()) == set(added)
     assert job.total == 2
+    assert enqueued == [submitted_job.pk, job.pk]
+
+
+def test_uploading_to_a_submitted_slide_queues_the_new_images(
+    submitted_job, lab_staff, enqueued, django_capture_on_commit_callbacks
+):
+    files = [SimpleUploadedFile("late.png", image_bytes(77)), SimpleUploadedFile("bad.png", b"nope")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = cell_images_upload(actor=lab_staff, slide=submitted_job.slide, files=files)
+
+    assert [outcome.accepted for outcome in outcomes] == [True, False]
+    job = InferenceJob.objects.exclude(pk=submitted_job.pk).get()
+    assert list(job.cell_images.all()) == [outcomes[0].cell_image]
     assert enqueued == [submitted_job.pk, job.pk]
 
 
