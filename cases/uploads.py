@@ -184,6 +184,8 @@ def _member_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Upload
 
 def _archive_members(archive: zipfile.ZipFile, archive_name: str, limits: UploadLimits) -> Iterator[Candidate]:
     members = [info for info in archive.infolist() if not info.is_dir()]
+    if not members:
+        raise UploadRejected("the archive contains no files")
     if len(members) > limits.archive_max_members:
         raise UploadRejected(f"archive has {len(members)} files; the limit is {limits.archive_max_members}")
     if sum(info.file_size for info in members) > limits.archive_max_total_bytes:

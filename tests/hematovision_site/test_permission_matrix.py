@@ -1,0 +1,200 @@
+"""Every URL name × every kind of user, with the expected answer in each cell.
+
+A URL added to the project without a row here makes ``test_every_url_name_is_in_the_matrix``
+fail, so nobody can add an endpoint without deciding who may use it.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from audit.models import AuditAction
+from audit.services import audit_event_record
+from cases.services import cell_image_create
+from cases.uploads import UploadLimits, image_validate
+from tests.conftest import PASSWORD
+from tests.factories import distinct_png
+
+ROLES = ("anonymous", "lab_staff", "pathologist", "administrator", "outsider")
+LOGIN = "login"  # a redirect to the login page
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Expected answers, in the order of ROLES."""
+
+    anonymous: int | str
+    lab_staff: int | str
+    pathologist: int | str
+    administrator: int | str
+    outsider: int | str
+    method: str = "get"
+    kwargs: tuple[str, ...] = ()
+    data: dict = field(default_factory=dict)
+
+
+CLINICAL_READ = dict(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=403, outsider=403)
+CLINICAL_WRITE = dict(anonymous=LOGIN, lab_staff=200, pathologist=403, administrator=403, outsider=403)
+AUDIT_READ = dict(anonymous=LOGIN, lab_staff=403, pathologist=200, administrator=200, outsider=403)
+USER_ADMIN = dict(anonymous=LOGIN, lab_staff=403, pathologist=403, administrator=200, outsider=403)
+USER_ACTION = dict(anonymous=LOGIN, lab_staff=403, pathologist=403, administrator=302, outsider=403)
+API_CLINICAL_READ = dict(anonymous=403, lab_staff=200, pathologist=200, administrator=403, outsider=403)
+API_AUDIT = dict(anonymous=403, lab_staff=403, pathologist=200, administrator=200, outsider=403)
+API_USERS = dict(anonymous=403, lab_staff=403, pathologist=403, administrator=200, outsider=403)
+REFUSED_TO_ALL = dict(anonymous=403, lab_staff=403, pathologist=403, administrator=403, outsider=403)
+API_LOGGED_IN = dict(anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200)
+
+MATRIX: dict[str, Cell] = {
+    "home": Cell(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=200),
+    "health": Cell(anonymous=200, lab_staff=200, pathologist=200, administrator=200, outsider=200),
+    "accounts:login": Cell(anonymous=200, lab_staff=302, pathologist=302, administrator=302, outsider=302),
+    "accounts:logout": Cell(anonymous=302, lab_staff=302, pathologist=302, administrator=302, outsider=302, method="post"),
+    "accounts:user_list": Cell(**USER_ADMIN),
+    "accounts:user_create": Cell(**USER_ADMIN),
+    "accounts:user_detail": Cell(**USER_ADMIN, kwargs=("member",)),
+    "accounts:user_password_reset": Cell(**USER_ADMIN, kwargs=("member",)),
+    "accounts:user_role_change": Cell(**USER_ACTION, method="post", kwargs=("member",), data={"role": "PATHOLOGIST"}),
+    "accounts:user_deactivate": Cell(**USER_ACTION, method="post", kwargs=("member",)),
+    "accounts:user_reactivate": Cell(**USER_ACTION, method="post", kwargs=("inactive_member",)),
+    "audit:event_list": Cell(**AUDIT_READ),
+    "audit:event_export_csv": Cell(**AUDIT_READ),
+    "cases:patient_list": Cell(**CLINICAL_READ),
+    "cases:patient_detail": Cell(**CLINICAL_READ, kwargs=("patient",)),
+    "cases:patient_create": Cell(**CLINICAL_WRITE),
+    "cases:patient_update": Cell(**CLINICAL_WRITE, kwargs=("patient",)),
+    "cases:slide_list": Cell(**CLINICAL_READ),
+    "cases:slide_detail": Cell(**CLINICAL_READ, kwargs=("slide",)),
+    "cases:slide_create": Cell(**CLINICAL_WRITE, kwargs=("patient",)),
+    "cases:slide_update": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
+    "cases:cell_image_upload": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
+    "cases:cell_image_file": Cell(**CLINICAL_READ, kwargs=("cell_image",)),
+    "api:token": Cell(anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200, method="post"),
+    "api:schema": Cell(**API_LOGGED_IN),
+    "api:docs": Cell(**API_LOGGED_IN),
+    "api:patient-list": Cell(**API_CLINICAL_READ),
+    "api:patient-detail": Cell(**API_CLINICAL_READ, kwargs=("patient",)),
+    "api:slide-list": Cell(**API_CLINICAL_READ),
+    "api:slide-detail": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:slide-cell-images": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:cell-image-list": Cell(**API_CLINICAL_READ),
+    "api:cell-image-detail": Cell(**API_CLINICAL_READ, kwargs=("cell_image",)),
+    "api:cell-image-file": Cell(**API_CLINICAL_READ, kwargs=("cell_image",)),
+    "api:audit-event-list": Cell(**API_AUDIT),
+    "api:audit-event-detail": Cell(**API_AUDIT, kwargs=("event",)),
+    "api:user-list": Cell(**API_USERS),
+    "api:user-detail": Cell(**API_USERS, kwargs=("member",)),
+    "api:user-role": Cell(**API_USERS, method="post", kwargs=("member",), data={"role": "PATHOLOGIST"}),
+    "api:user-deactivate": Cell(**API_USERS, method="post", kwargs=("member",)),
+    "api:user-reactivate": Cell(**API_USERS, method="post", kwargs=("inactive_member",)),
+    "api:user-password": Cell(
+        **API_USERS, method="post", kwargs=("member",), data={"new_password": "an-entirely-new-passphrase-7"}
+    ),
+}
+
+# Unsafe methods on URLs whose matrix row is a GET: writes must be refused to readers too.
+WRITES: dict[tuple[str, str], Cell] = {
+    ("api:patient-list", "post"): Cell(anonymous=403, lab_staff=400, pathologist=403, administrator=403, outsider=403),
+    ("api:patient-detail", "patch"): Cell(
+        anonymous=403, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("patient",)
+    ),
+    ("api:slide-list", "post"): Cell(anonymous=403, lab_staff=400, pathologist=403, administrator=403, outsider=403),
+    ("api:slide-detail", "patch"): Cell(
+        anonymous=403, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
+    ),
+    ("api:slide-cell-images", "post"): Cell(
+        anonymous=403, lab_staff=400, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
+    ),
+    ("api:user-list", "post"): Cell(anonymous=403, lab_staff=403, pathologist=403, administrator=400, outsider=403),
+    # Methods a view does not offer are not declared for anyone, hence refused outright.
+    ("api:audit-event-list", "post"): Cell(**REFUSED_TO_ALL),
+    ("api:audit-event-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("event",)),
+    ("api:patient-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("patient",)),
+    ("api:user-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("member",)),
+    ("cases:patient_create", "post"): Cell(**{**CLINICAL_WRITE, "lab_staff": 200}),
+    ("cases:patient_list", "post"): Cell(anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405),
+}
+
+
+def all_url_names(patterns=None, namespace: str = "") -> set[str]:  # noqa: ANN001
+    names = set()
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            names |= all_url_names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(f"{namespace}{pattern.name}")
+    return names
+
+
+def test_every_url_name_is_in_the_matrix():
+    assert all_url_names() == set(MATRIX)
+
+
+@pytest.fixture
+def objects(lab_staff, make_user):
+    from cases.models import Patient, Slide
+
+    patient = Patient.objects.create(
+        mrn="M-1", family_name="Doe", given_name="Jane", date_of_birth="1980-01-01", sex="female", created_by=lab_staff
+    )
+    slide = Slide.objects.create(patient=patient, accession_number="S-1", collected_at="2026-01-01T10:00Z", created_by=lab_staff)
+    image = image_validate(data=distinct_png(1), original_filename="c.png", limits=UploadLimits.from_settings())
+    inactive_member = make_user("former", None, is_active=False)
+    return {
+        "patient": patient,
+        "slide": slide,
+        "cell_image": cell_image_create(actor=lab_staff, slide=slide, image=image),
+        "member": make_user("member", None),
+        "inactive_member": inactive_member,
+        "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
+    }
+
+
+def _client(request, role: str) -> tuple[Client, object]:
+    client = Client()
+    if role == "anonymous":
+        return client, None
+    user = request.getfixturevalue(role)
+    client.force_login(user)
+    return client, user
+
+
+def _ask(client: Client, user, url_name: str, method: str, cell: Cell, objects: dict):  # noqa: ANN001, ANN202
+    url = reverse(url_name, args=[objects[name].pk for name in cell.kwargs])
+    data = cell.data
+    if url_name == "api:token":
+        data = {"username": user.username, "password": PASSWORD} if user else {"username": "x", "password": "y"}
+    if method in ("patch",):
+        return client.patch(url, data={}, content_type="application/json")
+    if method == "delete":
+        return client.delete(url)
+    return getattr(client, method)(url, data)
+
+
+def _check(response, expected: int | str) -> None:  # noqa: ANN001
+    if expected == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+    else:
+        assert response.status_code == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url_name", sorted(MATRIX))
+def test_matrix(request, objects, url_name, role):
+    cell = MATRIX[url_name]
+    client, user = _client(request, role)
+    response = _ask(client, user, url_name, cell.method, cell, objects)
+    _check(response, getattr(cell, role))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("url_name", "method"), sorted(WRITES))
+def test_unsafe_methods(request, objects, url_name, method, role):
+    cell = WRITES[(url_name, method)]
+    client, user = _client(request, role)
+    _check(_ask(client, user, url_name, method, cell, objects), getattr(cell, role))
