@@ -95,7 +95,8 @@ def finalise(model_dir: Path) -> dict:
         "served_file": chosen,
         "results": served,
         "export_comparison": comparison,
-        "export_rule": f"fastest export within {MAX_ACCURACY_DROP * 100:.1f} accuracy points of Keras on each set",
+        "export_rule": f"fastest export within {MAX_ACCURACY_DROP * 100:.1f} accuracy points of Keras "
+        "on each set",
     }
     (model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
     card["metrics"] = {
