@@ -40,11 +40,11 @@ CLINICAL_WRITE = dict(anonymous=LOGIN, lab_staff=200, pathologist=403, administr
 AUDIT_READ = dict(anonymous=LOGIN, lab_staff=403, pathologist=200, administrator=200, outsider=403)
 USER_ADMIN = dict(anonymous=LOGIN, lab_staff=403, pathologist=403, administrator=200, outsider=403)
 USER_ACTION = dict(anonymous=LOGIN, lab_staff=403, pathologist=403, administrator=302, outsider=403)
-API_CLINICAL_READ = dict(anonymous=403, lab_staff=200, pathologist=200, administrator=403, outsider=403)
-API_AUDIT = dict(anonymous=403, lab_staff=403, pathologist=200, administrator=200, outsider=403)
-API_USERS = dict(anonymous=403, lab_staff=403, pathologist=403, administrator=200, outsider=403)
-REFUSED_TO_ALL = dict(anonymous=403, lab_staff=403, pathologist=403, administrator=403, outsider=403)
-API_LOGGED_IN = dict(anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200)
+API_CLINICAL_READ = dict(anonymous=401, lab_staff=200, pathologist=200, administrator=403, outsider=403)
+API_AUDIT = dict(anonymous=401, lab_staff=403, pathologist=200, administrator=200, outsider=403)
+API_USERS = dict(anonymous=401, lab_staff=403, pathologist=403, administrator=200, outsider=403)
+REFUSED_TO_ALL = dict(anonymous=401, lab_staff=403, pathologist=403, administrator=403, outsider=403)
+API_LOGGED_IN = dict(anonymous=401, lab_staff=200, pathologist=200, administrator=200, outsider=200)
 
 MATRIX: dict[str, Cell] = {
     "home": Cell(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=200),
@@ -95,18 +95,18 @@ MATRIX: dict[str, Cell] = {
 
 # Unsafe methods on URLs whose matrix row is a GET: writes must be refused to readers too.
 WRITES: dict[tuple[str, str], Cell] = {
-    ("api:patient-list", "post"): Cell(anonymous=403, lab_staff=400, pathologist=403, administrator=403, outsider=403),
+    ("api:patient-list", "post"): Cell(anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403),
     ("api:patient-detail", "patch"): Cell(
-        anonymous=403, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("patient",)
+        anonymous=401, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("patient",)
     ),
-    ("api:slide-list", "post"): Cell(anonymous=403, lab_staff=400, pathologist=403, administrator=403, outsider=403),
+    ("api:slide-list", "post"): Cell(anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403),
     ("api:slide-detail", "patch"): Cell(
-        anonymous=403, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
+        anonymous=401, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
     ),
     ("api:slide-cell-images", "post"): Cell(
-        anonymous=403, lab_staff=400, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
+        anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
     ),
-    ("api:user-list", "post"): Cell(anonymous=403, lab_staff=403, pathologist=403, administrator=400, outsider=403),
+    ("api:user-list", "post"): Cell(anonymous=401, lab_staff=403, pathologist=403, administrator=400, outsider=403),
     # Methods a view does not offer are not declared for anyone, hence refused outright.
     ("api:audit-event-list", "post"): Cell(**REFUSED_TO_ALL),
     ("api:audit-event-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("event",)),
