@@ -1,4 +1,5 @@
 from django.contrib.auth import authenticate
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -27,7 +28,17 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "first_name", "last_name", "email", "role", "is_active", "last_login", "date_joined"]
+        fields = [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "is_active",
+            "last_login",
+            "date_joined",
+        ]
         read_only_fields = fields
 
     def get_role(self, user: User) -> str | None:
@@ -73,7 +84,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     }
     filterset_fields = ["is_active", "username"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet[User]:
         return user_list(user=self.request.user, search=self.request.query_params.get("search", ""))
 
     def _validated(self, serializer_class: type[serializers.Serializer]) -> dict:
@@ -91,20 +102,26 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def role(self, request: Request, pk: str) -> Response:
         data = self._validated(RoleChangeSerializer)
-        user = user_role_change(actor=request.user, user=self.get_object(), role=Role(data["role"]), reason=data["reason"])
+        user = user_role_change(
+            actor=request.user, user=self.get_object(), role=Role(data["role"]), reason=data["reason"]
+        )
         return Response(UserSerializer(user).data)
 
     @extend_schema(request=ReasonSerializer, responses=UserSerializer)
     @action(detail=True, methods=["post"])
     def deactivate(self, request: Request, pk: str) -> Response:
         data = self._validated(ReasonSerializer)
-        return Response(UserSerializer(user_deactivate(actor=request.user, user=self.get_object(), **data)).data)
+        return Response(
+            UserSerializer(user_deactivate(actor=request.user, user=self.get_object(), **data)).data
+        )
 
     @extend_schema(request=ReasonSerializer, responses=UserSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request: Request, pk: str) -> Response:
         data = self._validated(ReasonSerializer)
-        return Response(UserSerializer(user_reactivate(actor=request.user, user=self.get_object(), **data)).data)
+        return Response(
+            UserSerializer(user_reactivate(actor=request.user, user=self.get_object(), **data)).data
+        )
 
     @extend_schema(request=PasswordResetSerializer, responses=UserSerializer)
     @action(detail=True, methods=["post"])
@@ -124,7 +141,9 @@ class TokenObtainView(APIView):
     authentication_classes = []
 
     @extend_schema(
-        request=inline_serializer("TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}),
+        request=inline_serializer(
+            "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
         responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
     )
     def post(self, request: Request) -> Response:

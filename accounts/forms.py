@@ -37,7 +37,15 @@ class UserCreateForm(_NewPasswordMixin, _CrispyForm):
     email = forms.EmailField(required=False)
     role = forms.ChoiceField(choices=Role.choices)
 
-    field_order = ["username", "first_name", "last_name", "email", "role", "new_password", "new_password_again"]
+    field_order = [
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "role",
+        "new_password",
+        "new_password_again",
+    ]
 
 
 class RoleChangeForm(_CrispyForm):

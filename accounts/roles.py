@@ -4,6 +4,7 @@ Roles are Django groups; this map is the single source of truth for what each gr
 is applied after every migration, so a new permission only has to be added here.
 """
 
+from django.apps import AppConfig
 from django.apps import apps as global_apps
 from django.db import models
 
@@ -71,7 +72,7 @@ def roles_sync() -> None:
         group.permissions.set(permissions)
 
 
-def roles_sync_after_migrate(sender, using: str = "default", **kwargs) -> None:  # noqa: ANN001
+def roles_sync_after_migrate(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     """post_migrate receiver. Permissions of apps migrated after ours may not exist yet, so they
     are created first (idempotent)."""
     from django.contrib.auth.management import create_permissions

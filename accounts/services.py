@@ -45,7 +45,12 @@ def user_create(
         action=AuditAction.USER_CREATED,
         actor=actor,
         target=user,
-        after={"username": username, "role": Role(role).value, "first_name": first_name, "last_name": last_name},
+        after={
+            "username": username,
+            "role": Role(role).value,
+            "first_name": first_name,
+            "last_name": last_name,
+        },
     )
     return user
 

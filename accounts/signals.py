@@ -4,19 +4,22 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from accounts.models import User
 from accounts.session import session_activity_touch
 from audit.models import AuditAction
 from audit.services import audit_event_record
 
 
 @receiver(user_logged_in)
-def audit_login(sender, request: HttpRequest, user, **kwargs) -> None:  # noqa: ANN001
+def audit_login(sender: type, request: HttpRequest, user: User, **kwargs: object) -> None:
     session_activity_touch(request)
     audit_event_record(action=AuditAction.LOGIN, actor=user, target=user)
 
 
 @receiver(user_login_failed)
-def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:  # noqa: ANN001
+def audit_login_failed(
+    sender: str, credentials: dict, request: HttpRequest | None = None, **kwargs: object
+) -> None:
     locked_out = bool(getattr(request, "axes_locked_out", False))
     audit_event_record(
         action=AuditAction.LOGIN_FAILED,
@@ -27,7 +30,7 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
 
 
 @receiver(user_logged_out)
-def audit_logout(sender, request: HttpRequest, user, **kwargs) -> None:  # noqa: ANN001
+def audit_logout(sender: type, request: HttpRequest, user: User | None, **kwargs: object) -> None:
     if user is None:
         return
     expired = getattr(request, "hematovision_idle_logout", False)

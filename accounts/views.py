@@ -1,3 +1,6 @@
+from collections.abc import Callable
+
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -6,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import permission_needed
 from accounts.forms import PasswordResetForm, ReasonForm, RoleChangeForm, UserCreateForm
+from accounts.models import User
 from accounts.roles import Role
 from accounts.selectors import user_list, user_visible_queryset
 from accounts.services import (
@@ -61,12 +65,16 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "member": member,
         "role_form": RoleChangeForm(initial={"role": member.role}),
-        "events": audit_event_list(user=request.user, object_type="accounts.user", object_id=str(member.pk))[:20],
+        "events": audit_event_list(user=request.user, object_type="accounts.user", object_id=str(member.pk))[
+            :20
+        ],
     }
     return render(request, "accounts/user_detail.html", context)
 
 
-def _user_action(request: HttpRequest, pk: int, form_class: type, action) -> HttpResponse:  # noqa: ANN001
+def _user_action(
+    request: HttpRequest, pk: int, form_class: type[forms.Form], action: Callable[[User, dict], str]
+) -> HttpResponse:
     """POST-only administrative actions: run the service, report, go back to the user's page."""
     member = get_object_or_404(user_visible_queryset(request.user), pk=pk)
     form = form_class(request.POST)
@@ -85,7 +93,7 @@ def _user_action(request: HttpRequest, pk: int, form_class: type, action) -> Htt
 @require_POST
 @permission_needed("accounts.change_user")
 def user_role_change_view(request: HttpRequest, pk: int) -> HttpResponse:
-    def change(member, data: dict) -> str:  # noqa: ANN001
+    def change(member: User, data: dict) -> str:
         user_role_change(actor=request.user, user=member, role=Role(data["role"]), reason=data["reason"])
         return f"{member.username} is now {Role(data['role']).label}."
 
@@ -95,7 +103,7 @@ def user_role_change_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_needed("accounts.change_user")
 def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    def deactivate(member, data: dict) -> str:  # noqa: ANN001
+    def deactivate(member: User, data: dict) -> str:
         user_deactivate(actor=request.user, user=member, reason=data["reason"])
         return f"{member.username} can no longer log in."
 
@@ -105,7 +113,7 @@ def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_needed("accounts.change_user")
 def user_reactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    def reactivate(member, data: dict) -> str:  # noqa: ANN001
+    def reactivate(member: User, data: dict) -> str:
         user_reactivate(actor=request.user, user=member, reason=data["reason"])
         return f"{member.username} can log in again."
 
@@ -130,4 +138,6 @@ def user_password_reset_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"New password set for {member.username}; their sessions have ended.")
             return redirect("accounts:user_detail", pk=member.pk)
-    return render(request, "accounts/user_form.html", {"form": form, "title": f"Reset password of {member.username}"})
+    return render(
+        request, "accounts/user_form.html", {"form": form, "title": f"Reset password of {member.username}"}
+    )

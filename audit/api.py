@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from audit.models import AuditAction, AuditEvent
@@ -50,5 +51,5 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AuditEventFilter
     ordering_fields = ["id", "created_at"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet[AuditEvent]:
         return audit_event_visible_queryset(self.request.user).order_by("-id")

@@ -5,7 +5,7 @@ need not thread the address through every call; empty outside requests (Celery t
 """
 
 import ipaddress
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 _client_address: ContextVar[str] = ContextVar("client_address", default="")
 
@@ -14,7 +14,7 @@ def client_address_current() -> str:
     return _client_address.get()
 
 
-def client_address_set(raw_address: str | None):  # noqa: ANN201  (returns a contextvars.Token)
+def client_address_set(raw_address: str | None) -> Token[str]:
     try:
         address = str(ipaddress.ip_address((raw_address or "").strip()))
     except ValueError:
@@ -22,5 +22,5 @@ def client_address_set(raw_address: str | None):  # noqa: ANN201  (returns a con
     return _client_address.set(address)
 
 
-def client_address_reset(token) -> None:  # noqa: ANN001
+def client_address_reset(token: Token[str]) -> None:
     _client_address.reset(token)

@@ -64,7 +64,9 @@ def audit_event_record(
     return event
 
 
-def audit_trail_export_record(*, actor: AbstractBaseUser, filters: dict[str, str], event_count: int) -> AuditEvent:
+def audit_trail_export_record(
+    *, actor: AbstractBaseUser, filters: dict[str, str], event_count: int
+) -> AuditEvent:
     """Exports of the trail are themselves events: who took a copy of what."""
     return audit_event_record(
         action=AuditAction.AUDIT_EXPORTED,

@@ -1,4 +1,5 @@
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -7,13 +8,14 @@ from django.views.decorators.http import require_GET
 from accounts.decorators import permission_needed
 from audit.exports import audit_events_csv_lines
 from audit.forms import AuditFilterForm
+from audit.models import AuditEvent
 from audit.selectors import audit_event_list
 from audit.services import audit_trail_export_record
 
 PAGE_SIZE = 50
 
 
-def _filtered_events(request: HttpRequest):  # noqa: ANN202
+def _filtered_events(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
     form = AuditFilterForm(request.GET or None)
     filters = form.selector_filters() if form.is_valid() else {}
     return form, audit_event_list(user=request.user, **filters)
@@ -36,7 +38,9 @@ def event_list_view(request: HttpRequest) -> HttpResponse:
 def event_export_csv_view(request: HttpRequest) -> HttpResponse:
     form, events = _filtered_events(request)
     if form.is_bound and not form.is_valid():
-        return HttpResponse("Invalid filters: " + form.errors.as_text(), status=400, content_type="text/plain")
+        return HttpResponse(
+            "Invalid filters: " + form.errors.as_text(), status=400, content_type="text/plain"
+        )
     export_event = audit_trail_export_record(
         actor=request.user,
         filters={key: value for key, value in request.GET.items() if key in form.fields},

@@ -1,3 +1,4 @@
+from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -5,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cases.models import CellImage, Patient, Slide
 from cases.selectors import cell_image_list, cell_image_visible_queryset, patient_list, slide_list
 from cases.serializers import (
     CellImageSerializer,
@@ -51,15 +53,21 @@ class PatientViewSet(_CreateUpdateViewSet):
     filterset_fields = ["mrn", "sex", "date_of_birth"]
     ordering_fields = ["mrn", "family_name", "date_of_birth", "created_at"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet[Patient]:
         return patient_list(user=self.request.user, search=self.request.query_params.get("search", ""))
 
     def perform_create(self, serializer: PatientSerializer) -> None:
         serializer.instance = patient_create(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer: PatientSerializer) -> None:
-        changes = {name: value for name, value in serializer.validated_data.items() if name in PATIENT_EDITABLE_FIELDS}
-        serializer.instance = patient_update(actor=self.request.user, patient=serializer.instance, changes=changes)
+        changes = {
+            name: value
+            for name, value in serializer.validated_data.items()
+            if name in PATIENT_EDITABLE_FIELDS
+        }
+        serializer.instance = patient_update(
+            actor=self.request.user, patient=serializer.instance, changes=changes
+        )
 
 
 class SlideViewSet(_CreateUpdateViewSet):
@@ -77,10 +85,10 @@ class SlideViewSet(_CreateUpdateViewSet):
     filterset_fields = ["status", "patient", "accession_number", "stain"]
     ordering_fields = ["collected_at", "accession_number", "created_at"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet[Slide]:
         return slide_list(user=self.request.user, search=self.request.query_params.get("search", ""))
 
-    def get_serializer_class(self):  # noqa: ANN201
+    def get_serializer_class(self) -> type[SlideSerializer]:
         return SlideUpdateSerializer if self.action == "partial_update" else SlideSerializer
 
     def perform_create(self, serializer: SlideSerializer) -> None:
@@ -89,7 +97,9 @@ class SlideViewSet(_CreateUpdateViewSet):
         serializer.instance = slide
 
     def perform_update(self, serializer: SlideSerializer) -> None:
-        changes = {name: value for name, value in serializer.validated_data.items() if name in SLIDE_EDITABLE_FIELDS}
+        changes = {
+            name: value for name, value in serializer.validated_data.items() if name in SLIDE_EDITABLE_FIELDS
+        }
         slide = slide_update(actor=self.request.user, slide=serializer.instance, changes=changes)
         slide.cell_image_count = serializer.instance.cell_image_count
         serializer.instance = slide
@@ -131,7 +141,7 @@ class CellImageViewSet(viewsets.ReadOnlyModelViewSet):
     }
     filterset_fields = ["slide", "sha256"]
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet[CellImage]:
         return cell_image_visible_queryset(self.request.user).order_by("id")
 
     @extend_schema(responses={(200, "image/*"): bytes})
@@ -139,4 +149,3 @@ class CellImageViewSet(viewsets.ReadOnlyModelViewSet):
     def file(self, request: Request, pk: str) -> FileResponse:
         cell_image = self.get_object()
         return FileResponse(cell_image.file.open("rb"), content_type=CONTENT_TYPES[cell_image.image_format])
-

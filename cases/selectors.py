@@ -16,7 +16,9 @@ def patient_visible_queryset(user: AbstractBaseUser) -> QuerySet[Patient]:
 def slide_visible_queryset(user: AbstractBaseUser) -> QuerySet[Slide]:
     if not user.is_authenticated or not user.has_perm("cases.view_slide"):
         return Slide.objects.none()
-    return Slide.objects.filter(patient__in=patient_visible_queryset(user)).select_related("patient", "created_by")
+    return Slide.objects.filter(patient__in=patient_visible_queryset(user)).select_related(
+        "patient", "created_by"
+    )
 
 
 def cell_image_visible_queryset(user: AbstractBaseUser) -> QuerySet[CellImage]:
@@ -40,7 +42,9 @@ def slide_list(
     slides = slide_visible_queryset(user).annotate(cell_image_count=Count("cell_images"))
     if search:
         slides = slides.filter(
-            Q(accession_number__icontains=search) | Q(patient__mrn__icontains=search) | Q(patient__family_name__icontains=search)
+            Q(accession_number__icontains=search)
+            | Q(patient__mrn__icontains=search)
+            | Q(patient__family_name__icontains=search)
         )
     if status:
         slides = slides.filter(status=status)

@@ -7,7 +7,16 @@ from cases.selectors import patient_visible_queryset
 class PatientSerializer(serializers.ModelSerializer):
     class Meta:
         model = Patient
-        fields = ["id", "mrn", "family_name", "given_name", "date_of_birth", "sex", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "mrn",
+            "family_name",
+            "given_name",
+            "date_of_birth",
+            "sex",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 

@@ -93,7 +93,9 @@ def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any]) ->
     if not before:
         return patient
     _save_validated(patient)
-    audit_event_record(action=AuditAction.PATIENT_UPDATED, actor=actor, target=patient, before=before, after=after)
+    audit_event_record(
+        action=AuditAction.PATIENT_UPDATED, actor=actor, target=patient, before=before, after=after
+    )
     return patient
 
 
@@ -120,7 +122,11 @@ def slide_create(
         action=AuditAction.SLIDE_CREATED,
         actor=actor,
         target=slide,
-        after={"patient_id": patient.pk, "status": slide.status, **model_snapshot(slide, SLIDE_EDITABLE_FIELDS)},
+        after={
+            "patient_id": patient.pk,
+            "status": slide.status,
+            **model_snapshot(slide, SLIDE_EDITABLE_FIELDS),
+        },
     )
     return slide
 
@@ -138,7 +144,9 @@ def slide_update(*, actor: User, slide: Slide, changes: dict[str, Any]) -> Slide
     if not before:
         return slide
     _save_validated(slide)
-    audit_event_record(action=AuditAction.SLIDE_UPDATED, actor=actor, target=slide, before=before, after=after)
+    audit_event_record(
+        action=AuditAction.SLIDE_UPDATED, actor=actor, target=slide, before=before, after=after
+    )
     return slide
 
 
@@ -246,7 +254,9 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
     limits = UploadLimits.from_settings()
     outcomes = []
     for uploaded in files:
-        for candidate in upload_expand(name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits):
+        for candidate in upload_expand(
+            name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits
+        ):
             outcomes.append(_candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits))
     if any(outcome.accepted for outcome in outcomes):
         # Imported here: the classifier app builds on this module.
@@ -256,11 +266,15 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
     return outcomes
 
 
-def _candidate_store(*, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits) -> UploadOutcome:
+def _candidate_store(
+    *, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits
+) -> UploadOutcome:
     if candidate.rejection:
         return UploadOutcome(candidate.display_name, reason=candidate.rejection)
     try:
-        image = image_validate(data=candidate.data, original_filename=candidate.original_filename, limits=limits)
+        image = image_validate(
+            data=candidate.data, original_filename=candidate.original_filename, limits=limits
+        )
         cell_image = cell_image_create(actor=actor, slide=slide, image=image)
     except UploadRejected as rejected:
         logger.info("Upload to slide %s rejected: %s: %s", slide.pk, candidate.display_name, rejected.reason)

@@ -24,7 +24,9 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Images are already compressed; a member that inflates more than this is a bomb, not a cell.
 MAX_COMPRESSION_RATIO = 100
 # Markup that makes a file dangerous if a browser ever sniffs it as HTML (polyglots).
-_MARKUP = re.compile(rb"<(script|html|!doctype\s+html|svg|iframe|body|object|embed|\?php)\b|javascript:", re.I)
+_MARKUP = re.compile(
+    rb"<(script|html|!doctype\s+html|svg|iframe|body|object|embed|\?php)\b|javascript:", re.I
+)
 _DRIVE_LETTER = re.compile(r"^[a-zA-Z]:")
 
 
@@ -182,7 +184,9 @@ def _member_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Upload
     return data
 
 
-def _archive_members(archive: zipfile.ZipFile, archive_name: str, limits: UploadLimits) -> Iterator[Candidate]:
+def _archive_members(
+    archive: zipfile.ZipFile, archive_name: str, limits: UploadLimits
+) -> Iterator[Candidate]:
     members = [info for info in archive.infolist() if not info.is_dir()]
     if not members:
         raise UploadRejected("the archive contains no files")
@@ -210,12 +214,20 @@ def upload_expand(*, name: str, stream: IO[bytes], size: int, limits: UploadLimi
     stream.seek(0)
     if head not in ZIP_MAGIC:
         if size > limits.max_file_bytes:
-            yield Candidate(display_name, display_name, rejection=f"the file is larger than {_megabytes(limits.max_file_bytes)}")
+            yield Candidate(
+                display_name,
+                display_name,
+                rejection=f"the file is larger than {_megabytes(limits.max_file_bytes)}",
+            )
         else:
             yield Candidate(display_name, display_name, data=stream.read(limits.max_file_bytes + 1))
         return
     if size > limits.archive_max_total_bytes:
-        yield Candidate(display_name, display_name, rejection=f"archive is larger than {_megabytes(limits.archive_max_total_bytes)}")
+        yield Candidate(
+            display_name,
+            display_name,
+            rejection=f"archive is larger than {_megabytes(limits.archive_max_total_bytes)}",
+        )
         return
     try:
         with zipfile.ZipFile(stream) as archive:

@@ -1,10 +1,12 @@
 from collections.abc import Callable
 from typing import TypeVar
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -37,7 +39,7 @@ PAGE_SIZE = 25
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff", "BMP": "image/bmp"}
 
 
-def _page(request: HttpRequest, queryset):  # noqa: ANN202
+def _page(request: HttpRequest, queryset: QuerySet) -> Page:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
@@ -48,11 +50,11 @@ def _page_query(request: HttpRequest) -> str:
     return params.urlencode()
 
 
-def _changes(form, field_names: tuple[str, ...]) -> dict:  # noqa: ANN001
+def _changes(form: forms.Form, field_names: tuple[str, ...]) -> dict:
     return {name: form.cleaned_data[name] for name in field_names}
 
 
-def _run_service(form, service: Callable[[], T]) -> T | None:  # noqa: ANN001
+def _run_service(form: forms.Form, service: Callable[[], T]) -> T | None:
     """Run a service for a valid form; a ValidationError it raises goes back into the form."""
     try:
         return service()
@@ -127,7 +129,9 @@ def slide_create_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_object_or_404(patient_visible_queryset(request.user), pk=patient_pk)
     form = SlideForm(request.POST or None)
     if form.is_valid():
-        slide = _run_service(form, lambda: slide_create(actor=request.user, patient=patient, **form.cleaned_data))
+        slide = _run_service(
+            form, lambda: slide_create(actor=request.user, patient=patient, **form.cleaned_data)
+        )
         if slide:
             messages.success(request, "Slide created.")
             return redirect("cases:slide_detail", pk=slide.pk)
@@ -168,14 +172,26 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
         return render(request, "cases/cell_image_upload.html", context)
     files = request.FILES.getlist("files")
     if not files:
-        return render(request, "cases/cell_image_upload.html", {**context, "error": "Choose at least one file."}, status=400)
+        return render(
+            request,
+            "cases/cell_image_upload.html",
+            {**context, "error": "Choose at least one file."},
+            status=400,
+        )
     try:
         outcomes = cell_images_upload(actor=request.user, slide=slide, files=files)
     except SlideLockedError as error:
-        return render(request, "cases/cell_image_upload.html", {**context, "error": error.message}, status=409)
+        return render(
+            request, "cases/cell_image_upload.html", {**context, "error": error.message}, status=409
+        )
     accepted = sum(outcome.accepted for outcome in outcomes)
     status = 200 if accepted else 400
-    return render(request, "cases/cell_image_upload.html", {**context, "outcomes": outcomes, "accepted": accepted}, status=status)
+    return render(
+        request,
+        "cases/cell_image_upload.html",
+        {**context, "outcomes": outcomes, "accepted": accepted},
+        status=status,
+    )
 
 
 @require_GET
@@ -183,9 +199,9 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
 def cell_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
     """Streams a stored image after the access check; media has no public URL."""
     cell_image = get_object_or_404(cell_image_visible_queryset(request.user), pk=pk)
-    response = FileResponse(
-        cell_image.file.open("rb"), content_type=CONTENT_TYPES[cell_image.image_format]
+    response = FileResponse(cell_image.file.open("rb"), content_type=CONTENT_TYPES[cell_image.image_format])
+    response["Content-Disposition"] = (
+        f'inline; filename="cell-{cell_image.pk}.{ALLOWED_FORMATS[cell_image.image_format]}"'
     )
-    response["Content-Disposition"] = f'inline; filename="cell-{cell_image.pk}.{ALLOWED_FORMATS[cell_image.image_format]}"'
     response["Cache-Control"] = "private, max-age=3600"
     return response

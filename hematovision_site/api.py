@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 
@@ -21,7 +22,7 @@ class ActionPermissions(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.has_perms(required))
 
 
-def api_exception_handler(error: Exception, context: dict):  # noqa: ANN201
+def api_exception_handler(error: Exception, context: dict) -> Response | None:
     """Services raise Django's ValidationError; the API answers it as 400, not 500."""
     if isinstance(error, DjangoValidationError):
         detail = error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}

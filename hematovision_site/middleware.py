@@ -22,9 +22,13 @@ class RequestSizeLimitMiddleware:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain")
         limit = settings.HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES
         if length > limit:
-            message = f"The request is larger than {limit / (1024 * 1024):g} MB; send the files in smaller batches."
+            message = (
+                f"The request is larger than {limit / (1024 * 1024):g} MB; send the files in smaller batches."
+            )
             if request.path.startswith("/api/"):
-                return HttpResponse(json.dumps({"detail": message}), status=413, content_type="application/json")
+                return HttpResponse(
+                    json.dumps({"detail": message}), status=413, content_type="application/json"
+                )
             return HttpResponse(message, status=413, content_type="text/plain")
         return self.get_response(request)
 

@@ -7,7 +7,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 
-def image_bytes(image_format: str = "PNG", size: tuple[int, int] = (24, 18), color: tuple = (180, 40, 90)) -> bytes:
+def image_bytes(
+    image_format: str = "PNG", size: tuple[int, int] = (24, 18), color: tuple = (180, 40, 90)
+) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=image_format)
     return buffer.getvalue()

@@ -7,7 +7,9 @@ pytestmark = pytest.mark.django_db
 
 
 def permission_names(group: Group) -> set[str]:
-    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+    return {
+        f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")
+    }
 
 
 def test_migrate_creates_one_group_per_role_with_exactly_its_permissions():

@@ -27,14 +27,22 @@ def only_event() -> AuditEvent:
 
 def test_user_create_gives_exactly_one_role_and_audits_without_the_password(administrator):
     user = user_create(
-        actor=administrator, username="newbie", password=STRONG_PASSWORD, role=Role.PATHOLOGIST, last_name="New"
+        actor=administrator,
+        username="newbie",
+        password=STRONG_PASSWORD,
+        role=Role.PATHOLOGIST,
+        last_name="New",
     )
     user.refresh_from_db()
     assert user.role == Role.PATHOLOGIST
     assert list(user.groups.values_list("name", flat=True)) == ["PATHOLOGIST"]
     assert user.check_password(STRONG_PASSWORD)
     event = only_event()
-    assert (event.action, event.actor, event.object_id) == (AuditAction.USER_CREATED, administrator, str(user.pk))
+    assert (event.action, event.actor, event.object_id) == (
+        AuditAction.USER_CREATED,
+        administrator,
+        str(user.pk),
+    )
     assert event.after["role"] == "PATHOLOGIST"
     assert STRONG_PASSWORD not in str(event.after)
 
@@ -48,7 +56,9 @@ def test_user_create_refuses_a_weak_password(administrator):
 
 def test_user_create_refuses_a_taken_username(administrator, lab_staff):
     with pytest.raises(ValidationError):
-        user_create(actor=administrator, username=lab_staff.username, password=STRONG_PASSWORD, role=Role.ADMIN)
+        user_create(
+            actor=administrator, username=lab_staff.username, password=STRONG_PASSWORD, role=Role.ADMIN
+        )
 
 
 def test_user_role_change_replaces_the_role_and_audits(administrator, lab_staff):

@@ -1,6 +1,7 @@
 import time
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "amber-lantern-meadow-93"
 
 
-def log_in(client: Client, username: str, password: str = PASSWORD, **extra):  # noqa: ANN201
+def log_in(client: Client, username: str, password: str = PASSWORD, **extra: str) -> HttpResponse:
     return client.post(reverse("accounts:login"), {"username": username, "password": password}, **extra)
 
 
@@ -43,7 +44,9 @@ def test_repeated_failures_lock_the_account_even_with_the_right_password(lab_sta
     response = log_in(client, "lab")
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
-    assert AuditEvent.objects.filter(action=AuditAction.LOGIN_FAILED).count() == settings.AXES_FAILURE_LIMIT + 1
+    assert (
+        AuditEvent.objects.filter(action=AuditAction.LOGIN_FAILED).count() == settings.AXES_FAILURE_LIMIT + 1
+    )
 
 
 def test_logout_is_post_only_and_audited(lab_client, lab_staff):
@@ -121,14 +124,20 @@ def test_admin_creates_a_user_with_a_role(administrator_client, administrator):
 def test_mismatched_passwords_create_nobody(administrator_client):
     administrator_client.post(
         reverse("accounts:user_create"),
-        {"username": "x", "role": "ADMIN", "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD + "!"},
+        {
+            "username": "x",
+            "role": "ADMIN",
+            "new_password": NEW_PASSWORD,
+            "new_password_again": NEW_PASSWORD + "!",
+        },
     )
     assert not User.objects.filter(username="x").exists()
 
 
 def test_admin_changes_a_role_with_a_reason(administrator_client, lab_staff):
     administrator_client.post(
-        reverse("accounts:user_role_change", args=[lab_staff.pk]), {"role": "PATHOLOGIST", "reason": "qualified"}
+        reverse("accounts:user_role_change", args=[lab_staff.pk]),
+        {"role": "PATHOLOGIST", "reason": "qualified"},
     )
     assert User.objects.get(pk=lab_staff.pk).role == Role.PATHOLOGIST
     assert AuditEvent.objects.get(action=AuditAction.USER_ROLE_CHANGED).reason == "qualified"
@@ -145,7 +154,9 @@ def test_deactivation_ends_the_users_access_at_once(administrator_client, lab_cl
 
 
 def test_an_admin_cannot_deactivate_themselves_through_the_page(administrator_client, administrator):
-    response = administrator_client.post(reverse("accounts:user_deactivate", args=[administrator.pk]), follow=True)
+    response = administrator_client.post(
+        reverse("accounts:user_deactivate", args=[administrator.pk]), follow=True
+    )
     assert "cannot deactivate your own account" in response.content.decode()
     assert User.objects.get(pk=administrator.pk).is_active
 

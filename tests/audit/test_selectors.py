@@ -34,7 +34,9 @@ def test_an_untouched_chain_verifies(lab_staff, capsys):
 
 def test_verify_names_an_event_whose_content_was_changed(lab_staff):
     events = _events(lab_staff, 5)
-    _as_superuser_without_triggers("UPDATE audit_auditevent SET reason = %s WHERE id = %s", ["edited", events[2].pk])
+    _as_superuser_without_triggers(
+        "UPDATE audit_auditevent SET reason = %s WHERE id = %s", ["edited", events[2].pk]
+    )
     result = audit_chain_verify()
     assert (result.first_broken_id, result.checked) == (events[2].pk, 2)
     with pytest.raises(CommandError, match=f"#{events[2].pk}: its content no longer matches"):
@@ -50,7 +52,9 @@ def test_verify_names_the_event_after_a_deleted_one(lab_staff):
 
 def test_a_rehashed_forgery_still_breaks_the_link_to_the_next_event(lab_staff):
     events = _events(lab_staff, 3)
-    _as_superuser_without_triggers("UPDATE audit_auditevent SET hash = %s WHERE id = %s", ["f" * 64, events[1].pk])
+    _as_superuser_without_triggers(
+        "UPDATE audit_auditevent SET hash = %s WHERE id = %s", ["f" * 64, events[1].pk]
+    )
     assert audit_chain_verify().first_broken_id == events[1].pk
 
 

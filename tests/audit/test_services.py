@@ -47,7 +47,9 @@ def test_non_json_values_are_stored_as_their_json_form(lab_staff):
     import datetime
 
     event = audit_event_record(
-        action=AuditAction.PATIENT_CREATED, actor=lab_staff, after={"date_of_birth": datetime.date(1970, 1, 2)}
+        action=AuditAction.PATIENT_CREATED,
+        actor=lab_staff,
+        after={"date_of_birth": datetime.date(1970, 1, 2)},
     )
     stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.after == {"date_of_birth": "1970-01-02"}
@@ -61,12 +63,17 @@ def test_the_event_rolls_back_with_the_change_it_records(lab_staff):
     assert AuditEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_auditevent SET reason = 'x'", "DELETE FROM audit_auditevent"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_auditevent SET reason = 'x'", "DELETE FROM audit_auditevent"]
+)
 def test_the_database_refuses_update_and_delete(lab_staff, statement):
     audit_event_record(action=AuditAction.LOGIN, actor=lab_staff)
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+    with (
+        pytest.raises(IntegrityError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
     assert AuditEvent.objects.count() == 1
 
 

@@ -2,6 +2,7 @@ import csv
 import io
 
 import pytest
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from audit.exports import csv_safe
@@ -11,7 +12,7 @@ from audit.services import audit_event_record
 pytestmark = pytest.mark.django_db
 
 
-def csv_rows(response) -> list[dict]:  # noqa: ANN001
+def csv_rows(response: StreamingHttpResponse) -> list[dict]:
     text = b"".join(response.streaming_content).decode()
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -27,8 +28,12 @@ def test_invalid_filters_are_a_400(pathologist_client):
     assert response.status_code == 400
 
 
-def test_csv_export_contains_the_filtered_events_and_is_itself_audited(administrator_client, administrator, lab_staff):
-    audit_event_record(action=AuditAction.PATIENT_CREATED, actor=lab_staff, after={"mrn": "1"}, reason="=HYPERLINK(1)")
+def test_csv_export_contains_the_filtered_events_and_is_itself_audited(
+    administrator_client, administrator, lab_staff
+):
+    audit_event_record(
+        action=AuditAction.PATIENT_CREATED, actor=lab_staff, after={"mrn": "1"}, reason="=HYPERLINK(1)"
+    )
     audit_event_record(action=AuditAction.PATIENT_UPDATED, actor=lab_staff)
     response = administrator_client.get(reverse("audit:event_export_csv"), {"actor": "lab"})
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -38,7 +43,11 @@ def test_csv_export_contains_the_filtered_events_and_is_itself_audited(administr
     assert rows[1]["reason"] == "'=HYPERLINK(1)"
     assert rows[1]["after"] == '{"mrn": "1"}'
     export = AuditEvent.objects.get(action=AuditAction.AUDIT_EXPORTED)
-    assert (export.actor, export.after["event_count"], export.after["filters"]) == (administrator, 2, {"actor": "lab"})
+    assert (export.actor, export.after["event_count"], export.after["filters"]) == (
+        administrator,
+        2,
+        {"actor": "lab"},
+    )
 
 
 def test_csv_export_leaves_out_its_own_event(pathologist_client):
@@ -48,7 +57,15 @@ def test_csv_export_leaves_out_its_own_event(pathologist_client):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("=1+1", "'=1+1"), ("+x", "'+x"), ("-2", "'-2"), ("@SUM", "'@SUM"), ("\tx", "'\tx"), ("plain", "plain"), (None, "")],
+    [
+        ("=1+1", "'=1+1"),
+        ("+x", "'+x"),
+        ("-2", "'-2"),
+        ("@SUM", "'@SUM"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+        (None, ""),
+    ],
 )
 def test_csv_safe_neutralises_formulas(value, expected):
     assert csv_safe(value) == expected
@@ -64,4 +81,6 @@ def test_the_audit_api_is_read_only_and_filterable(pathologist, lab_staff):
     assert body["count"] == 1
     assert body["results"][0]["actor_username"] == "lab"
     event_id = body["results"][0]["id"]
-    assert client.patch(reverse("api:audit-event-detail", args=[event_id]), {"reason": "x"}).status_code == 403
+    assert (
+        client.patch(reverse("api:audit-event-detail", args=[event_id]), {"reason": "x"}).status_code == 403
+    )

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(lab_staff) -> APIClient:
     client = APIClient()
-    token = client.post(reverse("api:token"), {"username": "lab", "password": PASSWORD}, format="json").json()["token"]
+    token = client.post(
+        reverse("api:token"), {"username": "lab", "password": PASSWORD}, format="json"
+    ).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
@@ -38,19 +40,32 @@ def test_a_bad_token_is_refused():
 def test_create_patient_and_slide_through_the_api(api, lab_staff):
     patient = api.post(
         reverse("api:patient-list"),
-        {"mrn": "API-1", "family_name": "Api", "given_name": "Pat", "date_of_birth": "1970-02-03", "sex": "male"},
+        {
+            "mrn": "API-1",
+            "family_name": "Api",
+            "given_name": "Pat",
+            "date_of_birth": "1970-02-03",
+            "sex": "male",
+        },
         format="json",
     )
     assert patient.status_code == 201
     slide = api.post(
         reverse("api:slide-list"),
-        {"accession_number": "API-S1", "patient": patient.json()["id"], "collected_at": "2026-11-01T09:00:00Z", "stain": "wright"},
+        {
+            "accession_number": "API-S1",
+            "patient": patient.json()["id"],
+            "collected_at": "2026-11-01T09:00:00Z",
+            "stain": "wright",
+        },
         format="json",
     )
     assert slide.status_code == 201
     assert slide.json()["status"] == "draft"
     assert Slide.objects.get().created_by == lab_staff
-    assert list(AuditEvent.objects.exclude(action=AuditAction.API_TOKEN_ISSUED).values_list("action", flat=True)) == [
+    assert list(
+        AuditEvent.objects.exclude(action=AuditAction.API_TOKEN_ISSUED).values_list("action", flat=True)
+    ) == [
         AuditAction.SLIDE_CREATED,
         AuditAction.PATIENT_CREATED,
     ]
@@ -59,7 +74,13 @@ def test_create_patient_and_slide_through_the_api(api, lab_staff):
 def test_a_duplicate_mrn_is_a_400_not_a_500(api, patient):
     response = api.post(
         reverse("api:patient-list"),
-        {"mrn": patient.mrn, "family_name": "X", "given_name": "Y", "date_of_birth": "1970-02-03", "sex": "male"},
+        {
+            "mrn": patient.mrn,
+            "family_name": "X",
+            "given_name": "Y",
+            "date_of_birth": "1970-02-03",
+            "sex": "male",
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -69,7 +90,12 @@ def test_a_duplicate_mrn_is_a_400_not_a_500(api, patient):
 def test_slide_creation_refuses_an_absent_patient(api):
     response = api.post(
         reverse("api:slide-list"),
-        {"accession_number": "X", "patient": 999999, "collected_at": "2026-11-01T09:00:00Z", "stain": "wright"},
+        {
+            "accession_number": "X",
+            "patient": 999999,
+            "collected_at": "2026-11-01T09:00:00Z",
+            "stain": "wright",
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -77,7 +103,9 @@ def test_slide_creation_refuses_an_absent_patient(api):
 
 
 def test_patch_updates_and_audits_only_changes(api, patient):
-    response = api.patch(reverse("api:patient-detail", args=[patient.pk]), {"given_name": "Janet"}, format="json")
+    response = api.patch(
+        reverse("api:patient-detail", args=[patient.pk]), {"given_name": "Janet"}, format="json"
+    )
     assert response.status_code == 200
     event = AuditEvent.objects.get(action=AuditAction.PATIENT_UPDATED)
     assert (event.before, event.after) == ({"given_name": "Jane"}, {"given_name": "Janet"})
@@ -97,7 +125,10 @@ def test_a_slide_cannot_be_moved_to_another_patient(api, slide, other_patient):
 def test_lists_are_paginated_and_filtered(api, lab_staff, patient):
     for index in range(55):
         Slide.objects.create(
-            patient=patient, accession_number=f"P-{index:02}", collected_at="2026-01-01T00:00Z", created_by=lab_staff,
+            patient=patient,
+            accession_number=f"P-{index:02}",
+            collected_at="2026-01-01T00:00Z",
+            created_by=lab_staff,
             status="signed" if index < 5 else "draft",
         )
     page = api.get(reverse("api:slide-list")).json()
@@ -110,7 +141,12 @@ def test_lists_are_paginated_and_filtered(api, lab_staff, patient):
 
 def test_slide_list_queries_stay_constant(api, lab_staff, patient, django_assert_max_num_queries):
     for index in range(40):
-        Slide.objects.create(patient=patient, accession_number=f"Q-{index}", collected_at="2026-01-01T00:00Z", created_by=lab_staff)
+        Slide.objects.create(
+            patient=patient,
+            accession_number=f"Q-{index}",
+            collected_at="2026-01-01T00:00Z",
+            created_by=lab_staff,
+        )
     with django_assert_max_num_queries(6):
         api.get(reverse("api:slide-list"))
 
@@ -120,7 +156,9 @@ def test_multi_file_upload_reports_each_file(api, slide):
         uploaded("a.png", distinct_png(1)),
         uploaded("b.zip", zip_bytes({"c.png": distinct_png(2), "bad.png": b"x"})),
     ]
-    response = api.post(reverse("api:slide-cell-images", args=[slide.pk]), {"files": files}, format="multipart")
+    response = api.post(
+        reverse("api:slide-cell-images", args=[slide.pk]), {"files": files}, format="multipart"
+    )
     assert response.status_code == 201
     body = response.json()
     assert (body["accepted"], body["rejected"]) == (2, 1)
@@ -131,11 +169,17 @@ def test_multi_file_upload_reports_each_file(api, slide):
 
 
 def test_upload_without_files_field_is_a_400(api, slide):
-    assert api.post(reverse("api:slide-cell-images", args=[slide.pk]), {}, format="multipart").status_code == 400
+    assert (
+        api.post(reverse("api:slide-cell-images", args=[slide.pk]), {}, format="multipart").status_code == 400
+    )
 
 
 def test_cell_image_file_download_through_the_api(api, slide):
-    api.post(reverse("api:slide-cell-images", args=[slide.pk]), {"files": [uploaded("a.png", distinct_png(8))]}, format="multipart")
+    api.post(
+        reverse("api:slide-cell-images", args=[slide.pk]),
+        {"files": [uploaded("a.png", distinct_png(8))]},
+        format="multipart",
+    )
     cell_image = CellImage.objects.get()
     response = api.get(reverse("api:cell-image-file", args=[cell_image.pk]))
     assert response["Content-Type"] == "image/png"
@@ -143,7 +187,14 @@ def test_cell_image_file_download_through_the_api(api, slide):
 
 
 @pytest.mark.parametrize(
-    "url_name", ["api:patient-detail", "api:slide-detail", "api:slide-cell-images", "api:cell-image-detail", "api:cell-image-file"]
+    "url_name",
+    [
+        "api:patient-detail",
+        "api:slide-detail",
+        "api:slide-cell-images",
+        "api:cell-image-detail",
+        "api:cell-image-file",
+    ],
 )
 def test_absent_objects_are_404(api, url_name):
     assert api.get(reverse(url_name, args=[999999])).status_code == 404
@@ -159,7 +210,13 @@ def test_schema_describes_every_endpoint(api):
     response = api.get(reverse("api:schema"), HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ["/api/patients/", "/api/slides/{id}/cell-images/", "/api/audit-events/", "/api/users/", "/api/auth/token/"]:
+    for path in [
+        "/api/patients/",
+        "/api/slides/{id}/cell-images/",
+        "/api/audit-events/",
+        "/api/users/",
+        "/api/auth/token/",
+    ]:
         assert path in paths
 
 

@@ -34,9 +34,13 @@ def test_the_corpus_has_at_least_fifty_bad_files():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("name", "data", "what"), CORPUS, ids=[entry[2] for entry in CORPUS])
-def test_each_bad_file_is_refused_with_a_reason_and_leaves_nothing(lab_client, slide, media_root, name, data, what):
+def test_each_bad_file_is_refused_with_a_reason_and_leaves_nothing(
+    lab_client, slide, media_root, name, data, what
+):
     response = lab_client.post(
-        reverse("api:slide-cell-images", args=[slide.pk]), {"files": [uploaded(name, data)]}, format="multipart"
+        reverse("api:slide-cell-images", args=[slide.pk]),
+        {"files": [uploaded(name, data)]},
+        format="multipart",
     )
     assert response.status_code == 400, what
     body = response.json()
@@ -62,16 +66,26 @@ def test_the_whole_corpus_at_once_through_the_page_is_refused_per_file(lab_clien
 
 @pytest.mark.django_db
 def test_good_files_in_a_bad_batch_are_kept_and_listed(lab_staff, slide, media_root):
-    files = [uploaded("good-1.png", distinct_png(1)), uploaded("bad.png", b"nope"), uploaded("good-2.jpg", image_bytes("JPEG"))]
+    files = [
+        uploaded("good-1.png", distinct_png(1)),
+        uploaded("bad.png", b"nope"),
+        uploaded("good-2.jpg", image_bytes("JPEG")),
+    ]
     outcomes = cell_images_upload(actor=lab_staff, slide=slide, files=files)
-    assert [(o.filename, o.accepted) for o in outcomes] == [("good-1.png", True), ("bad.png", False), ("good-2.jpg", True)]
+    assert [(o.filename, o.accepted) for o in outcomes] == [
+        ("good-1.png", True),
+        ("bad.png", False),
+        ("good-2.jpg", True),
+    ]
     assert CellImage.objects.filter(slide=slide).count() == 2
     assert len(stored_files(media_root)) == 2
     assert AuditEvent.objects.filter(action=AuditAction.CELL_IMAGE_UPLOADED).count() == 2
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("image_format", "extension"), [("PNG", "png"), ("JPEG", "jpg"), ("TIFF", "tif"), ("BMP", "bmp")])
+@pytest.mark.parametrize(
+    ("image_format", "extension"), [("PNG", "png"), ("JPEG", "jpg"), ("TIFF", "tif"), ("BMP", "bmp")]
+)
 def test_each_allowed_format_is_stored_under_a_generated_name(lab_staff, slide, image_format, extension):
     data = image_bytes(image_format, size=(31, 17))
     (outcome,) = cell_images_upload(actor=lab_staff, slide=slide, files=[uploaded("Cell (1).dat", data)])
@@ -86,7 +100,9 @@ def test_each_allowed_format_is_stored_under_a_generated_name(lab_staff, slide, 
 
 @pytest.mark.django_db
 def test_a_hostile_name_on_a_good_image_is_kept_only_sanitised(lab_staff, slide):
-    cell_images_upload(actor=lab_staff, slide=slide, files=[uploaded("..\\..\\evil\u202e\x07name.png", distinct_png(3))])
+    cell_images_upload(
+        actor=lab_staff, slide=slide, files=[uploaded("..\\..\\evil\u202e\x07name.png", distinct_png(3))]
+    )
     cell_image = CellImage.objects.get()
     assert cell_image.original_filename == "evilname.png"
     assert ".." not in cell_image.file.name
@@ -94,7 +110,9 @@ def test_a_hostile_name_on_a_good_image_is_kept_only_sanitised(lab_staff, slide)
 
 @pytest.mark.django_db
 def test_the_same_image_twice_on_a_slide_is_refused_but_allowed_on_another(lab_staff, slide, patient):
-    other_slide = Slide.objects.create(patient=patient, accession_number="S-X", collected_at=slide.collected_at, created_by=lab_staff)
+    other_slide = Slide.objects.create(
+        patient=patient, accession_number="S-X", collected_at=slide.collected_at, created_by=lab_staff
+    )
     data = distinct_png(11)
     first, second = cell_images_upload(
         actor=lab_staff, slide=slide, files=[uploaded("a.png", data), uploaded("copy.png", data)]
@@ -140,7 +158,9 @@ def test_too_many_files_in_one_request_is_a_400(lab_client, slide, settings):
 
 def test_archive_members_are_expanded_in_order():
     data = zip_bytes({"dir/a.png": distinct_png(1), "b.png": distinct_png(2)})
-    candidates = list(upload_expand(name="set.zip", stream=io.BytesIO(data), size=len(data), limits=TEST_LIMITS))
+    candidates = list(
+        upload_expand(name="set.zip", stream=io.BytesIO(data), size=len(data), limits=TEST_LIMITS)
+    )
     assert [(c.display_name, c.original_filename, c.rejection) for c in candidates] == [
         ("set.zip › a.png", "a.png", ""),
         ("set.zip › b.png", "b.png", ""),

@@ -17,10 +17,17 @@ def test_patient_list_searches_by_mrn_and_name(lab_client, patient, other_patien
     assert list(response.context["page"]) == [patient]
 
 
-def test_patient_list_query_count_does_not_grow_with_patients(lab_client, lab_staff, django_assert_max_num_queries):
+def test_patient_list_query_count_does_not_grow_with_patients(
+    lab_client, lab_staff, django_assert_max_num_queries
+):
     for index in range(30):
         Patient.objects.create(
-            mrn=f"Q{index}", family_name="F", given_name="G", date_of_birth=datetime.date(1990, 1, 1), sex="male", created_by=lab_staff
+            mrn=f"Q{index}",
+            family_name="F",
+            given_name="G",
+            date_of_birth=datetime.date(1990, 1, 1),
+            sex="male",
+            created_by=lab_staff,
         )
     with django_assert_max_num_queries(8):
         lab_client.get(reverse("cases:patient_list"))
@@ -29,7 +36,13 @@ def test_patient_list_query_count_does_not_grow_with_patients(lab_client, lab_st
 def test_creating_a_patient_through_the_form_audits_it(lab_client, lab_staff):
     response = lab_client.post(
         reverse("cases:patient_create"),
-        {"mrn": "N-1", "family_name": "New", "given_name": "Pat", "date_of_birth": "1999-12-31", "sex": "other"},
+        {
+            "mrn": "N-1",
+            "family_name": "New",
+            "given_name": "Pat",
+            "date_of_birth": "1999-12-31",
+            "sex": "other",
+        },
     )
     patient = Patient.objects.get(mrn="N-1")
     assert response.status_code == 302
@@ -40,7 +53,13 @@ def test_creating_a_patient_through_the_form_audits_it(lab_client, lab_staff):
 def test_a_duplicate_mrn_is_shown_on_the_form(lab_client, patient):
     response = lab_client.post(
         reverse("cases:patient_create"),
-        {"mrn": patient.mrn, "family_name": "X", "given_name": "Y", "date_of_birth": "1999-12-31", "sex": "other"},
+        {
+            "mrn": patient.mrn,
+            "family_name": "X",
+            "given_name": "Y",
+            "date_of_birth": "1999-12-31",
+            "sex": "other",
+        },
     )
     assert response.status_code == 200
     assert "mrn" in response.context["form"].errors
@@ -50,7 +69,13 @@ def test_a_duplicate_mrn_is_shown_on_the_form(lab_client, patient):
 def test_editing_a_patient_records_before_and_after(lab_client, patient):
     lab_client.post(
         reverse("cases:patient_update", args=[patient.pk]),
-        {"mrn": patient.mrn, "family_name": "Doe-Smith", "given_name": "Jane", "date_of_birth": "1980-05-17", "sex": "female"},
+        {
+            "mrn": patient.mrn,
+            "family_name": "Doe-Smith",
+            "given_name": "Jane",
+            "date_of_birth": "1980-05-17",
+            "sex": "female",
+        },
     )
     event = AuditEvent.objects.exclude(action=AuditAction.LOGIN).get()
     assert (event.before, event.after) == ({"family_name": "Doe"}, {"family_name": "Doe-Smith"})
@@ -79,7 +104,11 @@ def test_editing_a_signed_slide_shows_an_error_and_changes_nothing(lab_client, s
 
 def test_slide_list_filters_by_status(lab_client, slide, patient, lab_staff):
     other = Slide.objects.create(
-        patient=patient, accession_number="S-2", collected_at=slide.collected_at, created_by=lab_staff, status=SlideStatus.SIGNED
+        patient=patient,
+        accession_number="S-2",
+        collected_at=slide.collected_at,
+        created_by=lab_staff,
+        status=SlideStatus.SIGNED,
     )
     response = lab_client.get(reverse("cases:slide_list"), {"status": "signed"})
     assert list(response.context["page"]) == [other]
@@ -112,13 +141,17 @@ def test_upload_without_files_is_a_400(lab_client, slide):
 
 def test_upload_to_a_signed_slide_is_refused(lab_client, slide):
     Slide.objects.filter(pk=slide.pk).update(status=SlideStatus.SIGNED)
-    response = lab_client.post(reverse("cases:cell_image_upload", args=[slide.pk]), {"files": [uploaded("a.png", distinct_png(1))]})
+    response = lab_client.post(
+        reverse("cases:cell_image_upload", args=[slide.pk]), {"files": [uploaded("a.png", distinct_png(1))]}
+    )
     assert response.status_code == 409
     assert CellImage.objects.count() == 0
 
 
 def test_cell_image_file_is_streamed_with_its_type_and_nosniff(lab_client, slide):
-    lab_client.post(reverse("cases:cell_image_upload", args=[slide.pk]), {"files": [uploaded("a.png", distinct_png(5))]})
+    lab_client.post(
+        reverse("cases:cell_image_upload", args=[slide.pk]), {"files": [uploaded("a.png", distinct_png(5))]}
+    )
     cell_image = CellImage.objects.get()
     response = lab_client.get(reverse("cases:cell_image_file", args=[cell_image.pk]))
     assert response["Content-Type"] == "image/png"
@@ -126,9 +159,7 @@ def test_cell_image_file_is_streamed_with_its_type_and_nosniff(lab_client, slide
     assert b"".join(response.streaming_content) == distinct_png(5)
 
 
-@pytest.mark.parametrize(
-    "url_name", ["cases:patient_detail", "cases:patient_update", "cases:slide_create"]
-)
+@pytest.mark.parametrize("url_name", ["cases:patient_detail", "cases:patient_update", "cases:slide_create"])
 def test_absent_patients_are_404(lab_client, url_name):
     kwargs = {"patient_pk": 999999} if url_name == "cases:slide_create" else {"pk": 999999}
     assert lab_client.get(reverse(url_name, kwargs=kwargs)).status_code == 404

@@ -29,7 +29,12 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 def png_with_header(width: int, height: int, idat: bytes = b"") -> bytes:
     """A PNG whose header claims any size: the cheap way to build a pixel flood."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat or zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat or zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def png_with_text_chunk(text: bytes) -> bytes:
@@ -62,7 +67,9 @@ def noise_png(width: int, height: int) -> bytes:
     import os
 
     buffer = io.BytesIO()
-    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(buffer, format="PNG", compress_level=0)
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(
+        buffer, format="PNG", compress_level=0
+    )
     return buffer.getvalue()
 
 
@@ -73,7 +80,9 @@ def corrupted_idat_png() -> bytes:
     return bytes(png)
 
 
-def zip_with_flags(name: str, data: bytes, flag_bits: int = 0, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+def zip_with_flags(
+    name: str, data: bytes, flag_bits: int = 0, compression: int = zipfile.ZIP_DEFLATED
+) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         info = zipfile.ZipInfo(name)
@@ -99,14 +108,16 @@ def zip_symlink() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         info = zipfile.ZipInfo("link.png")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         archive.writestr(info, "/etc/passwd")
     return buffer.getvalue()
 
 
 def zip_many_entries_same_data() -> bytes:
     """More members than allowed, each pointing at the same small image (overlap-style bomb)."""
-    return zip_bytes({f"cell-{index}.png": distinct_png(7) for index in range(TEST_LIMITS.archive_max_members + 5)})
+    return zip_bytes(
+        {f"cell-{index}.png": distinct_png(7) for index in range(TEST_LIMITS.archive_max_members + 5)}
+    )
 
 
 def _valid_png() -> bytes:
@@ -147,14 +158,22 @@ def bad_upload_corpus() -> list[tuple[str, bytes, str]]:
         ("elf.png", b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "ELF binary renamed .png"),
         ("shell.png", b"<?php system($_GET['c']); ?>", "PHP renamed .png"),
         ("data.png", b'{"not": "an image"}', "JSON renamed .png"),
-        ("eicar.jpg", rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*", "EICAR test string"),
+        (
+            "eicar.jpg",
+            rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+            "EICAR test string",
+        ),
         ("gzip.png", zlib.compress(png), "zlib stream renamed .png"),
         ("nul-bytes.png", b"\x00" * 4096, "only NUL bytes"),
         ("fake-magic.png", b"\x89PNG\r\n\x1a\n" + html, "PNG signature followed by HTML"),
         ("animation.gif", image_bytes("GIF"), "GIF: format not allowed"),
         ("photo.webp", image_bytes("WEBP"), "WebP: format not allowed"),
         ("icon.ico", image_bytes("ICO"), "ICO: format not allowed"),
-        ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "SVG with script"),
+        (
+            "drawing.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "SVG with script",
+        ),
         ("portable.ppm", image_bytes("PPM"), "PPM: format not allowed"),
         ("polyglot.png", png + html, "PNG/HTML polyglot: HTML after IEND"),
         ("text-chunk.png", png_with_text_chunk(html), "PNG with HTML in a tEXt chunk"),
@@ -178,11 +197,19 @@ def bad_upload_corpus() -> list[tuple[str, bytes, str]]:
         ("rtl.zip", zip_bytes({"cell\u202egnp.exe": png}), "archive member with a right-to-left override"),
         ("bomb-ratio.zip", zip_bytes({"zeros.bmp": zeros}), "zip bomb: 1.5 MB of zeros in a few KB"),
         ("bomb-size.zip", zip_bytes({"huge.bmp": zeros * 2}), "zip bomb: member over the per-file limit"),
-        ("bomb-total.zip", zip_bytes({f"part-{i}.bmp": zeros for i in range(6)}), "zip bomb: total over the archive limit"),
+        (
+            "bomb-total.zip",
+            zip_bytes({f"part-{i}.bmp": zeros for i in range(6)}),
+            "zip bomb: total over the archive limit",
+        ),
         ("many.zip", zip_many_entries_same_data(), "more members than allowed"),
         ("nested.zip", zip_bytes({"inner.zip": zip_bytes({"cell.png": png})}), "archive inside an archive"),
         ("encrypted.zip", zip_with_flags("cell.png", png, flag_bits=0x1), "encrypted member"),
-        ("bzip2.zip", zip_with_flags("cell.png", png, compression=zipfile.ZIP_BZIP2), "unsupported compression"),
+        (
+            "bzip2.zip",
+            zip_with_flags("cell.png", png, compression=zipfile.ZIP_BZIP2),
+            "unsupported compression",
+        ),
         ("corrupt-member.zip", zip_with_corrupt_member(), "member whose data fails its CRC"),
         ("truncated.zip", zip_bytes({"cell.png": png})[:60], "truncated archive"),
         ("symlink.zip", zip_symlink(), "symlink member"),

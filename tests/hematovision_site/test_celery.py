@@ -18,8 +18,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def worker():
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "hematovision_site.settings.test"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hematovision_site", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--hostname", f"test-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "hematovision_site",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"test-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
         cwd=PROJECT_ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,

@@ -7,9 +7,11 @@ fail, so nobody can add an endpoint without deciding who may use it.
 from dataclasses import dataclass, field
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.services import cell_image_create
@@ -50,12 +52,16 @@ MATRIX: dict[str, Cell] = {
     "home": Cell(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=200),
     "health": Cell(anonymous=200, lab_staff=200, pathologist=200, administrator=200, outsider=200),
     "accounts:login": Cell(anonymous=200, lab_staff=302, pathologist=302, administrator=302, outsider=302),
-    "accounts:logout": Cell(anonymous=302, lab_staff=302, pathologist=302, administrator=302, outsider=302, method="post"),
+    "accounts:logout": Cell(
+        anonymous=302, lab_staff=302, pathologist=302, administrator=302, outsider=302, method="post"
+    ),
     "accounts:user_list": Cell(**USER_ADMIN),
     "accounts:user_create": Cell(**USER_ADMIN),
     "accounts:user_detail": Cell(**USER_ADMIN, kwargs=("member",)),
     "accounts:user_password_reset": Cell(**USER_ADMIN, kwargs=("member",)),
-    "accounts:user_role_change": Cell(**USER_ACTION, method="post", kwargs=("member",), data={"role": "PATHOLOGIST"}),
+    "accounts:user_role_change": Cell(
+        **USER_ACTION, method="post", kwargs=("member",), data={"role": "PATHOLOGIST"}
+    ),
     "accounts:user_deactivate": Cell(**USER_ACTION, method="post", kwargs=("member",)),
     "accounts:user_reactivate": Cell(**USER_ACTION, method="post", kwargs=("inactive_member",)),
     "audit:event_list": Cell(**AUDIT_READ),
@@ -70,7 +76,9 @@ MATRIX: dict[str, Cell] = {
     "cases:slide_update": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
     "cases:cell_image_upload": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
     "cases:cell_image_file": Cell(**CLINICAL_READ, kwargs=("cell_image",)),
-    "api:token": Cell(anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200, method="post"),
+    "api:token": Cell(
+        anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200, method="post"
+    ),
     "api:schema": Cell(**API_LOGGED_IN),
     "api:docs": Cell(**API_LOGGED_IN),
     "api:patient-list": Cell(**API_CLINICAL_READ),
@@ -95,29 +103,37 @@ MATRIX: dict[str, Cell] = {
 
 # Unsafe methods on URLs whose matrix row is a GET: writes must be refused to readers too.
 WRITES: dict[tuple[str, str], Cell] = {
-    ("api:patient-list", "post"): Cell(anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403),
+    ("api:patient-list", "post"): Cell(
+        anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403
+    ),
     ("api:patient-detail", "patch"): Cell(
         anonymous=401, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("patient",)
     ),
-    ("api:slide-list", "post"): Cell(anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403),
+    ("api:slide-list", "post"): Cell(
+        anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403
+    ),
     ("api:slide-detail", "patch"): Cell(
         anonymous=401, lab_staff=200, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
     ),
     ("api:slide-cell-images", "post"): Cell(
         anonymous=401, lab_staff=400, pathologist=403, administrator=403, outsider=403, kwargs=("slide",)
     ),
-    ("api:user-list", "post"): Cell(anonymous=401, lab_staff=403, pathologist=403, administrator=400, outsider=403),
+    ("api:user-list", "post"): Cell(
+        anonymous=401, lab_staff=403, pathologist=403, administrator=400, outsider=403
+    ),
     # Methods a view does not offer are not declared for anyone, hence refused outright.
     ("api:audit-event-list", "post"): Cell(**REFUSED_TO_ALL),
     ("api:audit-event-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("event",)),
     ("api:patient-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("patient",)),
     ("api:user-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("member",)),
     ("cases:patient_create", "post"): Cell(**{**CLINICAL_WRITE, "lab_staff": 200}),
-    ("cases:patient_list", "post"): Cell(anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405),
+    ("cases:patient_list", "post"): Cell(
+        anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405
+    ),
 }
 
 
-def all_url_names(patterns=None, namespace: str = "") -> set[str]:  # noqa: ANN001
+def all_url_names(patterns: list | None = None, namespace: str = "") -> set[str]:
     names = set()
     for pattern in get_resolver().url_patterns if patterns is None else patterns:
         if isinstance(pattern, URLResolver):
@@ -137,10 +153,19 @@ def objects(lab_staff, make_user):
     from cases.models import Patient, Slide
 
     patient = Patient.objects.create(
-        mrn="M-1", family_name="Doe", given_name="Jane", date_of_birth="1980-01-01", sex="female", created_by=lab_staff
+        mrn="M-1",
+        family_name="Doe",
+        given_name="Jane",
+        date_of_birth="1980-01-01",
+        sex="female",
+        created_by=lab_staff,
     )
-    slide = Slide.objects.create(patient=patient, accession_number="S-1", collected_at="2026-01-01T10:00Z", created_by=lab_staff)
-    image = image_validate(data=distinct_png(1), original_filename="c.png", limits=UploadLimits.from_settings())
+    slide = Slide.objects.create(
+        patient=patient, accession_number="S-1", collected_at="2026-01-01T10:00Z", created_by=lab_staff
+    )
+    image = image_validate(
+        data=distinct_png(1), original_filename="c.png", limits=UploadLimits.from_settings()
+    )
     inactive_member = make_user("former", None, is_active=False)
     return {
         "patient": patient,
@@ -161,11 +186,15 @@ def _client(request, role: str) -> tuple[Client, object]:
     return client, user
 
 
-def _ask(client: Client, user, url_name: str, method: str, cell: Cell, objects: dict):  # noqa: ANN001, ANN202
+def _ask(
+    client: Client, user: User | None, url_name: str, method: str, cell: Cell, objects: dict
+) -> HttpResponse:
     url = reverse(url_name, args=[objects[name].pk for name in cell.kwargs])
     data = cell.data
     if url_name == "api:token":
-        data = {"username": user.username, "password": PASSWORD} if user else {"username": "x", "password": "y"}
+        data = (
+            {"username": user.username, "password": PASSWORD} if user else {"username": "x", "password": "y"}
+        )
     if method in ("patch",):
         return client.patch(url, data={}, content_type="application/json")
     if method == "delete":
@@ -173,7 +202,7 @@ def _ask(client: Client, user, url_name: str, method: str, cell: Cell, objects: 
     return getattr(client, method)(url, data)
 
 
-def _check(response, expected: int | str) -> None:  # noqa: ANN001
+def _check(response: HttpResponse, expected: int | str) -> None:
     if expected == LOGIN:
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("accounts:login"))
