@@ -196,6 +196,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.integer("HEMATOVISION_CELERY_VISIBILITY_TIMEOUT_SECONDS", 60 * 60),
+    # Every this many seconds a worker hands back messages of dead workers older than the
+    # visibility timeout (kombu's default scans only every 100 s).
+    "unacked_restore_interval": env.integer("HEMATOVISION_CELERY_RESTORE_INTERVAL_SECONDS", 10),
+    "unacked_restore_throttle": 1,
 }
 # Cells classified (and stored) per batch; a batch takes about a second on one CPU core, far
 # below the visibility timeout. A job a worker dies on this many times is failed, not retried.

@@ -94,6 +94,7 @@ def test_a_job_whose_worker_is_killed_mid_way_finishes_after_a_restart_with_noth
     environment = {
         "HEMATOVISION_INFERENCE_BATCH_SIZE": "2",
         "HEMATOVISION_CELERY_VISIBILITY_TIMEOUT_SECONDS": "3",
+        "HEMATOVISION_CELERY_RESTORE_INTERVAL_SECONDS": "1",
     }
     worker = make_worker(**environment)
     slide = _slide_with_shared_images(lab_staff, 40, "INT-S-40")
