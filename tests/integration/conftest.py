@@ -45,11 +45,13 @@ def _database_url() -> str:
 
 @pytest.fixture
 def serving_model(transactional_db, settings, tmp_path) -> ModelVersion:
-    """The real default model when it is there; HEMATOVISION_INTEGRATION_TINY_MODEL=1 builds a tiny one."""
-    if os.environ.get("HEMATOVISION_INTEGRATION_TINY_MODEL") == "1":
-        settings.HEMATOVISION_MODELS_ROOT = tmp_path / "models"
-        return model_version_register(directory=make_tiny_model_dir(tmp_path / "models" / "tiny-test"))
-    return model_version_register(directory=default_model_dir())
+    """The real default model; a tiny one only while the default is not committed yet (or when
+    HEMATOVISION_INTEGRATION_TINY_MODEL=1 asks for a quick run)."""
+    if default_model_dir().is_dir() and os.environ.get("HEMATOVISION_INTEGRATION_TINY_MODEL") != "1":
+        return model_version_register(directory=default_model_dir())
+    logger.warning("Integration tier on a tiny untrained model, not the default model.")
+    settings.HEMATOVISION_MODELS_ROOT = tmp_path / "models"
+    return model_version_register(directory=make_tiny_model_dir(tmp_path / "models" / "tiny-test"))
 
 
 class Worker:
