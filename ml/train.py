@@ -68,6 +68,7 @@ class Recipe:
     learning_rate: float = 3e-4
     label_smoothing: float = 0.1
     dropout: float = 0.2
+    selection: str = "average"  # "average" of the best epochs' weights, "best" epoch, or "last" epoch
     average_top_epochs: int = 5
     seed: int = 42
 
@@ -91,7 +92,7 @@ RECIPES = {
         learning_rate=1e-3,
         label_smoothing=0.0,
         dropout=0.0,
-        average_top_epochs=0,
+        selection="last",
     ),
 }
 
@@ -189,7 +190,7 @@ def fit(
     """Epoch loop with best-validation checkpointing and early stopping.
 
     Kaggle validation holds few originals per class, so single-epoch scores are noisy; the weights
-    of the `average_top_epochs` best epochs are averaged and kept if that scores at least as well.
+    of the `average_top_epochs` best epochs are averaged (see select_weights).
     """
     rng = np.random.default_rng(recipe.seed)
     compile_head(recipe, head, len(epoch_indices(recipe, weights, rng)))
@@ -215,22 +216,25 @@ def fit(
         if recipe.patience and epoch - best_epoch >= recipe.patience:
             log(f"early stop: no improvement for {recipe.patience} epochs")
             break
-    selection = keep_best_or_average(recipe, head, snapshots, validation)
+    selection = select_weights(recipe, head, snapshots, validation)
     (output / "checkpoint.weights.h5").unlink(missing_ok=True)
     return history, selection
 
 
-def keep_best_or_average(recipe: Recipe, head, snapshots: list, validation: dict) -> dict:
+def select_weights(recipe: Recipe, head, snapshots: list, validation: dict) -> dict:
     """Load the final weights into `head`; return how they were chosen and their validation scores.
 
     The single best epoch's score is the maximum of noisy estimates (Kaggle validation has 3-4
     originals for some classes), so it overstates that epoch; averaging the best epochs' weights
-    gives a steadier model, and is used whenever `average_top_epochs` >= 2.
+    gives a steadier model. The seed recipe keeps its last epoch, as the original did.
     """
+    if recipe.selection == "last":
+        head.set_weights(snapshots[-1][2])
+        return {"method": "last epoch", "epochs": [snapshots[-1][1]], **validation_score(head, validation)}
     ranked = sorted(snapshots, key=lambda item: item[0], reverse=True)
     head.set_weights(ranked[0][2])
     best = {"method": "best epoch", "epochs": [ranked[0][1]], **validation_score(head, validation)}
-    if recipe.average_top_epochs < 2:
+    if recipe.selection == "best":
         return best
     top = ranked[: recipe.average_top_epochs]
     head.set_weights(average_weights([item[2] for item in top]))
@@ -242,6 +246,18 @@ def keep_best_or_average(recipe: Recipe, head, snapshots: list, validation: dict
     averaged["best_single_epoch_score"] = best["score"]
     log(f"{averaged['method']}: score {averaged['score']:.3f} (best single epoch {best['score']:.3f})")
     return averaged
+
+
+def serving_model(recipe: Recipe, head):
+    """Pixels-to-logits model built from fresh, never-compiled layers carrying the trained weights.
+
+    Saving the trained (compiled) head would store Adam's state, tripling the file, and make
+    every load rebuild an optimizer that serving never uses.
+    """
+    lower, upper, _ = split_backbone(recipe.input_size, recipe.cut)
+    fresh_head = build_head(head.input.shape[1:], upper, len(CLASSES), recipe.dropout)
+    fresh_head.set_weights(head.get_weights())
+    return build_full_model(recipe.input_size, lower, fresh_head)
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -349,10 +365,7 @@ def run(recipe: Recipe, output: Path, version: str) -> Path:
     history, selection = fit(recipe, head, train, weights, validation, output)
     temperature, threshold, calibration = calibrate(head, validation)
     log(f"temperature {temperature:.3f}, review threshold {threshold:.3f} ({calibration})")
-    # Adam's moment estimates would be saved with the nested head and triple the file size;
-    # serving never needs them.
-    head.optimizer = None
-    model = build_full_model(recipe.input_size, lower, head)
+    model = serving_model(recipe, head)
     model.save(output / "model.keras")
     plot_curves(history, output / "training_curves.png")
     facts = {
