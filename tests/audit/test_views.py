@@ -84,3 +84,16 @@ def test_the_audit_api_is_read_only_and_filterable(pathologist, lab_staff):
     assert (
         client.patch(reverse("api:audit-event-detail", args=[event_id]), {"reason": "x"}).status_code == 403
     )
+
+
+def test_the_audit_page_keeps_a_constant_number_of_queries(
+    pathologist_client, lab_staff, django_assert_max_num_queries
+):
+    for _ in range(60):
+        audit_event_record(
+            action=AuditAction.PATIENT_UPDATED, actor=lab_staff, before={"a": 1}, after={"a": 2}
+        )
+    with django_assert_max_num_queries(8):
+        response = pathologist_client.get(reverse("audit:event_list"))
+    assert len(response.context["page"]) == 50
+    assert "a:" in response.content.decode()

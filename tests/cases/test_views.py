@@ -176,3 +176,26 @@ def test_absent_patients_are_404(lab_client, url_name):
 )
 def test_absent_slides_and_images_are_404(lab_client, url_name, key):
     assert lab_client.get(reverse(url_name, kwargs={key: 999999})).status_code == 404
+
+
+def test_slide_pages_keep_a_constant_number_of_queries(
+    lab_client, lab_staff, slide, django_assert_max_num_queries
+):
+    from cases.services import cell_images_upload
+
+    for index in range(25):
+        Slide.objects.create(
+            patient=slide.patient,
+            accession_number=f"B-{index}",
+            collected_at=slide.collected_at,
+            created_by=lab_staff,
+        )
+    cell_images_upload(
+        actor=lab_staff, slide=slide, files=[uploaded(f"{i}.png", distinct_png(i)) for i in range(20)]
+    )
+    with django_assert_max_num_queries(8):
+        lab_client.get(reverse("cases:slide_list"))
+    with django_assert_max_num_queries(8):
+        lab_client.get(reverse("cases:slide_detail", args=[slide.pk]))
+    with django_assert_max_num_queries(8):
+        lab_client.get(reverse("cases:patient_detail", args=[slide.patient.pk]))
