@@ -27,6 +27,9 @@ class AugmentConfig:
     grayscale_probability: float = 0.1
     blur_probability: float = 0.3
     max_blur_radius: float = 1.5
+    # Per-stain optical-density scale/shift (colour deconvolution): mimics a lab staining longer,
+    # shorter or with other dye batches, which moves nuclei and granules independently.
+    stain_jitter: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,9 +95,27 @@ def _rotate_hue(rgb: np.ndarray, fraction: float) -> np.ndarray:
     return rgb @ matrix.T
 
 
+# Ruifrok & Johnston optical-density vectors (haematoxylin, eosin, residual), rows normalised.
+_STAINS = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+_STAINS = _STAINS / np.linalg.norm(_STAINS, axis=1, keepdims=True)
+_UNSTAIN = np.linalg.inv(_STAINS)
+
+
+def jitter_stains(rgb: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """Scale and shift each stain's concentration in optical-density space (rgb in 0..1)."""
+    density = -np.log(np.clip(rgb, 1 / 255, 1.0))
+    concentrations = density @ _UNSTAIN
+    concentrations = (
+        concentrations * rng.uniform(1 - amount, 1 + amount, 3) + rng.uniform(-amount, amount, 3) / 4
+    )
+    return np.exp(-(concentrations @ _STAINS))
+
+
 def colour_view(pixels: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """Random stain/illumination change of RGB float pixels in 0..255."""
     rgb = pixels.astype(np.float32) / 255.0
+    if config.stain_jitter > 0:
+        rgb = jitter_stains(rgb, config.stain_jitter, rng)
     rgb = _rotate_hue(rgb, rng.uniform(-config.hue_shift, config.hue_shift))
     grey = rgb.mean(axis=-1, keepdims=True)
     saturation = (

@@ -129,11 +129,11 @@ def pbc_splits(seed: int = SPLIT_SEED) -> tuple[list[Sample], list[Sample], list
     return stratified_split(read_class_folders(pbc_dir(), CLASSES, "pbc"), PBC_FRACTIONS, seed)
 
 
-def training_splits(seed: int = SPLIT_SEED, kaggle_val_fraction: float = 0.2, use_pbc: bool = True) -> Splits:
+def training_splits(seed: int = SPLIT_SEED, kaggle_val_fraction: float = 0.2) -> Splits:
     """Kaggle TRAIN split by group + PBC split per class. Kaggle TEST is not read here."""
     table = read_kaggle_groups()
     kaggle_train, kaggle_val = grouped_split(table[table["split"] == "TRAIN"], kaggle_val_fraction, seed)
-    pbc_train, pbc_val, pbc_test = pbc_splits(seed) if use_pbc else ([], [], [])
+    pbc_train, pbc_val, pbc_test = pbc_splits(seed)
     return Splits(kaggle_samples(kaggle_train) + pbc_train, kaggle_samples(kaggle_val), pbc_val, pbc_test)
 
 

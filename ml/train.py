@@ -54,8 +54,10 @@ class Recipe:
     input_size: int = 160
     cut: str = "block_12_add"
     localise: bool = True
-    use_pbc: bool = True
+    train_sources: str = "kaggle+pbc"
+    validate_on: str = "kaggle+pbc"  # validation sets averaged into the early-stopping score
     augment: bool = True
+    stain_jitter: float = 0.0
     pbc_views: int = 6
     kaggle_views: int = 2
     kaggle_images_per_group: int = 24  # copies of one original add little beyond this
@@ -80,7 +82,8 @@ RECIPES = {
         input_size=224,
         cut=POOLED,
         localise=False,
-        use_pbc=False,
+        train_sources="kaggle",
+        validate_on="kaggle",
         augment=False,
         pbc_views=1,
         kaggle_views=1,
@@ -285,7 +288,8 @@ def localisation_for(recipe: Recipe) -> LocalisationConfig:
     return LocalisationConfig() if recipe.localise else LocalisationConfig(method="none")
 
 
-def extract_all(recipe: Recipe, splits: Splits, kaggle_train: list[Sample], extractor, extractor_id: str):
+def extract_all(recipe: Recipe, splits: Splits, extractor, extractor_id: str):
+    """(training samples, training views, validation views per source) for the recipe's sources."""
     common = {
         "size": recipe.input_size,
         "localisation": localisation_for(recipe),
@@ -293,33 +297,44 @@ def extract_all(recipe: Recipe, splits: Splits, kaggle_train: list[Sample], extr
         "cache": cache_dir() / "features",
         "extractor_id": extractor_id,
     }
-    augment = AugmentConfig() if recipe.augment else None
-    pbc_train = [s for s in splits.train if s.source == "pbc"]
-    parts = [
-        extract(
-            kaggle_train, extractor, augment=augment, views=recipe.kaggle_views, name="kaggle-train", **common
-        )
-    ]
-    if pbc_train:
-        parts.append(
-            extract(pbc_train, extractor, augment=augment, views=recipe.pbc_views, name="pbc-train", **common)
-        )
-    offset = [0, len(kaggle_train)]
-    train = FeatureSet(
-        np.concatenate([p.features for p in parts]),
-        np.concatenate([p.labels for p in parts]),
-        np.concatenate([p.sample_index + offset[i] for i, p in enumerate(parts)]),
-    )
-    validation = {
-        "val_kaggle": extract(
-            splits.val_kaggle, extractor, augment=None, views=1, name="kaggle-val", **common
-        )
+    augment = augment_for(recipe)
+    training = {
+        "kaggle": limit_per_group(
+            [s for s in splits.train if s.source == "kaggle"], recipe.kaggle_images_per_group, recipe.seed
+        ),
+        "pbc": [s for s in splits.train if s.source == "pbc"],
     }
-    if splits.val_pbc and recipe.use_pbc:
-        validation["val_pbc"] = extract(
-            splits.val_pbc, extractor, augment=None, views=1, name="pbc-val", **common
+    views = {"kaggle": recipe.kaggle_views, "pbc": recipe.pbc_views}
+    samples: list[Sample] = []
+    parts = []
+    for source in recipe.train_sources.split("+"):
+        part = extract(
+            training[source],
+            extractor,
+            augment=augment,
+            views=views[source],
+            name=f"{source}-train",
+            **common,
         )
-    return kaggle_train + pbc_train, train, validation
+        parts.append(FeatureSet(part.features, part.labels, part.sample_index + len(samples)))
+        samples += training[source]
+    train = FeatureSet(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("features", "labels", "sample_index"))
+    )
+    held_out = {"kaggle": splits.val_kaggle, "pbc": splits.val_pbc}
+    validation = {
+        f"val_{source}": extract(
+            held_out[source], extractor, augment=None, views=1, name=f"{source}-val", **common
+        )
+        for source in recipe.validate_on.split("+")
+    }
+    return samples, train, validation
+
+
+def augment_for(recipe: Recipe) -> AugmentConfig | None:
+    if not recipe.augment:
+        return None
+    return AugmentConfig(stain_jitter=recipe.stain_jitter)
 
 
 def calibrate(head, validation: dict[str, FeatureSet]) -> tuple[float, float, dict]:
@@ -347,15 +362,12 @@ def run(recipe: Recipe, output: Path, version: str) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log(f"recipe {recipe}")
-    splits = training_splits(SPLIT_SEED, use_pbc=recipe.use_pbc)
-    kaggle_train = limit_per_group(
-        [s for s in splits.train if s.source == "kaggle"], recipe.kaggle_images_per_group, recipe.seed
-    )
+    splits = training_splits(SPLIT_SEED)
     lower, upper, weights_source = split_backbone(recipe.input_size, recipe.cut)
     log(f"backbone: MobileNetV2 {recipe.input_size}px, weights {weights_source}, trainable from {recipe.cut}")
     extractor = lower_with_scaling(recipe.input_size, lower)
     extractor_id = f"mnv2-{recipe.input_size}-{recipe.cut}-{weights_source}"
-    samples, train, validation = extract_all(recipe, splits, kaggle_train, extractor, extractor_id)
+    samples, train, validation = extract_all(recipe, splits, extractor, extractor_id)
     log(
         f"features: train {train.features.shape}, "
         + ", ".join(f"{k} {len(v.labels)}" for k, v in validation.items())
@@ -406,7 +418,7 @@ def model_card(recipe: Recipe, output: Path, version: str, facts: dict) -> dict:
         "weights_source": facts["weights_source"],
         "training": {
             "recipe": dataclasses.asdict(recipe),
-            "augmentation": AugmentConfig().to_dict() if recipe.augment else None,
+            "augmentation": recipe.augment and augment_for(recipe).to_dict(),
             "command": f"python -m ml.train --recipe {recipe.name} --output {output_for_card(output)}",
             "epochs_run": len(history),
             "selected": facts["selection"]["method"],
@@ -418,7 +430,8 @@ def model_card(recipe: Recipe, output: Path, version: str, facts: dict) -> dict:
             "split_seed": SPLIT_SEED,
             "kaggle": "blood-cells TRAIN split by groups.csv `group`, 20% of groups per class for "
             "validation; TEST never used for training or selection",
-            "pbc": f"per-class seeded split {PBC_FRACTIONS} (train/val/test)" if recipe.use_pbc else "unused",
+            "pbc": f"per-class seeded split {PBC_FRACTIONS} (train/val/test)",
+            "train_sources": recipe.train_sources,
             "train_images": len(facts["samples"]),
             "train_views": facts["train_views"],
             "validation_images": facts["validation_images"],
