@@ -31,6 +31,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.add_inferencejob",
             "classifier.view_prediction",
             "classifier.add_quickclassification",
+            "classifier.view_review",
+            "classifier.view_slidesignature",
+            "classifier.view_gradcam",
         }
     ),
     Role.PATHOLOGIST: frozenset(
@@ -43,6 +46,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.view_inferencejob",
             "classifier.view_prediction",
             "classifier.add_quickclassification",
+            "classifier.view_review",
+            "classifier.add_review",
+            "classifier.view_slidesignature",
+            "classifier.add_slidesignature",
+            "classifier.add_slideamendment",
+            "classifier.view_gradcam",
         }
     ),
     Role.ADMIN: frozenset(

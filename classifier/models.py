@@ -225,3 +225,131 @@ class QuickClassification(models.Model):
 
     def __str__(self) -> str:
         return f"Quick classification {self.pk} ({self.get_status_display()})"
+
+
+# --- Pathologist review and sign-off (issue 5) ---------------------------------------------------------
+
+
+class ReviewDecision(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    CORRECTED = "corrected", "Corrected"
+
+
+class Review(models.Model):
+    """A pathologist's verdict on one prediction; append-only (the database refuses changes).
+
+    A newer review of the same prediction supersedes the older one, which stays as history. The
+    prediction itself is never touched.
+    """
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="reviews")
+    # One row may supersede at most one other, so two concurrent reviews cannot fork the history.
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField("final label", max_length=16, choices=CellClass.choices)
+    decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
+    reason = models.TextField(blank=True)
+    bulk = models.BooleanField(default=False, help_text="Confirmed by a bulk confirm, not one by one")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["prediction_id", "-created_at", "-id"]
+        default_permissions = ("add", "view")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(decision=ReviewDecision.CORRECTED) | ~Q(reason=""),
+                name="review_correction_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} {self.label} for prediction {self.prediction_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("A review is never changed; record a new one instead.")
+        super().save(*args, **kwargs)
+
+
+SIGNATURE_MEANING = "reviewed and approved"
+
+
+class SlideSignature(models.Model):
+    """An electronic signature of a slide's verified result; append-only.
+
+    ``version`` counts sign-offs of the slide: an amendment reopens the slide and the next
+    signature gets the next version, the earlier ones stay.
+    """
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="signatures")
+    version = models.PositiveIntegerField()
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # As printed at signing time: names may change later, a signature must not.
+    signer_full_name = models.CharField(max_length=300)
+    meaning = models.CharField(max_length=100, default=SIGNATURE_MEANING)
+    signed_at = models.DateTimeField()
+    # The verified differential at the moment of signing (counts and percentages per class).
+    differential = models.JSONField()
+
+    class Meta:
+        ordering = ["slide_id", "-version"]
+        default_permissions = ("add", "view")
+        constraints = [
+            models.UniqueConstraint(fields=["slide", "version"], name="slide_signature_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slide} v{self.version} signed by {self.signer_full_name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("A signature is never changed.")
+        super().save(*args, **kwargs)
+
+
+class SlideAmendment(models.Model):
+    """Reopening of a signed slide, with the reason; append-only."""
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="amendments")
+    signature = models.OneToOneField(SlideSignature, on_delete=models.PROTECT, related_name="amendment")
+    reason = models.TextField()
+    amended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amended_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slide_id", "-amended_at"]
+        default_permissions = ("add", "view")
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="slide_amendment_has_reason")]
+
+    def __str__(self) -> str:
+        return f"Amendment of {self.slide} v{self.signature.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("An amendment is never changed.")
+        super().save(*args, **kwargs)
+
+
+class GradCamStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class GradCam(models.Model):
+    """The class-activation overlay of one prediction, computed once by a worker and stored."""
+
+    prediction = models.OneToOneField(Prediction, on_delete=models.PROTECT, related_name="gradcam")
+    status = models.CharField(max_length=16, choices=GradCamStatus.choices, default=GradCamStatus.QUEUED)
+    image = models.FileField(upload_to="gradcam/%Y/%m/", max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"Grad-CAM of prediction {self.prediction_id} ({self.get_status_display()})"
