@@ -70,3 +70,34 @@ def test_an_empty_required_variable_counts_as_missing():
 
 def test_lists_are_comma_separated():
     assert Environment({"HOSTS": "a.example, b.example,"}).items("HOSTS") == ["a.example", "b.example"]
+
+
+def _python(code: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "HEMATOVISION_"))}
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=PROJECT_ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "hematovision_site.settings.base", **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_object_storage_is_chosen_by_environment():
+    result = _python(
+        "from django.core.files.storage import storages; s = storages['default']; "
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url)",
+        {
+            "HEMATOVISION_FILE_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": "cells",
+            "AWS_S3_ENDPOINT_URL": "http://minio.internal:9000",
+        },
+    )
+    assert result.stdout.split() == ["S3Storage", "cells", "http://minio.internal:9000"], result.stderr
+
+
+def test_object_storage_without_a_bucket_stops_start_up():
+    result = _python("pass", {"HEMATOVISION_FILE_STORAGE": "s3"})
+    assert "Set the AWS_STORAGE_BUCKET_NAME environment variable" in result.stderr
