@@ -9,4 +9,5 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("api/", include("hematovision_site.api_urls")),
     path("", include("cases.urls")),
+    path("", include("classifier.urls")),
 ]

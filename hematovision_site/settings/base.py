@@ -179,6 +179,20 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 HEMATOVISION_DATA_DIR = Path(env.text("HEMATOVISION_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
 HEMATOVISION_MODELS_ROOT = Path(env.text("HEMATOVISION_MODELS_ROOT", str(BASE_DIR / "ml" / "models")))
 
+# --- Pathologist review and result exports ----------------------------------------------------------------
+# Adult reference intervals of the differential, % of leukocytes (low, high); a verified value
+# outside is flagged. Each lab sets its own.
+HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {
+    "NEUTROPHIL": (40.0, 75.0),
+    "LYMPHOCYTE": (20.0, 45.0),
+    "MONOCYTE": (2.0, 10.0),
+    "EOSINOPHIL": (1.0, 6.0),
+}
+# Identifier systems of the lab's records in FHIR exports.
+HEMATOVISION_FHIR_MRN_SYSTEM = env.text("HEMATOVISION_FHIR_MRN_SYSTEM", "urn:hematovision:mrn")
+HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text("HEMATOVISION_FHIR_ACCESSION_SYSTEM", "urn:hematovision:accession")
+HEMATOVISION_FHIR_USER_SYSTEM = env.text("HEMATOVISION_FHIR_USER_SYSTEM", "urn:hematovision:user")
+
 # --- Celery and Redis -----------------------------------------------------------------------------------
 REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -233,6 +247,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; each state machine gets a schema enum named after it.
+    "ENUM_NAME_OVERRIDES": {
+        "SlideStatusEnum": "cases.models.SlideStatus",
+        "InferenceJobStatusEnum": "classifier.models.InferenceJobStatus",
+        "QuickClassificationStatusEnum": "classifier.models.QuickClassificationStatus",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 

@@ -46,6 +46,7 @@ API_CLINICAL_READ = dict(anonymous=401, lab_staff=200, pathologist=200, administ
 API_AUDIT = dict(anonymous=401, lab_staff=403, pathologist=200, administrator=200, outsider=403)
 API_USERS = dict(anonymous=401, lab_staff=403, pathologist=403, administrator=200, outsider=403)
 REFUSED_TO_ALL = dict(anonymous=401, lab_staff=403, pathologist=403, administrator=403, outsider=403)
+QUICK_OWNER = dict(anonymous=LOGIN, lab_staff=200, pathologist=404, administrator=404, outsider=403)
 API_LOGGED_IN = dict(anonymous=401, lab_staff=200, pathologist=200, administrator=200, outsider=200)
 
 MATRIX: dict[str, Cell] = {
@@ -98,6 +99,36 @@ MATRIX: dict[str, Cell] = {
     "api:user-reactivate": Cell(**API_USERS, method="post", kwargs=("inactive_member",)),
     "api:user-password": Cell(
         **API_USERS, method="post", kwargs=("member",), data={"new_password": "an-entirely-new-passphrase-7"}
+    ),
+    # Inference pipeline (classifier). A quick classification is private to whoever uploaded it.
+    "classifier:slide_submit": Cell(**{**CLINICAL_WRITE, "lab_staff": 302}, method="post", kwargs=("slide",)),
+    "classifier:inference_job_progress": Cell(**CLINICAL_READ, kwargs=("job",)),
+    "classifier:quick_classify": Cell(**{**CLINICAL_READ, "administrator": 200}),
+    "classifier:quick_classify_result": Cell(**QUICK_OWNER, kwargs=("quick",)),
+    "classifier:quick_classify_status": Cell(**QUICK_OWNER, kwargs=("quick",)),
+    "classifier:quick_classify_image": Cell(**QUICK_OWNER, kwargs=("quick",)),
+    "classifier:model_version_list": Cell(**{**CLINICAL_READ, "administrator": 200}),
+    "classifier:model_version_activate": Cell(**USER_ACTION, method="post", kwargs=("model_version",)),
+    "api:slide-inference-submit": Cell(
+        anonymous=401,
+        lab_staff=202,
+        pathologist=403,
+        administrator=403,
+        outsider=403,
+        method="post",
+        kwargs=("slide",),
+    ),
+    "api:slide-inference-predictions": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:inference-job-list": Cell(**API_CLINICAL_READ),
+    "api:inference-job-detail": Cell(**API_CLINICAL_READ, kwargs=("job",)),
+    "api:model-version-list": Cell(**{**API_LOGGED_IN, "outsider": 403}),
+    "api:model-version-detail": Cell(**{**API_LOGGED_IN, "outsider": 403}, kwargs=("model_version",)),
+    "api:model-version-activate": Cell(**API_USERS, method="post", kwargs=("model_version",)),
+    "api:quick-classification-list": Cell(
+        anonymous=401, lab_staff=400, pathologist=400, administrator=400, outsider=403, method="post"
+    ),
+    "api:quick-classification-detail": Cell(
+        anonymous=401, lab_staff=200, pathologist=404, administrator=404, outsider=403, kwargs=("quick",)
     ),
 }
 
@@ -167,7 +198,7 @@ def objects(lab_staff, make_user):
         data=distinct_png(1), original_filename="c.png", limits=UploadLimits.from_settings()
     )
     inactive_member = make_user("former", None, is_active=False)
-    return {
+    return classifier_objects(lab_staff, slide) | {
         "patient": patient,
         "slide": slide,
         "cell_image": cell_image_create(actor=lab_staff, slide=slide, image=image),
@@ -175,6 +206,22 @@ def objects(lab_staff, make_user):
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
     }
+
+
+def classifier_objects(lab_staff, slide) -> dict:  # noqa: ANN001
+    from django.core.files.base import ContentFile
+
+    from classifier.models import InferenceJob, ModelVersion, QuickClassification
+
+    model_version = ModelVersion.objects.create(
+        name="m-1", directory="m-1", sha256="0" * 64, file_hashes={}, review_threshold=0.9, is_active=True
+    )
+    quick = QuickClassification(
+        requested_by=lab_staff, model_version=model_version, original_filename="q.png"
+    )
+    quick.image.save("q.png", ContentFile(distinct_png(2)), save=True)
+    job = InferenceJob.objects.create(slide=slide, model_version=model_version, requested_by=lab_staff)
+    return {"model_version": model_version, "quick": quick, "job": job}
 
 
 def _client(request, role: str) -> tuple[Client, object]:

@@ -1,0 +1,154 @@
+"""REST endpoints of the inference pipeline. Submitting and classifying answer 202 with a job
+to poll; no request runs the model."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cases.selectors import slide_visible_queryset
+from cases.uploads import UploadRejected
+from classifier.models import ModelVersion
+from classifier.selectors import (
+    inference_job_visible_queryset,
+    model_version_list,
+    quick_classification_visible_queryset,
+    slide_predictions,
+)
+from classifier.serializers import (
+    InferenceJobCreateSerializer,
+    InferenceJobSerializer,
+    ModelVersionSerializer,
+    PredictionSerializer,
+    QuickClassificationCreateSerializer,
+    QuickClassificationSerializer,
+)
+from classifier.services import (
+    inference_job_create,
+    model_version_activate,
+    quick_classification_create,
+    slide_submit,
+)
+from hematovision_site.api import ActionPermissions
+
+
+class SlideInferenceViewSet(viewsets.GenericViewSet):
+    """Submit a slide for classification and read its predictions."""
+
+    permission_classes = [ActionPermissions]
+    required_permissions = {
+        "submit": ("cases.view_slide", "classifier.add_inferencejob"),
+        "predictions": ("cases.view_slide", "classifier.view_prediction"),
+    }
+
+    def get_queryset(self):  # noqa: ANN201
+        return slide_visible_queryset(self.request.user)
+
+    @extend_schema(request=None, responses={202: InferenceJobSerializer})
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str) -> Response:
+        """Draft → submitted; queues a job classifying every cell image of the slide."""
+        job = slide_submit(actor=request.user, slide=self.get_object())
+        return Response(InferenceJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("model_version", str, description="Only this model version's")],
+        responses=PredictionSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def predictions(self, request: Request, pk: str) -> Response:
+        """Every prediction of the slide's cells, one per (cell image, model version)."""
+        slide = self.get_object()
+        name = request.query_params.get("model_version")
+        model_version = get_object_or_404(ModelVersion, name=name) if name else None
+        predictions = slide_predictions(user=request.user, slide=slide, model_version=model_version)
+        page = self.paginate_queryset(predictions)
+        return self.get_paginated_response(PredictionSerializer(page, many=True).data)
+
+
+class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Inference jobs: poll one for progress; create one to re-run a slide with a model version."""
+
+    serializer_class = InferenceJobSerializer
+    permission_classes = [ActionPermissions]
+    required_permissions = {
+        "list": ("classifier.view_inferencejob",),
+        "retrieve": ("classifier.view_inferencejob",),
+        "create": ("classifier.view_inferencejob", "classifier.add_inferencejob"),
+    }
+    filterset_fields = ["slide", "status"]
+
+    def get_queryset(self):  # noqa: ANN201
+        return inference_job_visible_queryset(self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(request=InferenceJobCreateSerializer, responses={202: InferenceJobSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = InferenceJobCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        slide = serializer.validated_data["slide"]
+        if slide.status == "draft":
+            raise ValidationError({"slide": ["Submit the slide first (POST /api/slides/{id}/submit/)."]})
+        job = inference_job_create(
+            actor=request.user, slide=slide, model_version=serializer.validated_data.get("model_version")
+        )
+        if job is None:
+            raise ValidationError({"slide": ["That model version has classified every cell image."]})
+        return Response(InferenceJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Registered model versions; admins choose the active one."""
+
+    serializer_class = ModelVersionSerializer
+    permission_classes = [ActionPermissions]
+    required_permissions = {
+        "list": ("classifier.view_modelversion",),
+        "retrieve": ("classifier.view_modelversion",),
+        "activate": ("classifier.view_modelversion", "classifier.change_modelversion"),
+    }
+    filter_backends: list = []
+
+    def get_queryset(self):  # noqa: ANN201
+        return model_version_list()
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str) -> Response:
+        model_version = model_version_activate(actor=request.user, model_version=self.get_object())
+        return Response(ModelVersionSerializer(model_version).data)
+
+
+class QuickClassificationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Classify one image outside any clinical record; poll the returned status_url."""
+
+    serializer_class = QuickClassificationSerializer
+    permission_classes = [ActionPermissions]
+    required_permissions = {
+        "retrieve": ("classifier.add_quickclassification",),
+        "create": ("classifier.add_quickclassification",),
+    }
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):  # noqa: ANN201
+        return quick_classification_visible_queryset(self.request.user)
+
+    @extend_schema(
+        request={"multipart/form-data": QuickClassificationCreateSerializer},
+        responses={202: QuickClassificationSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = QuickClassificationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["image"]
+        try:
+            quick = quick_classification_create(
+                actor=request.user, data=upload.read(), original_filename=upload.name
+            )
+        except UploadRejected as rejected:
+            raise ValidationError({"image": [rejected.reason]}) from rejected
+        body = QuickClassificationSerializer(quick, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)

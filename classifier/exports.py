@@ -1,0 +1,174 @@
+"""Result exports: every cell of the chosen slides with its prediction, review and reviewer, as CSV
+or JSON. Reading only; the views record each export in the audit trail."""
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from cases.models import CellImage, Patient, Slide
+from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.models import PROBABILITY_FIELDS, Prediction, SlideSignature
+from classifier.review_selectors import current_predictions
+
+# Characters that make a spreadsheet treat a cell as a formula (CWE-1236); tab and carriage return
+# too, as some spreadsheets strip them before parsing.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+COLUMNS = (
+    "patient_mrn",
+    "patient_name",
+    "slide_accession_number",
+    "slide_status",
+    "slide_collected_at",
+    "cell_image_id",
+    "original_filename",
+    "model_version",
+    "predicted_label",
+    *PROBABILITY_FIELDS.values(),
+    "confidence",
+    "final_label",
+    "review_decision",
+    "review_reason",
+    "reviewer",
+    "reviewed_at",
+    "signature_version",
+    "signed_by",
+    "signed_at",
+    "signature_meaning",
+)
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """Which slides an export covers; ``describe`` goes into the audit event and the file name."""
+
+    slide: Slide | None = None
+    patient: Patient | None = None
+    collected_from: date | None = None
+    collected_to: date | None = None
+
+    def describe(self) -> dict[str, Any]:
+        if self.slide is not None:
+            return {"slide_id": self.slide.pk, "accession_number": self.slide.accession_number}
+        if self.patient is not None:
+            return {"patient_id": self.patient.pk, "mrn": self.patient.mrn}
+        return {"collected_from": str(self.collected_from), "collected_to": str(self.collected_to)}
+
+    def file_stem(self) -> str:
+        if self.slide is not None:
+            return f"slide-{self.slide.accession_number}"
+        if self.patient is not None:
+            return f"patient-{self.patient.mrn}"
+        return f"cells-{self.collected_from}-to-{self.collected_to}"
+
+
+def _scope_slides(user: AbstractBaseUser, scope: ExportScope) -> QuerySet[Slide]:
+    slides = slide_visible_queryset(user)
+    if scope.slide is not None:
+        return slides.filter(pk=scope.slide.pk)
+    if scope.patient is not None:
+        return slides.filter(patient=scope.patient)
+    start = timezone.make_aware(datetime.combine(scope.collected_from, time.min))
+    end = timezone.make_aware(datetime.combine(scope.collected_to, time.max))
+    return slides.filter(collected_at__range=(start, end))
+
+
+def _signatures_by_slide(slide_ids: Iterable[int]) -> dict[int, SlideSignature]:
+    """The latest signature of each slide that is signed now (an amended one is reopened)."""
+    latest: dict[int, SlideSignature] = {}
+    for signature in SlideSignature.objects.filter(slide_id__in=slide_ids, slide__status="signed").order_by(
+        "version"
+    ):
+        latest[signature.slide_id] = signature
+    return latest
+
+
+def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str, Any]]:
+    """One row per cell image in scope (three queries in all), ordered by slide and cell."""
+    slides = _scope_slides(user, scope)
+    cells = list(
+        cell_image_visible_queryset(user)
+        .filter(slide__in=slides)
+        .select_related("slide__patient")
+        .order_by("slide__collected_at", "slide_id", "id")
+    )
+    predictions = {
+        prediction.cell_image_id: prediction
+        for prediction in current_predictions(
+            Prediction.objects.filter(cell_image__in=[cell.pk for cell in cells])
+        ).select_related("model_version")
+    }
+    signatures = _signatures_by_slide({cell.slide_id for cell in cells})
+    return [_row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id)) for cell in cells]
+
+
+def _row(cell: CellImage, prediction: Prediction | None, signature: SlideSignature | None) -> dict[str, Any]:
+    slide, patient = cell.slide, cell.slide.patient
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row |= {
+        "patient_mrn": patient.mrn,
+        "patient_name": f"{patient.family_name}, {patient.given_name}",
+        "slide_accession_number": slide.accession_number,
+        "slide_status": slide.status,
+        "slide_collected_at": slide.collected_at.isoformat(),
+        "cell_image_id": cell.pk,
+        "original_filename": cell.original_filename,
+    }
+    if prediction is not None:
+        row |= {
+            "model_version": prediction.model_version.name,
+            "predicted_label": prediction.label,
+            **{name: getattr(prediction, name) for name in PROBABILITY_FIELDS.values()},
+            "confidence": prediction.confidence,
+            "final_label": prediction.review_label,
+            "review_decision": prediction.review_decision,
+            "review_reason": prediction.review_reason,
+            "reviewer": prediction.reviewer_username,
+            "reviewed_at": prediction.review_created_at.isoformat() if prediction.review_created_at else None,
+        }
+    if signature is not None:
+        row |= {
+            "signature_version": signature.version,
+            "signed_by": signature.signer_full_name,
+            "signed_at": signature.signed_at.isoformat(),
+            "signature_meaning": signature.meaning,
+        }
+    return row
+
+
+def csv_cell_escape(value: Any) -> str:
+    """A cell value that no spreadsheet will run as a formula (a leading quote keeps it text)."""
+    if value is None:
+        return ""
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([csv_cell_escape(row[column]) for column in COLUMNS])
+    return buffer.getvalue()
+
+
+def rows_to_json(rows: list[dict[str, Any]], *, scope: ExportScope) -> str:
+    document = {
+        "exported_at": timezone.now().isoformat(),
+        "scope": scope.describe(),
+        "cell_count": len(rows),
+        "cells": rows,
+    }
+    return json.dumps(document, cls=DjangoJSONEncoder, indent=2)

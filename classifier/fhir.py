@@ -1,0 +1,174 @@
+"""A signed slide's verified differential as a FHIR R4 Bundle (plain JSON-ready dicts).
+
+DiagnosticReport, Patient, Specimen, the signer as Practitioner, one Observation per class
+percentage (LOINC, per 100 leukocytes) and a Provenance carrying the electronic signature.
+"""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+
+from cases.models import Slide
+from classifier.models import CellClass, SlideSignature
+from classifier.review_selectors import reference_intervals
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
+SIGNATURE_TYPE = "urn:iso-astm:E1762-95:2013"
+
+# LOINC codes of the differential, "<class>/100 leukocytes in Blood".
+LOINC_CODES: dict[str, tuple[str, str]] = {
+    CellClass.NEUTROPHIL: ("770-8", "Neutrophils/100 leukocytes in Blood by Automated count"),
+    CellClass.LYMPHOCYTE: ("736-9", "Lymphocytes/100 leukocytes in Blood by Automated count"),
+    CellClass.MONOCYTE: ("5905-5", "Monocytes/100 leukocytes in Blood by Automated count"),
+    CellClass.EOSINOPHIL: ("713-8", "Eosinophils/100 leukocytes in Blood by Automated count"),
+}
+FLAG_CODES = {"low": ("L", "Low"), "high": ("H", "High")}
+
+
+def _urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _reference(url: str) -> dict[str, str]:
+    return {"reference": url}
+
+
+def _patient(slide: Slide) -> dict[str, Any]:
+    patient = slide.patient
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": settings.HEMATOVISION_FHIR_MRN_SYSTEM, "value": patient.mrn}],
+        "name": [{"family": patient.family_name, "given": [patient.given_name]}],
+        "gender": patient.sex,
+        "birthDate": patient.date_of_birth.isoformat(),
+    }
+
+
+def _specimen(slide: Slide, patient_url: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Specimen",
+        "accessionIdentifier": {
+            "system": settings.HEMATOVISION_FHIR_ACCESSION_SYSTEM,
+            "value": slide.accession_number,
+        },
+        "type": {"coding": [{"system": SNOMED, "code": "119297000", "display": "Blood specimen"}]},
+        "subject": _reference(patient_url),
+        "collection": {"collectedDateTime": slide.collected_at.isoformat()},
+        "note": [{"text": f"Peripheral blood smear, {slide.get_stain_display()} stain"}],
+    }
+
+
+def _practitioner(signature: SlideSignature) -> dict[str, Any]:
+    return {
+        "resourceType": "Practitioner",
+        "identifier": [{"system": settings.HEMATOVISION_FHIR_USER_SYSTEM, "value": signature.signer.username}],
+        "name": [{"text": signature.signer_full_name}],
+    }
+
+
+def _observation(
+    *, label: str, result: dict[str, Any], urls: dict[str, str], signature: SlideSignature
+) -> dict[str, Any]:
+    code, display = LOINC_CODES[label]
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": _reference(urls["patient"]),
+        "specimen": _reference(urls["specimen"]),
+        "effectiveDateTime": signature.slide.collected_at.isoformat(),
+        "issued": signature.signed_at.isoformat(),
+        "performer": [_reference(urls["practitioner"])],
+        "valueQuantity": {"value": result["percent"], "unit": "/100 leukocytes", "system": UCUM, "code": "%"},
+        "note": [{"text": f"{result['count']} of {signature.differential['total']} cells counted"}],
+    }
+    low, high = reference_intervals().get(label, (None, None))
+    if low is not None or high is not None:
+        observation["referenceRange"] = [
+            {
+                bound: {"value": value, "unit": "/100 leukocytes", "system": UCUM, "code": "%"}
+                for bound, value in (("low", low), ("high", high))
+                if value is not None
+            }
+        ]
+    if result.get("flag") in FLAG_CODES:
+        flag_code, flag_display = FLAG_CODES[result["flag"]]
+        observation["interpretation"] = [
+            {"coding": [{"system": INTERPRETATION, "code": flag_code, "display": flag_display}]}
+        ]
+    return observation
+
+
+def _diagnostic_report(
+    signature: SlideSignature, urls: dict[str, str], observation_urls: list[str]
+) -> dict[str, Any]:
+    slide = signature.slide
+    return {
+        "resourceType": "DiagnosticReport",
+        "identifier": [
+            {
+                "system": settings.HEMATOVISION_FHIR_ACCESSION_SYSTEM,
+                "value": f"{slide.accession_number}-v{signature.version}",
+            }
+        ],
+        # A report re-signed after an amendment replaces an earlier final one.
+        "status": "final" if signature.version == 1 else "amended",
+        "category": [{"coding": [{"system": DIAGNOSTIC_SERVICE, "code": "HM", "display": "Hematology"}]}],
+        "code": {"text": "White blood cell differential, AI-assisted, pathologist verified"},
+        "subject": _reference(urls["patient"]),
+        "specimen": [_reference(urls["specimen"])],
+        "effectiveDateTime": slide.collected_at.isoformat(),
+        "issued": signature.signed_at.isoformat(),
+        "resultsInterpreter": [_reference(urls["practitioner"])],
+        "result": [_reference(url) for url in observation_urls],
+        "conclusion": f"{signature.meaning.capitalize()} by {signature.signer_full_name}.",
+    }
+
+
+def _provenance(signature: SlideSignature, urls: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Provenance",
+        "target": [_reference(urls["report"])],
+        "recorded": signature.signed_at.isoformat(),
+        "agent": [{"who": _reference(urls["practitioner"])}],
+        "signature": [
+            {
+                "type": [
+                    {"system": SIGNATURE_TYPE, "code": "1.2.840.10065.1.12.1.5", "display": "Verification Signature"}
+                ],
+                "when": signature.signed_at.isoformat(),
+                "who": _reference(urls["practitioner"]),
+            }
+        ],
+    }
+
+
+def slide_fhir_bundle(*, signature: SlideSignature) -> dict[str, Any]:
+    """The Bundle (type collection) of one signature of a slide."""
+    slide = signature.slide
+    urls = {name: _urn() for name in ("patient", "specimen", "practitioner", "report")}
+    observations = [
+        (_urn(), _observation(label=label, result=result, urls=urls, signature=signature))
+        for label, result in signature.differential["classes"].items()
+    ]
+    resources = [
+        (urls["report"], _diagnostic_report(signature, urls, [url for url, _ in observations])),
+        (urls["patient"], _patient(slide)),
+        (urls["specimen"], _specimen(slide, urls["patient"])),
+        (urls["practitioner"], _practitioner(signature)),
+        *observations,
+        (_urn(), _provenance(signature, urls)),
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": signature.signed_at.isoformat(),
+        "entry": [{"fullUrl": url, "resource": resource} for url, resource in resources],
+    }

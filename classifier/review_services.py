@@ -1,0 +1,254 @@
+"""Pathologist review: verdicts on predictions, bulk confirm, sign-off, amendment, export records.
+
+Every write locks the slide row first, so a review can never slip in beside a concurrent sign-off,
+and writes its audit event in the same transaction. Reviews, signatures and amendments are
+append-only rows (the database refuses changes).
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from accounts.models import User
+from audit.models import AuditAction
+from audit.services import audit_event_record
+from cases.models import Slide, SlideStatus
+from cases.services import slide_ensure_unlocked, slide_status_change
+from classifier.models import (
+    CellClass,
+    Prediction,
+    Review,
+    ReviewDecision,
+    SlideAmendment,
+    SlideSignature,
+)
+from classifier.review_selectors import (
+    current_predictions,
+    prediction_is_current,
+    review_current,
+    slide_differential,
+    slide_review_progress,
+    slide_signature_latest,
+)
+
+REVIEWABLE_STATUSES = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
+
+
+class ReviewError(ValidationError):
+    """The review, sign-off or amendment is not allowed in the slide's current state."""
+
+
+def _require(actor: User, permission: str) -> None:
+    # The views check too; this keeps a role rule from depending on every caller remembering it.
+    if not actor.is_active or not actor.has_perm(permission):
+        raise PermissionDenied(f"{actor.get_username()} may not do this ({permission}).")
+
+
+def _slide_lock_for_review(slide_id: int) -> Slide:
+    """The slide row, locked until the transaction ends, after checking it takes reviews."""
+    slide = Slide.objects.select_for_update().get(pk=slide_id)
+    slide_ensure_unlocked(slide)
+    if slide.status not in REVIEWABLE_STATUSES:
+        raise ReviewError(f"A {slide.get_status_display().lower()} slide has no predictions to review yet.")
+    return slide
+
+
+def _review_write(
+    *, actor: User, prediction: Prediction, label: str, reason: str, bulk: bool, slide: Slide
+) -> Review:
+    previous = review_current(prediction)
+    decision = ReviewDecision.CONFIRMED if label == prediction.label else ReviewDecision.CORRECTED
+    if decision == ReviewDecision.CORRECTED and not reason:
+        raise ReviewError(
+            f"Say why the cell is {CellClass(label).label.lower()} and not "
+            f"{CellClass(prediction.label).label.lower()}: a correction needs a reason."
+        )
+    review = Review.objects.create(
+        prediction=prediction,
+        supersedes=previous,
+        reviewer=actor,
+        label=label,
+        decision=decision,
+        reason=reason,
+        bulk=bulk,
+    )
+    audit_event_record(
+        action=AuditAction.REVIEW_RECORDED,
+        actor=actor,
+        target=review,
+        before={"label": previous.label, "decision": previous.decision, "review_id": previous.pk}
+        if previous
+        else None,
+        after={
+            "slide_id": slide.pk,
+            "cell_image_id": prediction.cell_image_id,
+            "prediction_id": prediction.pk,
+            "predicted_label": prediction.label,
+            "label": label,
+            "decision": decision.value,
+            "bulk": bulk,
+        },
+        reason=reason,
+    )
+    return review
+
+
+def _slide_start_review(*, actor: User, slide: Slide) -> Slide:
+    if slide.status == SlideStatus.SUBMITTED:
+        return slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.IN_REVIEW)
+    return slide
+
+
+@transaction.atomic
+def prediction_review(*, actor: User, prediction: Prediction, label: str, reason: str = "") -> Review:
+    """Record the final label of one cell; a label other than the predicted one needs a reason.
+
+    A newer review supersedes the cell's previous one (kept as history). The first review of a
+    submitted slide moves it to "in review".
+    """
+    _require(actor, "classifier.add_review")
+    if label not in CellClass.values:
+        raise ReviewError(f"Unknown class {label!r}.")
+    slide = _slide_lock_for_review(prediction.cell_image.slide_id)
+    if not prediction_is_current(prediction):
+        raise ReviewError("A newer prediction exists for this cell; review that one.")
+    slide = _slide_start_review(actor=actor, slide=slide)
+    return _review_write(
+        actor=actor, prediction=prediction, label=label, reason=reason.strip(), bulk=False, slide=slide
+    )
+
+
+@dataclass(frozen=True)
+class BulkConfirmSummary:
+    confirmed: dict[str, int]
+    below_threshold: int
+    already_reviewed: int
+
+    @property
+    def confirmed_total(self) -> int:
+        return sum(self.confirmed.values())
+
+
+@transaction.atomic
+def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
+    """Confirm every unreviewed cell whose prediction is at or above its model's review threshold.
+
+    One review and one audit event per cell; cells below the threshold are left for one-by-one
+    review, cells already reviewed keep their review.
+    """
+    _require(actor, "classifier.add_review")
+    slide = _slide_lock_for_review(slide.pk)
+    predictions = current_predictions(Prediction.objects.filter(cell_image__slide=slide)).annotate(
+        reviewed=Exists(Review.objects.filter(prediction=OuterRef("pk")))
+    )
+    already_reviewed = predictions.filter(reviewed=True).count()
+    unreviewed = list(predictions.filter(reviewed=False).select_related("model_version").order_by("id"))
+    confident = [p for p in unreviewed if p.confidence >= p.model_version.review_threshold]
+    if confident:
+        slide = _slide_start_review(actor=actor, slide=slide)
+    for prediction in confident:
+        _review_write(
+            actor=actor, prediction=prediction, label=prediction.label, reason="", bulk=True, slide=slide
+        )
+    counts = Counter(prediction.label for prediction in confident)
+    return BulkConfirmSummary(
+        confirmed={label: counts.get(label, 0) for label in CellClass.values},
+        below_threshold=len(unreviewed) - len(confident),
+        already_reviewed=already_reviewed,
+    )
+
+
+# --- Sign-off and amendment -------------------------------------------------------------------------------
+
+
+def slide_sign(*, actor: User, slide: Slide, password: str) -> SlideSignature:
+    """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
+
+    A wrong password is refused and the refusal audited (in its own transaction, so it stays
+    recorded). Signing needs every cell of the slide reviewed; the signed slide is locked.
+    """
+    _require(actor, "classifier.add_slidesignature")
+    if not actor.check_password(password):
+        audit_event_record(
+            action=AuditAction.SLIDE_SIGN_REFUSED,
+            actor=actor,
+            target=slide,
+            after={"slide_id": slide.pk, "cause": "wrong password"},
+        )
+        raise ReviewError("The password is not correct; the slide was not signed.")
+    return _slide_sign_verified(actor=actor, slide_id=slide.pk)
+
+
+@transaction.atomic
+def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
+    slide = Slide.objects.select_for_update().get(pk=slide_id)
+    if slide.status != SlideStatus.IN_REVIEW:
+        raise ReviewError(f"Only a slide in review can be signed; this one is {slide.get_status_display()}.")
+    progress = slide_review_progress(slide=slide)
+    if not progress.complete:
+        raise ReviewError(
+            f"{progress.unreviewed} of {progress.cells} cells have no review yet; review every cell "
+            "before signing."
+        )
+    differential = slide_differential(slide=slide).as_dict()
+    signature = SlideSignature.objects.create(
+        slide=slide,
+        version=SlideSignature.objects.filter(slide=slide).count() + 1,
+        signer=actor,
+        signer_full_name=actor.get_full_name() or actor.get_username(),
+        signed_at=timezone.now(),
+        differential=differential,
+    )
+    slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.SIGNED)
+    audit_event_record(
+        action=AuditAction.SLIDE_SIGNED,
+        actor=actor,
+        target=signature,
+        after={
+            "slide_id": slide.pk,
+            "version": signature.version,
+            "signer_full_name": signature.signer_full_name,
+            "meaning": signature.meaning,
+            "differential": differential,
+        },
+    )
+    return signature
+
+
+@transaction.atomic
+def slide_amend(*, actor: User, slide: Slide, reason: str) -> SlideAmendment:
+    """Reopen a signed slide for changes; the signature stays in the history, the next sign-off is
+    a new version."""
+    _require(actor, "classifier.add_slideamendment")
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError("An amendment needs a reason.")
+    slide = Slide.objects.select_for_update().get(pk=slide.pk)
+    if slide.status != SlideStatus.SIGNED:
+        raise ReviewError("Only a signed slide can be amended.")
+    signature = slide_signature_latest(slide=slide)
+    amendment = SlideAmendment.objects.create(slide=slide, signature=signature, reason=reason, amended_by=actor)
+    slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.IN_REVIEW, reason=reason)
+    audit_event_record(
+        action=AuditAction.SLIDE_AMENDED,
+        actor=actor,
+        target=amendment,
+        before={"status": SlideStatus.SIGNED.value, "signature_version": signature.version},
+        after={"slide_id": slide.pk, "status": SlideStatus.IN_REVIEW.value},
+        reason=reason,
+    )
+    return amendment
+
+
+def results_export_record(*, actor: User, scope: dict[str, Any], export_format: str, cell_count: int) -> None:
+    """Every copy of results leaving the system is an audit event: who took what, in which form."""
+    audit_event_record(
+        action=AuditAction.RESULTS_EXPORTED,
+        actor=actor,
+        after={"scope": scope, "format": export_format, "cell_count": cell_count},
+    )

@@ -1,0 +1,143 @@
+"""Reading jobs, predictions and model versions. The ``*_visible_queryset`` helpers decide what a
+user may see (on top of the slide access rules of ``cases.selectors``); rows outside are 404."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from cases.models import CellImage, Slide
+from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.models import (
+    InferenceJob,
+    ModelVersion,
+    Prediction,
+    PredictionFailure,
+    QuickClassification,
+)
+from hematovision_site.celery import app as celery_app
+
+_WORKERS_CACHE_KEY = "classifier:workers-available"
+_WORKERS_CACHE_SECONDS = 5
+
+
+def inference_job_visible_queryset(user: AbstractBaseUser) -> QuerySet[InferenceJob]:
+    if not user.is_authenticated or not user.has_perm("classifier.view_inferencejob"):
+        return InferenceJob.objects.none()
+    return InferenceJob.objects.filter(slide__in=slide_visible_queryset(user)).select_related(
+        "model_version", "requested_by", "slide"
+    )
+
+
+def prediction_visible_queryset(user: AbstractBaseUser) -> QuerySet[Prediction]:
+    if not user.is_authenticated or not user.has_perm("classifier.view_prediction"):
+        return Prediction.objects.none()
+    return Prediction.objects.filter(cell_image__in=cell_image_visible_queryset(user)).select_related(
+        "model_version", "cell_image"
+    )
+
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("registered_by").order_by("-is_active", "-registered_at")
+
+
+def metrics_flatten(metrics: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """The model card's (nested) metrics as ("set · metric", "0.953") lines, numbers only."""
+    lines = []
+    for name, value in metrics.items():
+        label = f"{prefix} · {name}" if prefix else str(name)
+        if isinstance(value, dict):
+            lines += metrics_flatten(value, label)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            lines.append((label, f"{value:.3f}" if isinstance(value, float) else str(value)))
+    return lines
+
+
+def quick_classification_visible_queryset(user: AbstractBaseUser) -> QuerySet[QuickClassification]:
+    """Quick classifications are private to whoever uploaded the image."""
+    if not user.is_authenticated or not user.has_perm("classifier.add_quickclassification"):
+        return QuickClassification.objects.none()
+    return QuickClassification.objects.filter(requested_by=user).select_related("model_version")
+
+
+def slide_predictions(*, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion | None = None):  # noqa: ANN201
+    predictions = prediction_visible_queryset(user).filter(cell_image__slide=slide)
+    if model_version is not None:
+        predictions = predictions.filter(model_version=model_version)
+    return predictions.order_by("cell_image_id", "model_version__registered_at")
+
+
+def slide_latest_job(*, user: AbstractBaseUser, slide: Slide) -> InferenceJob | None:
+    return inference_job_visible_queryset(user).filter(slide=slide).order_by("-created_at", "-id").first()
+
+
+@dataclass(frozen=True)
+class CellCard:
+    """One thumbnail of the slide page: the image and what the model made of it."""
+
+    cell_image: CellImage
+    prediction: Prediction | None
+    failure: PredictionFailure | None
+    needs_review: bool
+
+
+def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion) -> list[CellCard]:
+    """Every visible cell image of the slide with its outcome from ``model_version`` (two queries
+    plus one per relation, whatever the number of cells)."""
+    if not user.has_perm("classifier.view_prediction"):
+        return []
+    images = (
+        cell_image_visible_queryset(user)
+        .filter(slide=slide)
+        .order_by("id")
+        .prefetch_related(
+            Prefetch(
+                "predictions", Prediction.objects.filter(model_version=model_version), to_attr="outcomes"
+            ),
+            Prefetch(
+                "prediction_failures",
+                PredictionFailure.objects.filter(model_version=model_version),
+                to_attr="failures",
+            ),
+        )
+    )
+    cards = []
+    for image in images:
+        prediction = image.outcomes[0] if image.outcomes else None
+        needs_review = prediction is not None and prediction.confidence < model_version.review_threshold
+        cards.append(CellCard(image, prediction, image.failures[0] if image.failures else None, needs_review))
+    return cards
+
+
+def inference_job_progress(job: InferenceJob) -> dict[str, Any]:
+    """What the progress bar needs; elapsed time from the server's clock, so no clock skew."""
+    end = job.finished_at or timezone.now()
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "finished": job.is_finished,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "elapsed_seconds": round((end - job.started_at).total_seconds(), 1) if job.started_at else 0.0,
+        "error": job.error,
+    }
+
+
+def workers_available() -> bool:
+    """Whether any Celery worker answers a ping; remembered a few seconds so polling pages do not
+    broadcast every second."""
+    cached = cache.get(_WORKERS_CACHE_KEY)
+    if cached is not None:
+        return cached
+    try:
+        available = bool(celery_app.control.ping(timeout=1.0, limit=1))
+    except (BrokerError, OSError):
+        available = False
+    cache.set(_WORKERS_CACHE_KEY, available, _WORKERS_CACHE_SECONDS)
+    return available

@@ -1,0 +1,133 @@
+"""HTML pages and the small JSON endpoints their progress bars poll. No view runs the model."""
+
+from pathlib import PurePosixPath
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.decorators import permission_needed
+from cases.selectors import slide_visible_queryset
+from cases.uploads import UploadRejected
+from classifier.models import CellClass, QuickClassificationStatus
+from classifier.selectors import (
+    inference_job_progress,
+    inference_job_visible_queryset,
+    metrics_flatten,
+    model_version_list,
+    quick_classification_visible_queryset,
+    workers_available,
+)
+from classifier.services import model_version_activate, quick_classification_create, slide_submit
+
+IMAGE_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".tif": "image/tiff", ".bmp": "image/bmp"}
+
+
+@require_POST
+@permission_needed("cases.view_slide", "classifier.add_inferencejob")
+def slide_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    try:
+        job = slide_submit(actor=request.user, slide=slide)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Slide submitted: {job.total} cells queued for classification.")
+    return redirect("cases:slide_detail", pk=slide.pk)
+
+
+@require_GET
+@permission_needed("classifier.view_inferencejob")
+def inference_job_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
+    job = get_object_or_404(inference_job_visible_queryset(request.user), pk=pk)
+    return JsonResponse(inference_job_progress(job))
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("classifier.add_quickclassification")
+def quick_classify_view(request: HttpRequest) -> HttpResponse:
+    """Upload one image; it is classified by a worker, outside any patient record."""
+    if request.method == "GET":
+        return _quick_classify_form(request)
+    upload = request.FILES.get("image")
+    if upload is None:
+        return _quick_classify_form(request, error="Choose an image.", status=400)
+    try:
+        quick = quick_classification_create(
+            actor=request.user, data=upload.read(), original_filename=upload.name
+        )
+    except UploadRejected as rejected:
+        return _quick_classify_form(request, error=rejected.reason, status=400)
+    except ValidationError as error:
+        return _quick_classify_form(request, error=" ".join(error.messages), status=409)
+    return redirect("classifier:quick_classify_result", pk=quick.pk)
+
+
+def _quick_classify_form(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    context = {"workers_available": workers_available(), "error": error}
+    return render(request, "classifier/quick_classify.html", context, status=status)
+
+
+@require_GET
+@permission_needed("classifier.add_quickclassification")
+def quick_classify_result_view(request: HttpRequest, pk: int) -> HttpResponse:
+    quick = get_object_or_404(quick_classification_visible_queryset(request.user), pk=pk)
+    bars = []
+    if quick.probabilities:
+        bars = [
+            {"label": CellClass(name).label, "percent": round(100 * quick.probabilities[name], 1)}
+            for name in CellClass.values
+        ]
+    waiting = quick.status in (QuickClassificationStatus.QUEUED, QuickClassificationStatus.RUNNING)
+    context = {
+        "quick": quick,
+        "bars": bars,
+        "waiting": waiting,
+        "workers_available": workers_available() if waiting else True,
+        "needs_review": quick.confidence is not None
+        and quick.confidence < quick.model_version.review_threshold,
+    }
+    return render(request, "classifier/quick_classify_result.html", context)
+
+
+@require_GET
+@permission_needed("classifier.add_quickclassification")
+def quick_classify_status_view(request: HttpRequest, pk: int) -> JsonResponse:
+    quick = get_object_or_404(quick_classification_visible_queryset(request.user), pk=pk)
+    finished = quick.status in (QuickClassificationStatus.SUCCEEDED, QuickClassificationStatus.FAILED)
+    return JsonResponse(
+        {
+            "status": quick.status,
+            "status_label": quick.get_status_display(),
+            "finished": finished,
+            "workers_available": True if finished else workers_available(),
+        }
+    )
+
+
+@require_GET
+@permission_needed("classifier.add_quickclassification")
+def quick_classify_image_view(request: HttpRequest, pk: int) -> FileResponse:
+    quick = get_object_or_404(quick_classification_visible_queryset(request.user), pk=pk)
+    content_type = IMAGE_CONTENT_TYPES.get(PurePosixPath(quick.image.name).suffix, "application/octet-stream")
+    response = FileResponse(quick.image.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@permission_needed("classifier.view_modelversion")
+def model_version_list_view(request: HttpRequest) -> HttpResponse:
+    rows = [(model_version, metrics_flatten(model_version.metrics)) for model_version in model_version_list()]
+    return render(request, "classifier/model_version_list.html", {"rows": rows})
+
+
+@require_POST
+@permission_needed("classifier.view_modelversion", "classifier.change_modelversion")
+def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    model_version = get_object_or_404(model_version_list(), pk=pk)
+    model_version_activate(actor=request.user, model_version=model_version)
+    messages.success(request, f"{model_version.name} now classifies every new job.")
+    return redirect("classifier:model_version_list")
