@@ -67,7 +67,9 @@ def _specimen(slide: Slide, patient_url: str) -> dict[str, Any]:
 def _practitioner(signature: SlideSignature) -> dict[str, Any]:
     return {
         "resourceType": "Practitioner",
-        "identifier": [{"system": settings.HEMATOVISION_FHIR_USER_SYSTEM, "value": signature.signer.username}],
+        "identifier": [
+            {"system": settings.HEMATOVISION_FHIR_USER_SYSTEM, "value": signature.signer.username}
+        ],
         "name": [{"text": signature.signer_full_name}],
     }
 
@@ -141,7 +143,11 @@ def _provenance(signature: SlideSignature, urls: dict[str, str]) -> dict[str, An
         "signature": [
             {
                 "type": [
-                    {"system": SIGNATURE_TYPE, "code": "1.2.840.10065.1.12.1.5", "display": "Verification Signature"}
+                    {
+                        "system": SIGNATURE_TYPE,
+                        "code": "1.2.840.10065.1.12.1.5",
+                        "display": "Verification Signature",
+                    }
                 ],
                 "when": signature.signed_at.isoformat(),
                 "who": _reference(urls["practitioner"]),

@@ -66,7 +66,9 @@ def current_predictions(predictions: QuerySet[Prediction]) -> QuerySet[Predictio
 
 
 def prediction_is_current(prediction: Prediction) -> bool:
-    return not Prediction.objects.filter(cell_image_id=prediction.cell_image_id, pk__gt=prediction.pk).exists()
+    return not Prediction.objects.filter(
+        cell_image_id=prediction.cell_image_id, pk__gt=prediction.pk
+    ).exists()
 
 
 def review_current(prediction: Prediction) -> Review | None:
@@ -158,7 +160,7 @@ class DifferentialRow:
 
     @property
     def flag(self) -> str:
-        """"low"/"high" when the verified percentage is outside the reference interval."""
+        """ "low"/"high" when the verified percentage is outside the reference interval."""
         if self.reference_low is not None and self.verified_percent < self.reference_low:
             return "low"
         if self.reference_high is not None and self.verified_percent > self.reference_high:

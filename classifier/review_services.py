@@ -5,11 +5,14 @@ and writes its audit event in the same transaction. Reviews, signatures and amen
 append-only rows (the database refuses changes).
 """
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -19,8 +22,12 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import Slide, SlideStatus
 from cases.services import slide_ensure_unlocked, slide_status_change
+from classifier.adapter import ModelLoadError
+from classifier.gradcam import explainer_for
 from classifier.models import (
     CellClass,
+    GradCam,
+    GradCamStatus,
     Prediction,
     Review,
     ReviewDecision,
@@ -35,6 +42,8 @@ from classifier.review_selectors import (
     slide_review_progress,
     slide_signature_latest,
 )
+from ml.card import ModelDirectoryError
+from ml.predict import ImageDecodeError
 
 REVIEWABLE_STATUSES = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
 
@@ -232,7 +241,9 @@ def slide_amend(*, actor: User, slide: Slide, reason: str) -> SlideAmendment:
     if slide.status != SlideStatus.SIGNED:
         raise ReviewError("Only a signed slide can be amended.")
     signature = slide_signature_latest(slide=slide)
-    amendment = SlideAmendment.objects.create(slide=slide, signature=signature, reason=reason, amended_by=actor)
+    amendment = SlideAmendment.objects.create(
+        slide=slide, signature=signature, reason=reason, amended_by=actor
+    )
     slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.IN_REVIEW, reason=reason)
     audit_event_record(
         action=AuditAction.SLIDE_AMENDED,
@@ -252,3 +263,61 @@ def results_export_record(*, actor: User, scope: dict[str, Any], export_format: 
         actor=actor,
         after={"scope": scope, "format": export_format, "cell_count": cell_count},
     )
+
+
+# --- Grad-CAM (computed by a worker, stored, served by a view) -----------------------------------------
+
+
+def gradcam_request(*, prediction: Prediction) -> GradCam:
+    """The prediction's Grad-CAM row; queues the computation when there is none yet (or it failed)."""
+    gradcam, created = GradCam.objects.get_or_create(prediction=prediction)
+    retry = not created and gradcam.status == GradCamStatus.FAILED
+    if retry:
+        retry = bool(
+            GradCam.objects.filter(pk=gradcam.pk, status=GradCamStatus.FAILED).update(
+                status=GradCamStatus.QUEUED, error="", finished_at=None
+            )
+        )
+        gradcam.refresh_from_db()
+    if created or retry:
+        transaction.on_commit(lambda: _gradcam_enqueue(gradcam.pk))
+    return gradcam
+
+
+def _gradcam_enqueue(gradcam_id: int) -> None:
+    from classifier.tasks import gradcam_compute_task
+
+    gradcam_compute_task.delay(gradcam_id)
+
+
+def gradcam_compute(*, gradcam_id: int) -> GradCam | None:
+    """Worker side: explain the predicted class and store the overlay; safe to run twice."""
+    gradcam = (
+        GradCam.objects.select_related("prediction__model_version", "prediction__cell_image")
+        .filter(pk=gradcam_id)
+        .first()
+    )
+    if gradcam is None or gradcam.status != GradCamStatus.QUEUED:
+        return gradcam
+    prediction = gradcam.prediction
+    try:
+        with default_storage.open(prediction.cell_image.file.name, "rb") as handle:
+            data = handle.read()
+        png = explainer_for(prediction.model_version).overlay_png(data, class_name=prediction.label)
+    except (ModelLoadError, ModelDirectoryError, ImageDecodeError, OSError, ValueError) as error:
+        return _gradcam_finish(gradcam, status=GradCamStatus.FAILED, error=f"{type(error).__name__}: {error}")
+    name = default_storage.save(
+        f"gradcam/prediction-{prediction.pk}-{uuid.uuid4().hex}.png", ContentFile(png)
+    )
+    finished = _gradcam_finish(gradcam, status=GradCamStatus.SUCCEEDED, image=name)
+    if finished.image.name != name:
+        default_storage.delete(name)  # another run stored its overlay first
+    return finished
+
+
+def _gradcam_finish(gradcam: GradCam, **fields: Any) -> GradCam:
+    GradCam.objects.filter(pk=gradcam.pk, status=GradCamStatus.QUEUED).update(
+        finished_at=timezone.now(), **fields
+    )
+    gradcam.refresh_from_db()
+    return gradcam

@@ -7,7 +7,7 @@ from celery.signals import worker_init, worker_process_init
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
-from classifier import services
+from classifier import review_services, services
 from classifier.adapter import ModelLoadError, predictor_for
 
 logger = logging.getLogger(__name__)
@@ -63,3 +63,8 @@ def _active_model_warm(**kwargs) -> None:  # noqa: ANN003
         logger.warning("No model warmed at worker start: %s", error)
     finally:
         connections.close_all()
+
+
+@shared_task(base=_ClinicalTask, name="classifier.gradcam_compute")
+def gradcam_compute_task(gradcam_id: int) -> None:
+    review_services.gradcam_compute(gradcam_id=gradcam_id)
