@@ -14,6 +14,7 @@ say "Migrating the database"
 manage migrate --no-input -v 0
 manage collectstatic --no-input -v 0
 manage demo_users
+manage register_default_model || say "No default model registered yet: classification waits for one."
 
 pids=()
 stop() {
