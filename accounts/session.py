@@ -13,7 +13,7 @@ _TOUCH_GRANULARITY_SECONDS = 5
 
 
 def session_activity_touch(request: HttpRequest) -> None:
-    request.session[LAST_ACTIVITY_KEY] = int(time.time())
+    request.session[LAST_ACTIVITY_KEY] = time.time()
 
 
 def session_is_idle(request: HttpRequest) -> bool:

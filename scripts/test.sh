@@ -3,6 +3,8 @@
 source "$(dirname "$0")/common.sh"
 cd "$PROJECT_ROOT"
 
+# Browser tests drive Debian's Chromium through Playwright.
+apt_install_for chromium chromium
 DATABASE_URL="$(scripts/ensure_postgres.sh)"
 redis_url="$(scripts/ensure_redis.sh)"
 # Tests get a Redis database of their own unless the caller chose one.
