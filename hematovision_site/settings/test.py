@@ -1,10 +1,14 @@
 """Settings for the test suite: PostgreSQL (as in production), fast hashing, isolated Redis DB."""
 
+import os
+
 from hematovision_site.settings.base import *  # noqa: F403
 from hematovision_site.settings.environment import env
 
 DATABASE_URL = env.text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hematovision")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}  # noqa: F405
+# One test database per run: several checkouts may test against the same server at once.
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 # A Redis database of its own, so tests never share queues with a running `make run`.
 REDIS_URL = env.text("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 CELERY_BROKER_URL = REDIS_URL
