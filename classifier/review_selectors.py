@@ -159,6 +159,13 @@ class DifferentialRow:
     reference_high: float | None
 
     @property
+    def reference_width(self) -> float | None:
+        """For the chart: the interval's width on a 0–100 % axis."""
+        if self.reference_low is None or self.reference_high is None:
+            return None
+        return self.reference_high - self.reference_low
+
+    @property
     def flag(self) -> str:
         """ "low"/"high" when the verified percentage is outside the reference interval."""
         if self.reference_low is not None and self.verified_percent < self.reference_low:

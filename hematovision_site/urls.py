@@ -7,6 +7,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
+    path("review/", include("classifier.review_urls")),
     path("api/", include("hematovision_site.api_urls")),
     path("", include("cases.urls")),
     path("", include("classifier.urls")),

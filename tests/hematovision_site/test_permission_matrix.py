@@ -48,6 +48,9 @@ API_USERS = dict(anonymous=401, lab_staff=403, pathologist=403, administrator=20
 REFUSED_TO_ALL = dict(anonymous=401, lab_staff=403, pathologist=403, administrator=403, outsider=403)
 QUICK_OWNER = dict(anonymous=LOGIN, lab_staff=200, pathologist=404, administrator=404, outsider=403)
 API_LOGGED_IN = dict(anonymous=401, lab_staff=200, pathologist=200, administrator=200, outsider=200)
+REVIEW_PAGE = dict(anonymous=LOGIN, lab_staff=403, pathologist=200, administrator=403, outsider=403)
+REVIEW_ACTION = dict(anonymous=LOGIN, lab_staff=403, pathologist=302, administrator=403, outsider=403)
+GRADCAM = dict(anonymous=LOGIN, lab_staff=202, pathologist=202, administrator=403, outsider=403)
 
 MATRIX: dict[str, Cell] = {
     "home": Cell(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=200),
@@ -130,6 +133,32 @@ MATRIX: dict[str, Cell] = {
     "api:quick-classification-detail": Cell(
         anonymous=401, lab_staff=200, pathologist=404, administrator=404, outsider=403, kwargs=("quick",)
     ),
+    "review:queue": Cell(**REVIEW_PAGE),
+    "review:slide_review": Cell(**REVIEW_PAGE, kwargs=("slide",)),
+    "review:slide_bulk_confirm": Cell(**REVIEW_ACTION, method="post", kwargs=("slide",)),
+    "review:slide_differential": Cell(**CLINICAL_READ, kwargs=("slide",)),
+    "review:slide_sign": Cell(**REVIEW_PAGE, kwargs=("slide",)),
+    "review:slide_amend": Cell(**REVIEW_PAGE, kwargs=("slide",)),
+    "review:slide_export": Cell(**CLINICAL_READ, kwargs=("slide",)),
+    "review:patient_export": Cell(**CLINICAL_READ, kwargs=("patient",)),
+    "review:range_export": Cell(**CLINICAL_READ),
+    "review:prediction_review": Cell(
+        **REVIEW_ACTION, method="post", kwargs=("prediction",), data={"label": "NEUTROPHIL"}
+    ),
+    "review:prediction_gradcam": Cell(**GRADCAM, kwargs=("prediction",)),
+    "review:prediction_gradcam_request": Cell(**GRADCAM, method="post", kwargs=("prediction",)),
+    # The slide is a draft: a pathologist's review is refused (400), everyone else's 401/403.
+    "api:prediction-review": Cell(
+        **{**REFUSED_TO_ALL, "pathologist": 400},
+        method="post",
+        kwargs=("prediction",),
+        data={"label": "MONOCYTE"},
+    ),
+    "api:export-slide": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:export-patient": Cell(**API_CLINICAL_READ, kwargs=("patient",)),
+    "api:export-range": Cell(
+        **API_CLINICAL_READ, data={"collected_from": "2026-01-01", "collected_to": "2026-01-31", "as": "json"}
+    ),
 }
 
 # Unsafe methods on URLs whose matrix row is a GET: writes must be refused to readers too.
@@ -198,7 +227,7 @@ def objects(lab_staff, make_user):
         data=distinct_png(1), original_filename="c.png", limits=UploadLimits.from_settings()
     )
     inactive_member = make_user("former", None, is_active=False)
-    return classifier_objects(lab_staff, slide) | {
+    found = classifier_objects(lab_staff, slide) | {
         "patient": patient,
         "slide": slide,
         "cell_image": cell_image_create(actor=lab_staff, slide=slide, image=image),
@@ -206,6 +235,32 @@ def objects(lab_staff, make_user):
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
     }
+    return found | review_objects(found)
+
+
+def review_objects(found: dict) -> dict:
+    """A prediction by an older model version, so the slide can still be submitted."""
+    from classifier.models import InferenceJob, ModelVersion, Prediction
+
+    older = ModelVersion.objects.create(
+        name="m-0", directory="m-0", sha256="1" * 64, file_hashes={}, review_threshold=0.9
+    )
+    job = InferenceJob.objects.create(
+        slide=found["slide"], model_version=older, requested_by=found["job"].requested_by
+    )
+    prediction = Prediction.objects.create(
+        cell_image=found["cell_image"],
+        model_version=older,
+        job=job,
+        label="NEUTROPHIL",
+        probability_eosinophil=0.05,
+        probability_lymphocyte=0.05,
+        probability_monocyte=0.05,
+        probability_neutrophil=0.85,
+        confidence=0.85,
+        inference_ms=1.0,
+    )
+    return {"prediction": prediction}
 
 
 def classifier_objects(lab_staff, slide) -> dict:  # noqa: ANN001

@@ -1,0 +1,148 @@
+"""REST endpoints of pathologist review: record a review, and download results (CSV, JSON, FHIR).
+
+Included by ``hematovision_site.api_urls`` under /api/ (URL names in the ``api`` namespace).
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cases.selectors import patient_visible_queryset, slide_visible_queryset
+from classifier.exports import ExportScope
+from classifier.models import CellClass, ReviewDecision
+from classifier.review_services import prediction_review
+from classifier.review_views import DateRangeExportForm, export_response
+from classifier.selectors import prediction_visible_queryset
+
+
+class MethodPermissions(BasePermission):
+    """Each view declares ``required_permissions = {method: (permission, ...)}``; other methods are
+    refused."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        required = getattr(view, "required_permissions", {}).get(request.method.lower())
+        if required is None:
+            return False
+        return bool(request.user and request.user.is_authenticated and request.user.has_perms(required))
+
+
+EXPORT_RESPONSES = {
+    (200, "text/csv"): OpenApiTypes.STR,
+    (200, "application/json"): OpenApiTypes.OBJECT,
+    (200, "application/fhir+json"): OpenApiTypes.OBJECT,
+}
+
+
+def _format_parameter(choices: list[str]) -> OpenApiParameter:
+    return OpenApiParameter("as", str, enum=choices, default="csv", description="File format")
+
+
+def _export_format(request: Request, allowed: tuple[str, ...]) -> str:
+    requested = request.query_params.get("as", "csv")
+    if requested not in allowed:
+        raise serializers.ValidationError({"as": [f"Choose one of {', '.join(allowed)}."]})
+    return requested
+
+
+class SlideExportView(APIView):
+    """Every cell of the slide with prediction, probabilities, model version, review and reviewer
+    (CSV or JSON), or the FHIR R4 Bundle of a signed slide. Each download is audited."""
+
+    permission_classes = [MethodPermissions]
+    required_permissions = {"get": ("cases.view_slide", "classifier.view_review")}
+
+    @extend_schema(parameters=[_format_parameter(["csv", "json", "fhir"])], responses=EXPORT_RESPONSES)
+    def get(self, request: Request, pk: int):  # noqa: ANN201
+        slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+        export_format = _export_format(request, ("csv", "json", "fhir"))
+        return export_response(request=request, scope=ExportScope(slide=slide), export_format=export_format)
+
+
+class PatientExportView(APIView):
+    """Every cell of every slide of the patient (CSV or JSON). Each download is audited."""
+
+    permission_classes = [MethodPermissions]
+    required_permissions = {"get": ("cases.view_patient", "classifier.view_review")}
+
+    @extend_schema(parameters=[_format_parameter(["csv", "json"])], responses=EXPORT_RESPONSES)
+    def get(self, request: Request, pk: int):  # noqa: ANN201
+        patient = get_object_or_404(patient_visible_queryset(request.user), pk=pk)
+        export_format = _export_format(request, ("csv", "json"))
+        return export_response(
+            request=request, scope=ExportScope(patient=patient), export_format=export_format
+        )
+
+
+class RangeExportView(APIView):
+    """Every cell of every slide collected between two dates, inclusive (CSV or JSON)."""
+
+    permission_classes = [MethodPermissions]
+    required_permissions = {"get": ("cases.view_slide", "classifier.view_review")}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("collected_from", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("collected_to", OpenApiTypes.DATE, required=True),
+            _format_parameter(["csv", "json"]),
+        ],
+        responses=EXPORT_RESPONSES,
+    )
+    def get(self, request: Request):  # noqa: ANN201
+        form = DateRangeExportForm(
+            {**request.query_params.dict(), "export_format": request.query_params.get("as", "csv")}
+        )
+        if not form.is_valid():
+            raise serializers.ValidationError(form.errors)
+        data = form.cleaned_data
+        scope = ExportScope(collected_from=data["collected_from"], collected_to=data["collected_to"])
+        return export_response(request=request, scope=scope, export_format=data["export_format"])
+
+
+class ReviewCreateSerializer(serializers.Serializer):
+    label = serializers.ChoiceField(choices=CellClass.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+ReviewSerializer = inline_serializer(
+    "Review",
+    {
+        "id": serializers.IntegerField(),
+        "prediction": serializers.IntegerField(),
+        "label": serializers.ChoiceField(choices=CellClass.choices),
+        "decision": serializers.ChoiceField(choices=ReviewDecision.choices),
+        "reason": serializers.CharField(),
+        "reviewer": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "supersedes": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
+class PredictionReviewView(APIView):
+    """Record a pathologist's final label for one cell; a correction needs a reason."""
+
+    permission_classes = [MethodPermissions]
+    required_permissions = {"post": ("classifier.view_prediction", "classifier.add_review")}
+
+    @extend_schema(request=ReviewCreateSerializer, responses={201: ReviewSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        prediction = get_object_or_404(prediction_visible_queryset(request.user), pk=pk)
+        serializer = ReviewCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        review = prediction_review(actor=request.user, prediction=prediction, **serializer.validated_data)
+        body = {
+            "id": review.pk,
+            "prediction": review.prediction_id,
+            "label": review.label,
+            "decision": review.decision,
+            "reason": review.reason,
+            "reviewer": request.user.get_username(),
+            "created_at": review.created_at,
+            "supersedes": review.supersedes_id,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,14 @@
+"""Included by ``hematovision_site.api_urls`` under /api/ (URL names in the ``api`` namespace)."""
+
+from django.urls import path
+
+from classifier import review_api
+
+urlpatterns = [
+    path(
+        "predictions/<int:pk>/reviews/", review_api.PredictionReviewView.as_view(), name="prediction-review"
+    ),
+    path("exports/slides/<int:pk>/", review_api.SlideExportView.as_view(), name="export-slide"),
+    path("exports/patients/<int:pk>/", review_api.PatientExportView.as_view(), name="export-patient"),
+    path("exports/cells/", review_api.RangeExportView.as_view(), name="export-range"),
+]

@@ -1,0 +1,257 @@
+// Keyboard review screen: every cell of the slide is in #review-data; reviews are posted with
+// fetch and the screen moves on without a page load. Keys: see the help overlay (?).
+(function () {
+  "use strict";
+  const dataElement = document.getElementById("review-data");
+  if (!dataElement) return;
+  const data = JSON.parse(dataElement.textContent);
+  const cells = data.cells;
+  const bySlideOrder = cells.slice().sort((a, b) => a.cell_image_id - b.cell_image_id);
+  const classByKey = {};
+  const classNames = {};
+  data.classes.forEach((cls) => {
+    cls.keys.forEach((key) => { classByKey[key] = cls.value; });
+    classNames[cls.value] = cls.name;
+  });
+
+  const $ = (id) => document.getElementById(id);
+  const form = $("review-form");
+  const labelSelect = $("review-label");
+  const reasonInput = $("review-reason");
+  const errorBox = $("review-error");
+  const cellImage = $("cell-image");
+  const gradcamImage = $("gradcam-image");
+  const gradcamToggle = $("gradcam-toggle");
+  const gradcamStatus = $("gradcam-status");
+  const help = $("help-overlay");
+  const csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  let index = data.start;
+  let busy = false;
+  let gradcamTimer = null;
+
+  function percent(value) { return (value * 100).toFixed(1) + " %"; }
+
+  function text(tag, content, className) {
+    const element = document.createElement(tag);
+    element.textContent = content;
+    if (className) element.className = className;
+    return element;
+  }
+
+  function describeReview(review) {
+    const what = review.decision === "corrected" ? "Corrected to " + review.label_name : "Confirmed " + review.label_name;
+    const when = new Date(review.at).toLocaleString();
+    return what + " by " + review.reviewer + ", " + when + (review.reason ? " — " + review.reason : "");
+  }
+
+  function renderProbabilities(cell) {
+    document.querySelectorAll("#probabilities tr").forEach((row) => {
+      const value = cell.probabilities[row.dataset.class];
+      const bar = row.querySelector("[data-bar]");
+      bar.style.width = (value * 100).toFixed(1) + "%";
+      bar.classList.toggle("bg-success", row.dataset.class === cell.label);
+      row.querySelector("[data-value]").textContent = percent(value);
+    });
+  }
+
+  function renderReview(cell) {
+    const box = $("current-review");
+    box.replaceChildren();
+    if (cell.review) {
+      const badge = cell.review.decision === "corrected" ? "info" : "success";
+      box.appendChild(text("div", describeReview(cell.review), "alert alert-" + badge + " py-1 px-2 mb-0 small"));
+    } else {
+      box.appendChild(text("span", "Not reviewed yet", "badge text-bg-light"));
+    }
+    const history = $("review-history");
+    history.replaceChildren();
+    cell.history.forEach((review, position) => {
+      const item = text("li", describeReview(review), position === 0 ? "fw-semibold" : "text-body-secondary text-decoration-line-through");
+      if (position > 0) item.title = "Superseded by a newer review";
+      history.appendChild(item);
+    });
+    if (!cell.history.length) history.appendChild(text("li", "No reviews.", "text-body-secondary"));
+  }
+
+  function renderNeighbours(cell) {
+    const strip = $("neighbours");
+    strip.replaceChildren();
+    const position = bySlideOrder.indexOf(cell);
+    bySlideOrder.slice(Math.max(0, position - 4), position + 5).forEach((neighbour) => {
+      const link = document.createElement("button");
+      link.type = "button";
+      link.className = "neighbour btn p-0 border" + (neighbour === cell ? " border-primary border-3" : "") +
+        (neighbour.review ? " is-reviewed" : "");
+      link.title = neighbour.label_name + " " + percent(neighbour.confidence) + (neighbour.review ? " · reviewed" : "");
+      const image = document.createElement("img");
+      image.src = neighbour.image_url;
+      image.alt = "Neighbouring cell " + neighbour.cell_image_id;
+      link.appendChild(image);
+      link.addEventListener("click", () => go(cells.indexOf(neighbour)));
+      strip.appendChild(link);
+    });
+  }
+
+  function renderProgress() {
+    const reviewed = cells.filter((cell) => cell.review).length;
+    const progress = $("review-progress");
+    progress.dataset.reviewed = reviewed;
+    progress.textContent = reviewed + " of " + progress.dataset.cells + " cells reviewed";
+  }
+
+  function render() {
+    const cell = cells[index];
+    cellImage.src = cell.image_url;
+    $("cell-position").textContent = index + 1;
+    $("cell-filename").textContent = cell.filename;
+    $("model-version").textContent = cell.model_version;
+    $("predicted-label").textContent = cell.label_name;
+    $("predicted-confidence").textContent = percent(cell.confidence);
+    $("flagged").classList.toggle("d-none", !cell.flagged);
+    form.action = cell.review_url;
+    labelSelect.value = cell.review ? cell.review.label : cell.label;
+    reasonInput.value = "";
+    errorBox.textContent = "";
+    form.classList.remove("is-correcting");
+    renderProbabilities(cell);
+    renderReview(cell);
+    renderNeighbours(cell);
+    showGradcam();
+  }
+
+  function go(target) {
+    if (target < 0 || target >= cells.length) return;
+    index = target;
+    reasonInput.blur();
+    render();
+  }
+
+  function nextUnreviewed() {
+    for (let step = 1; step <= cells.length; step++) {
+      const candidate = (index + step) % cells.length;
+      if (!cells[candidate].review) return go(candidate);
+    }
+  }
+
+  async function record(label, reason) {
+    if (busy || data.locked) return;
+    busy = true;
+    const cell = cells[index];
+    const body = new FormData();
+    body.append("csrfmiddlewaretoken", csrfToken);
+    body.append("label", label);
+    body.append("reason", reason);
+    try {
+      const response = await fetch(cell.review_url, {
+        method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+      const answer = await response.json();
+      if (!response.ok) {
+        errorBox.textContent = answer.error || "The review was not recorded.";
+        labelSelect.value = label;
+        reasonInput.focus();
+        return;
+      }
+      cell.review = answer.review;
+      cell.history.unshift(answer.review);
+      renderProgress();
+      if (index < cells.length - 1) go(index + 1); else render();
+    } catch (error) {
+      errorBox.textContent = "Network error: the review was not recorded.";
+    } finally {
+      busy = false;
+    }
+  }
+
+  function choose(label) {
+    const cell = cells[index];
+    if (label === cell.label) return record(label, "");
+    labelSelect.value = label;
+    form.classList.add("is-correcting");
+    errorBox.textContent = "Correcting to " + classNames[label] + ": type the reason, Enter records it, Esc cancels.";
+    reasonInput.focus();
+  }
+
+  function cancelCorrection() {
+    const cell = cells[index];
+    labelSelect.value = cell.review ? cell.review.label : cell.label;
+    reasonInput.value = "";
+    errorBox.textContent = "";
+    form.classList.remove("is-correcting");
+    reasonInput.blur();
+  }
+
+  // --- Grad-CAM: computed by a worker; asked for once, then polled while shown.
+  async function showGradcam() {
+    clearTimeout(gradcamTimer);
+    const on = gradcamToggle.checked;
+    gradcamImage.classList.toggle("d-none", !on);
+    cellImage.classList.toggle("d-none", on);
+    gradcamStatus.textContent = "";
+    if (!on) return;
+    const cell = cells[index];
+    gradcamImage.removeAttribute("src");
+    const response = await fetch(cell.gradcam_url, { credentials: "same-origin" });
+    if (cell !== cells[index] || !gradcamToggle.checked) return;
+    if (response.status === 200) {
+      gradcamImage.src = URL.createObjectURL(await response.blob());
+      return;
+    }
+    const state = await response.json();
+    if (state.status === "absent" || state.status === "failed") {
+      if (state.status === "failed" && cell.gradcamRetried) {
+        gradcamStatus.textContent = "Grad-CAM failed: " + state.error;
+        return;
+      }
+      cell.gradcamRetried = state.status === "failed";
+      await fetch(cell.gradcam_request_url, {
+        method: "POST", headers: { "X-CSRFToken": csrfToken }, credentials: "same-origin",
+      });
+    }
+    gradcamStatus.textContent = "computing…";
+    gradcamTimer = setTimeout(showGradcam, 1500);
+  }
+
+  function toggleHelp(show) {
+    help.classList.toggle("d-none", !show);
+    if (show) help.focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    record(labelSelect.value, reasonInput.value);
+  });
+  gradcamToggle.addEventListener("change", showGradcam);
+  $("help-button").addEventListener("click", () => toggleHelp(true));
+  $("help-close").addEventListener("click", () => toggleHelp(false));
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const typing = event.target.matches("input[type=text], input:not([type]), textarea, select");
+    if (event.key === "Escape") {
+      if (!help.classList.contains("d-none")) toggleHelp(false); else cancelCorrection();
+      return;
+    }
+    if (typing) return;  // Enter in the reason field submits the form
+    if (!help.classList.contains("d-none") && event.key !== "?") return;
+    const key = event.key.toLowerCase();
+    const actions = {
+      "?": () => toggleHelp(help.classList.contains("d-none")),
+      arrowright: () => go(index + 1), j: () => go(index + 1),
+      arrowleft: () => go(index - 1), k: () => go(index - 1),
+      u: nextUnreviewed,
+      g: () => { gradcamToggle.checked = !gradcamToggle.checked; showGradcam(); },
+      enter: () => record(cells[index].label, ""), " ": () => record(cells[index].label, ""),
+      c: () => record(cells[index].label, ""),
+    };
+    if (actions[key]) {
+      event.preventDefault();
+      actions[key]();
+    } else if (classByKey[key] && !data.locked) {
+      event.preventDefault();
+      choose(classByKey[key]);
+    }
+  });
+
+  render();
+})();
