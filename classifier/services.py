@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 # Shown as the actor of events written by a worker (no user is logged in there).
 WORKER_ACTOR = "inference-worker"
+# Quick-classify images and results are deleted after this long (they are not clinical records).
+QUICK_CLASSIFICATION_RETENTION_SECONDS = 24 * 60 * 60
 # Slides whose new uploads are classified straight away.
 SLIDE_STATUSES_CLASSIFYING_UPLOADS = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
 

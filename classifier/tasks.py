@@ -38,6 +38,8 @@ def inference_job_run_task(job_id: int) -> None:
 @shared_task(base=_ClinicalTask, name="classifier.quick_classification_run")
 def quick_classification_run_task(quick_classification_id: int) -> None:
     services.quick_classification_run(quick_classification_id=quick_classification_id)
+    # Housekeeping here rather than in a scheduler: quick-classify images are not records to keep.
+    services.quick_classifications_purge(older_than_seconds=services.QUICK_CLASSIFICATION_RETENTION_SECONDS)
 
 
 @worker_init.connect

@@ -1,4 +1,5 @@
 import math
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -17,6 +18,7 @@ from classifier.models import (
     ModelVersion,
     Prediction,
     PredictionFailure,
+    QuickClassification,
     QuickClassificationStatus,
 )
 from ml.card import read_card, write_card
@@ -386,3 +388,26 @@ def test_a_model_failing_its_checksum_fails_a_quick_classification(
 
     assert quick.status == QuickClassificationStatus.FAILED
     assert "changed: model_card.json" in quick.error
+
+
+def test_quick_classifications_older_than_the_retention_are_deleted_with_their_files(
+    pathologist, model_version, enqueued
+):
+    old = services.quick_classification_create(
+        actor=pathologist, data=image_bytes(1), original_filename="o.png"
+    )
+    recent = services.quick_classification_create(
+        actor=pathologist, data=image_bytes(2), original_filename="r.png"
+    )
+    QuickClassification.objects.filter(pk=old.pk).update(created_at=old.created_at - timedelta(days=2))
+
+    assert (
+        services.quick_classifications_purge(
+            older_than_seconds=services.QUICK_CLASSIFICATION_RETENTION_SECONDS
+        )
+        == 1
+    )
+
+    assert list(QuickClassification.objects.all()) == [recent]
+    assert not old.image.storage.exists(old.image.name)
+    assert recent.image.storage.exists(recent.image.name)
