@@ -22,6 +22,11 @@ stop() {
   say "Stopping"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # A redis-server this project started (scripts/ensure_redis.sh) goes too; a system one stays.
+  if [ -f var/redis/redis.pid ]; then
+    kill -TERM "$(cat var/redis/redis.pid)" 2>/dev/null || true
+    rm -f var/redis/redis.pid
+  fi
 }
 trap stop INT TERM EXIT
 
