@@ -10,7 +10,7 @@ stamp="$VENV/.requirements-$requirements_hash"
 if [ ! -x "$PYTHON" ]; then
   apt_install_for python3 python3
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >/dev/null 2>&1; then
-    apt_install_for __no_such_command__ python3-venv
+    apt_install python3-venv
   fi
   say "Creating $VENV"
   python3 -m venv "$VENV"

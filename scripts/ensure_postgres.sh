@@ -13,7 +13,7 @@ if probe postgres "$trust_url"; then echo "$trust_url"; exit 0; fi
 apt_install_for pg_ctlcluster postgresql
 say "Starting the local PostgreSQL cluster"
 for cluster in $(pg_lsclusters -h | awk '{print $1"/"$2}'); do
-  pg_ctlcluster "${cluster%/*}" "${cluster#*/}" start 2>/dev/null || true
+  pg_ctlcluster "${cluster%/*}" "${cluster#*/}" start >/dev/null 2>&1 || true
 done
 role_url="postgres://hematovision:hematovision@127.0.0.1:5432/hematovision"
 for _ in $(seq 1 50); do su postgres -c "psql -qtAc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 0.2; done
