@@ -114,3 +114,23 @@ def test_a_job_whose_worker_is_killed_mid_way_finishes_after_a_restart_with_noth
     predictions = Prediction.objects.filter(cell_image__slide=slide)
     assert predictions.count() == 40
     assert predictions.values("cell_image").distinct().count() == 40
+
+
+def test_a_poison_image_and_a_missing_file_become_failures_while_the_rest_of_the_slide_finishes(
+    lab_staff, make_worker
+):
+    make_worker()
+    slide = _slide_with_shared_images(lab_staff, 4, "INT-S-BAD")
+    poisoned, missing = slide.cell_images.order_by("pk")[:2]
+    with poisoned.file.storage.open(poisoned.file.name, "wb") as handle:
+        handle.write(b"\x89PNG but not really")
+    missing.file.storage.delete(missing.file.name)
+
+    job = slide_submit(actor=lab_staff, slide=slide)
+    _wait_until(lambda: _job_finished(job))
+
+    assert (job.status, job.done, job.failed) == (InferenceJobStatus.PARTIALLY_FAILED, 2, 2)
+    reasons = dict(PredictionFailure.objects.filter(job=job).values_list("cell_image_id", "reason"))
+    assert reasons[poisoned.pk].startswith("image could not be decoded")
+    assert reasons[missing.pk].startswith("image file missing from storage")
+    assert not Prediction.objects.filter(cell_image__in=[poisoned, missing]).exists()
