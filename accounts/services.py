@@ -27,14 +27,16 @@ def _ensure_not_last_active_admin(user: User) -> None:
 @transaction.atomic
 def user_create(
     *,
-    actor: User,
+    actor: User | None,
     username: str,
     password: str,
     role: Role,
     first_name: str = "",
     last_name: str = "",
     email: str = "",
+    reason: str = "",
 ) -> User:
+    """Create an active user holding one role. ``actor`` is None only for the command line."""
     user = User(username=username, first_name=first_name, last_name=last_name, email=email)
     user.full_clean(exclude=["password"])
     validate_password(password, user)
@@ -51,6 +53,7 @@ def user_create(
             "first_name": first_name,
             "last_name": last_name,
         },
+        reason=reason,
     )
     return user
 

@@ -155,3 +155,30 @@ def test_a_stale_slide_object_cannot_repeat_a_transition(lab_staff, slide):
     with pytest.raises(SlideTransitionError):
         slide_status_change(actor=lab_staff, slide=stale_copy, to_status=SlideStatus.SUBMITTED)
     assert AuditEvent.objects.filter(action=AuditAction.SLIDE_STATUS_CHANGED).count() == 1
+
+
+def test_cell_image_create_stores_the_file_and_writes_one_upload_event(lab_staff, slide):
+    from cases.services import cell_image_create
+    from cases.uploads import UploadLimits, image_validate
+    from tests.factories import distinct_png
+
+    data = distinct_png(42)
+    image = image_validate(data=data, original_filename="cell.png", limits=UploadLimits.from_settings())
+    cell_image = cell_image_create(actor=lab_staff, slide=slide, image=image)
+    event = only_event()
+    assert (event.action, event.object_type, event.object_id) == (
+        AuditAction.CELL_IMAGE_UPLOADED,
+        "cases.cellimage",
+        str(cell_image.pk),
+    )
+    assert event.after == {
+        "slide_id": slide.pk,
+        "sha256": image.sha256,
+        "original_filename": "cell.png",
+        "format": "PNG",
+        "width": 24,
+        "height": 18,
+        "size_bytes": len(data),
+    }
+    with cell_image.file.open("rb") as stored:
+        assert stored.read() == data
