@@ -1,0 +1,240 @@
+"""Exports: CSV and JSON round-trip against the database, formula escaping, FHIR R4 bundle, audit."""
+
+import csv
+import datetime
+import io
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from fhir.resources.R4B.bundle import Bundle
+from rest_framework.test import APIClient
+
+from audit.models import AuditAction, AuditEvent
+from cases.models import Patient
+from classifier.exports import COLUMNS, ExportScope, csv_cell_escape, export_rows, rows_to_csv
+from classifier.fhir import LOINC_CODES
+from classifier.models import PROBABILITY_FIELDS, CellClass, Prediction
+from classifier.review_services import prediction_review, slide_amend, slide_sign
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reviewed(pathologist, slide, predictions) -> list[Prediction]:
+    for prediction in predictions[:-1]:
+        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    prediction_review(
+        actor=pathologist, prediction=predictions[-1], label=CellClass.NEUTROPHIL, reason='=HYPERLINK("x")'
+    )
+    return predictions
+
+
+@pytest.fixture
+def signed(pathologist, slide, reviewed):
+    return slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+
+
+def csv_rows(content: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(content.decode())))
+
+
+def export_events() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=AuditAction.RESULTS_EXPORTED).order_by("id"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+SUM(A1)", "'+SUM(A1)"),
+        ("-2+3", "'-2+3"),
+        ("@cmd", "'@cmd"),
+        ("\t=1", "'\t=1"),
+        ("Neutrophil", "Neutrophil"),
+        (0.25, "0.25"),
+        (None, ""),
+    ],
+)
+def test_csv_cells_starting_a_formula_are_escaped(value, expected):
+    assert csv_cell_escape(value) == expected
+
+
+def test_csv_export_round_trips_every_cell_with_its_review(pathologist_client, slide, reviewed, pathologist):
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "csv"})
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="slide-S-5001.csv"'
+    rows = csv_rows(response.content)
+    assert list(rows[0]) == list(COLUMNS)
+    assert len(rows) == slide.cell_images.count() == 5
+    for row in rows:
+        prediction = Prediction.objects.get(cell_image_id=int(row["cell_image_id"]))
+        review = prediction.reviews.order_by("-id").first()
+        assert row["predicted_label"] == prediction.label
+        assert row["model_version"] == prediction.model_version.name
+        for field in PROBABILITY_FIELDS.values():
+            assert float(row[field]) == pytest.approx(getattr(prediction, field))
+        assert float(row["confidence"]) == pytest.approx(prediction.confidence)
+        assert (row["final_label"], row["review_decision"], row["reviewer"]) == (
+            review.label,
+            review.decision,
+            pathologist.username,
+        )
+    corrected = next(row for row in rows if row["review_decision"] == "corrected")
+    assert corrected["review_reason"] == '\'=HYPERLINK("x")'
+
+
+def test_json_export_round_trips_and_shows_the_signature(pathologist_client, slide, signed):
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "json"})
+
+    document = json.loads(response.content)
+    assert document["cell_count"] == len(document["cells"]) == 5
+    assert document["scope"] == {"slide_id": slide.pk, "accession_number": "S-5001"}
+    for cell in document["cells"]:
+        prediction = Prediction.objects.get(cell_image_id=cell["cell_image_id"])
+        assert cell["probability_neutrophil"] == pytest.approx(prediction.probability_neutrophil)
+        assert cell["final_label"] == prediction.reviews.order_by("-id").first().label
+        assert (cell["signature_version"], cell["signed_by"], cell["signature_meaning"]) == (
+            1,
+            "Paul Patho",
+            "reviewed and approved",
+        )
+    corrected = [cell for cell in document["cells"] if cell["review_decision"] == "corrected"]
+    assert corrected[0]["review_reason"] == '=HYPERLINK("x")'  # JSON is not a spreadsheet: kept verbatim
+
+
+def test_every_export_is_audited(lab_client, lab_staff, slide, reviewed):
+    lab_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "csv"})
+    lab_client.get(reverse("review:patient_export", args=[slide.patient.pk]), {"as": "json"})
+
+    first, second = export_events()
+    assert (first.actor, first.after) == (
+        lab_staff,
+        {"scope": {"slide_id": slide.pk, "accession_number": "S-5001"}, "format": "csv", "cell_count": 5},
+    )
+    assert second.after["scope"] == {"patient_id": slide.patient.pk, "mrn": "MRN-5001"}
+    assert second.after["format"] == "json"
+
+
+def test_patient_and_date_range_exports_cover_exactly_their_slides(
+    pathologist, lab_staff, make_slide, slide, reviewed, add_prediction
+):
+    old_slide = make_slide("S-OLD", collected_at=timezone.now() - datetime.timedelta(days=40))
+    add_prediction(old_slide)
+    other_patient = Patient.objects.create(
+        mrn="MRN-OTHER",
+        family_name="Roe",
+        given_name="Rick",
+        date_of_birth="1970-01-01",
+        sex="male",
+        created_by=lab_staff,
+    )
+    foreign = make_slide("S-OTHER")
+    foreign.patient = other_patient
+    foreign.save()
+    add_prediction(foreign)
+
+    by_patient = export_rows(user=pathologist, scope=ExportScope(patient=slide.patient))
+    today = timezone.localdate()
+    by_range = export_rows(
+        user=pathologist,
+        scope=ExportScope(collected_from=today - datetime.timedelta(days=7), collected_to=today),
+    )
+
+    assert {row["slide_accession_number"] for row in by_patient} == {"S-5001", "S-OLD"}
+    assert len(by_patient) == 6
+    assert {row["slide_accession_number"] for row in by_range} == {"S-5001", "S-OTHER"}
+    assert "MRN-OTHER" in rows_to_csv(by_range)
+
+
+def test_range_export_page_downloads_with_valid_dates(pathologist_client, slide, reviewed):
+    today = timezone.localdate().isoformat()
+    url = reverse("review:range_export")
+
+    response = pathologist_client.get(
+        url, {"collected_from": today, "collected_to": today, "export_format": "csv"}
+    )
+    refused = pathologist_client.get(url, {"collected_from": today, "collected_to": "2000-01-01"})
+
+    assert len(csv_rows(response.content)) == 5
+    assert refused.status_code == 400
+    assert len(export_events()) == 1
+
+
+def test_fhir_bundle_of_a_signed_slide_validates_and_carries_the_differential(
+    pathologist_client, slide, signed
+):
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json"
+    bundle = Bundle.model_validate_json(response.content)
+    resources = [entry.resource for entry in bundle.entry]
+    kinds = [resource.get_resource_type() for resource in resources]
+    assert kinds.count("Observation") == 4
+    assert {"DiagnosticReport", "Patient", "Specimen", "Practitioner", "Provenance"} <= set(kinds)
+    observations = {
+        obs.code.coding[0].code: obs for obs in resources if obs.get_resource_type() == "Observation"
+    }
+    assert set(observations) == {"770-8", "736-9", "5905-5", "713-8"}
+    neutrophils = observations[LOINC_CODES[CellClass.NEUTROPHIL][0]]
+    assert float(neutrophils.valueQuantity.value) == 60.0
+    assert neutrophils.valueQuantity.unit == "/100 leukocytes"
+    eosinophils = observations[LOINC_CODES[CellClass.EOSINOPHIL][0]]
+    assert eosinophils.interpretation[0].coding[0].code == "L"
+    report = next(resource for resource in resources if resource.get_resource_type() == "DiagnosticReport")
+    assert report.status == "final" and len(report.result) == 4
+    patient = next(resource for resource in resources if resource.get_resource_type() == "Patient")
+    assert patient.identifier[0].value == "MRN-5001"
+    [event] = export_events()
+    assert event.after["format"] == "fhir" and event.after["scope"]["signature_version"] == 1
+
+
+def test_fhir_report_after_an_amendment_is_marked_amended(pathologist, pathologist_client, slide, signed):
+    slide_amend(actor=pathologist, slide=slide, reason="Recount")
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
+
+    bundle = Bundle.model_validate_json(response.content)
+    report = next(e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport")
+    assert report.status == "amended"
+    assert report.identifier[0].value == "S-5001-v2"
+
+
+def test_fhir_is_refused_for_an_unsigned_slide(pathologist_client, slide, reviewed):
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
+
+    assert response.status_code == 409
+    assert not export_events()
+
+
+def test_api_exports_answer_files_and_are_in_the_schema(pathologist, slide, signed):
+    client = APIClient()
+    client.force_authenticate(pathologist)
+
+    csv_response = client.get(reverse("api:export-slide", args=[slide.pk]), {"as": "csv"})
+    fhir_response = client.get(reverse("api:export-slide", args=[slide.pk]), {"as": "fhir"})
+    bad_format = client.get(reverse("api:export-slide", args=[slide.pk]), {"as": "xml"})
+    schema = client.get(reverse("api:schema"), {"format": "json"})
+
+    assert len(csv_rows(csv_response.content)) == 5
+    Bundle.model_validate_json(fhir_response.content)
+    assert bad_format.status_code == 400
+    assert {
+        "/api/exports/slides/{id}/",
+        "/api/exports/patients/{id}/",
+        "/api/exports/cells/",
+        "/api/predictions/{id}/reviews/",
+    } <= set(json.loads(schema.content)["paths"])
+    assert len(export_events()) == 2
+
+
+def test_administrators_get_no_export(administrator_client, slide, reviewed):
+    response = administrator_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "csv"})
+
+    assert response.status_code == 403
+    assert not export_events()
