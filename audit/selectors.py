@@ -48,6 +48,7 @@ class ChainVerification:
     checked: int
     first_broken_id: int | None = None
     problem: str = ""
+    head_hash: str = GENESIS_HASH
 
     @property
     def intact(self) -> bool:
@@ -65,4 +66,13 @@ def audit_chain_verify() -> ChainVerification:
             return ChainVerification(checked, event.pk, "its content no longer matches its hash")
         expected_previous = event.hash
         checked += 1
-    return ChainVerification(checked)
+    return ChainVerification(checked, head_hash=expected_previous)
+
+
+def audit_anchor_present(anchor_hash: str) -> bool:
+    """A head hash recorded outside the database earlier must still be in the chain.
+
+    The chain alone cannot reveal removed newest events, or a chain rewritten from scratch by
+    someone with superuser rights; an anchor kept elsewhere can.
+    """
+    return AuditEvent.objects.filter(hash=anchor_hash).exists()

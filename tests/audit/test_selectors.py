@@ -79,3 +79,15 @@ def test_list_filters_by_actor_action_object_and_date(lab_staff, pathologist):
     assert actions(object_type="accounts.user", object_id=str(lab_staff.pk)) == [AuditAction.LOGIN]
     assert actions(date_from=today, date_to=today) == [AuditAction.LOGOUT, AuditAction.LOGIN]
     assert actions(date_to=today - datetime.timedelta(days=1)) == []
+
+
+def test_an_anchor_recorded_earlier_reveals_removed_newest_events(lab_staff, capsys):
+    events = _events(lab_staff, 3)
+    call_command("verify_audit")
+    anchor = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    assert anchor == events[-1].hash
+    call_command("verify_audit", "--anchor", anchor)
+    _as_superuser_without_triggers("DELETE FROM audit_auditevent WHERE id = %s", [events[-1].pk])
+    assert audit_chain_verify().intact  # the chain alone cannot tell...
+    with pytest.raises(CommandError, match="no longer in the audit chain"):
+        call_command("verify_audit", "--anchor", anchor)  # ...the anchor can
