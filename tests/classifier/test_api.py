@@ -141,3 +141,16 @@ def test_jobs_are_listed_per_slide_for_the_roles_that_see_slides(
 
     assert [job["status"] for job in listed["results"]] == [InferenceJobStatus.QUEUED]
     assert _api(administrator).get("/api/inference-jobs/").status_code == 403
+
+
+def test_listing_a_slides_predictions_takes_a_bounded_number_of_queries(
+    lab_staff, pathologist, slide_with_cells, model_version, django_assert_max_num_queries
+):
+    job = services.slide_submit(actor=lab_staff, slide=slide_with_cells)
+    services.inference_job_run(job_id=job.pk)
+    client = _api(pathologist)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(f"/api/slides/{slide_with_cells.pk}/predictions/")
+
+    assert response.json()["count"] == 5
