@@ -190,7 +190,9 @@ HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {
 }
 # Identifier systems of the lab's records in FHIR exports.
 HEMATOVISION_FHIR_MRN_SYSTEM = env.text("HEMATOVISION_FHIR_MRN_SYSTEM", "urn:hematovision:mrn")
-HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text("HEMATOVISION_FHIR_ACCESSION_SYSTEM", "urn:hematovision:accession")
+HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text(
+    "HEMATOVISION_FHIR_ACCESSION_SYSTEM", "urn:hematovision:accession"
+)
 HEMATOVISION_FHIR_USER_SYSTEM = env.text("HEMATOVISION_FHIR_USER_SYSTEM", "urn:hematovision:user")
 
 # --- Celery and Redis -----------------------------------------------------------------------------------
