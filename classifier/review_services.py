@@ -25,9 +25,11 @@ from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.adapter import ModelLoadError
 from classifier.gradcam import explainer_for
 from classifier.models import (
+    INFERENCE_JOB_FINISHED,
     CellClass,
     GradCam,
     GradCamStatus,
+    InferenceJob,
     Prediction,
     Review,
     ReviewDecision,
@@ -198,6 +200,8 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
     slide = Slide.objects.select_for_update().get(pk=slide_id)
     if slide.status != SlideStatus.IN_REVIEW:
         raise ReviewError(f"Only a slide in review can be signed; this one is {slide.get_status_display()}.")
+    if InferenceJob.objects.filter(slide=slide).exclude(status__in=INFERENCE_JOB_FINISHED).exists():
+        raise ReviewError("A classification job is still running on this slide; sign once it has finished.")
     progress = slide_review_progress(slide=slide)
     if not progress.complete:
         raise ReviewError(

@@ -26,7 +26,7 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
-from cases.services import slide_status_change
+from cases.services import slide_ensure_unlocked, slide_status_change
 from cases.uploads import UploadLimits, image_validate
 from classifier.adapter import (
     ModelLoadError,
@@ -179,6 +179,8 @@ def inference_job_create(
     With another model version than before, this re-runs the slide: new predictions are stored
     beside the old ones. None when there is nothing to classify.
     """
+    # A signed slide's result must not shift under it: re-runs wait for an amendment.
+    slide_ensure_unlocked(Slide.objects.select_for_update().get(pk=slide.pk))
     model_version = model_version or model_version_active()
     images = list(
         _images_pending(slide, model_version)

@@ -13,7 +13,14 @@ from django.utils import timezone
 from cases.models import CellImage, Patient, Sex, Slide, SlideStatus, Stain
 from cases.services import cell_image_create
 from cases.uploads import UploadLimits, image_validate
-from classifier.models import PROBABILITY_FIELDS, CellClass, InferenceJob, ModelVersion, Prediction
+from classifier.models import (
+    PROBABILITY_FIELDS,
+    CellClass,
+    InferenceJob,
+    InferenceJobStatus,
+    ModelVersion,
+    Prediction,
+)
 from tests.factories import distinct_png
 
 REVIEW_THRESHOLD = 0.9
@@ -90,7 +97,14 @@ def add_prediction(lab_staff, model_version) -> Callable[..., Prediction]:
                 limits=UploadLimits.from_settings(),
             )
             cell_image = cell_image_create(actor=lab_staff, slide=slide, image=image)
-        job = InferenceJob.objects.create(slide=slide, model_version=version, requested_by=lab_staff, total=1)
+        job = InferenceJob.objects.create(
+            slide=slide,
+            model_version=version,
+            requested_by=lab_staff,
+            status=InferenceJobStatus.SUCCEEDED,
+            total=1,
+            done=1,
+        )
         return Prediction.objects.create(
             cell_image=cell_image,
             model_version=version,

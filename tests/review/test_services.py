@@ -8,7 +8,15 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from cases.services import SlideLockedError, cell_image_create, slide_update
 from cases.uploads import UploadLimits, image_validate
-from classifier.models import CellClass, Prediction, Review, ReviewDecision, SlideSignature
+from classifier.models import (
+    CellClass,
+    InferenceJob,
+    InferenceJobStatus,
+    Prediction,
+    Review,
+    ReviewDecision,
+    SlideSignature,
+)
 from classifier.review_services import (
     ReviewError,
     prediction_review,
@@ -16,6 +24,7 @@ from classifier.review_services import (
     slide_bulk_confirm,
     slide_sign,
 )
+from classifier.services import inference_job_create
 from tests.conftest import PASSWORD
 from tests.factories import distinct_png
 
@@ -305,3 +314,23 @@ def test_an_amendment_reopens_the_slide_and_the_next_signature_is_a_new_version(
 def test_only_a_signed_slide_can_be_amended(pathologist, slide, predictions):
     with pytest.raises(ReviewError, match="Only a signed slide"):
         slide_amend(actor=pathologist, slide=slide, reason="Why not")
+
+
+def test_sign_off_waits_for_a_running_classification_job(pathologist, slide, predictions):
+    review_all(pathologist, predictions)
+    job = predictions[0].job
+    InferenceJob.objects.filter(pk=job.pk).update(status=InferenceJobStatus.RUNNING)
+
+    with pytest.raises(ReviewError, match="still running"):
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    assert not SlideSignature.objects.exists()
+
+
+def test_a_signed_slide_is_not_re_classified(pathologist, lab_staff, slide, predictions):
+    review_all(pathologist, predictions)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    jobs_before = InferenceJob.objects.count()
+
+    with pytest.raises(SlideLockedError):
+        inference_job_create(actor=lab_staff, slide=slide)
+    assert InferenceJob.objects.count() == jobs_before
