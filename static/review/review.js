@@ -97,6 +97,8 @@
     const progress = $("review-progress");
     progress.dataset.reviewed = reviewed;
     progress.textContent = reviewed + " of " + progress.dataset.cells + " cells reviewed";
+    const signLink = $("sign-link");
+    if (signLink && String(reviewed) === progress.dataset.cells) signLink.hidden = false;
   }
 
   function render() {
@@ -135,8 +137,12 @@
 
   async function record(label, reason) {
     if (busy || data.locked) return;
-    busy = true;
     const cell = cells[index];
+    if (cell.review && cell.review.label === label && !reason.trim()) {
+      go(index + 1);  // the same verdict again would only add a duplicate to the history
+      return;
+    }
+    busy = true;
     const body = new FormData();
     body.append("csrfmiddlewaretoken", csrfToken);
     body.append("label", label);

@@ -93,6 +93,9 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
     page.keyboard.press("g")
     expect(page.locator("#gradcam-status")).to_have_text("computing…")
     expect(page.locator("#cell-image")).to_be_hidden()
+    page.keyboard.press("g")
+    page.keyboard.press("Enter")  # already confirmed: moves on without a duplicate review
+    expect(position).to_have_text("5")
 
     reviews = {review.prediction_id: review for review in Review.objects.all()}
     assert len(reviews) == 5
@@ -104,6 +107,13 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
     )
     assert all(r.decision == ReviewDecision.CONFIRMED for pk, r in reviews.items() if pk != predictions[3].pk)
     assert queued_gradcams == [GradCam.objects.get(prediction=predictions[1]).pk]
+
+    page.click("#sign-link")
+    page.fill("#id_password", PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("#slide-signature")).to_contain_text("reviewed and approved by Paul Patho")
+    slide.refresh_from_db()
+    assert slide.is_locked
 
 
 def test_a_correction_without_reason_is_refused_on_screen(
