@@ -238,7 +238,9 @@ def slide_differential_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class SignForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True})
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -218,6 +218,11 @@
     gradcamTimer = setTimeout(showGradcam, 1500);
   }
 
+  function openSignPage() {
+    const signLink = $("sign-link");
+    if (signLink && !signLink.hidden) window.location.assign(signLink.href);
+  }
+
   function toggleHelp(show) {
     help.classList.toggle("d-none", !show);
     if (show) help.focus();
@@ -249,6 +254,7 @@
       g: () => { gradcamToggle.checked = !gradcamToggle.checked; showGradcam(); },
       enter: () => record(cells[index].label, ""), " ": () => record(cells[index].label, ""),
       c: () => record(cells[index].label, ""),
+      s: openSignPage,
     };
     if (actions[key]) {
       event.preventDefault();

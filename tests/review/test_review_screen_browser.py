@@ -108,8 +108,9 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
     assert all(r.decision == ReviewDecision.CONFIRMED for pk, r in reviews.items() if pk != predictions[3].pk)
     assert queued_gradcams == [GradCam.objects.get(prediction=predictions[1]).pk]
 
-    page.click("#sign-link")
-    page.fill("#id_password", PASSWORD)
+    page.keyboard.press("s")  # to the sign page, where the password field has the focus
+    expect(page.locator("#id_password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.locator("#slide-signature")).to_contain_text("reviewed and approved by Paul Patho")
     slide.refresh_from_db()
