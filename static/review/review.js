@@ -26,7 +26,6 @@
   const help = $("help-overlay");
   const csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
   let index = data.start;
-  let busy = false;
   let gradcamTimer = null;
 
   function percent(value) { return (value * 100).toFixed(1) + " %"; }
@@ -41,6 +40,7 @@
   function describeReview(review) {
     const what = review.decision === "corrected" ? "Corrected to " + review.label_name : "Confirmed " + review.label_name;
     const when = new Date(review.at).toLocaleString();
+    if (review.saving) return what + " (saving…)";
     return what + " by " + review.reviewer + ", " + when + (review.reason ? " — " + review.reason : "");
   }
 
@@ -93,7 +93,7 @@
   }
 
   function renderProgress() {
-    const reviewed = cells.filter((cell) => cell.review).length;
+    const reviewed = cells.filter((cell) => cell.review && !cell.review.saving).length;
     const progress = $("review-progress");
     progress.dataset.reviewed = reviewed;
     progress.textContent = reviewed + " of " + progress.dataset.cells + " cells reviewed";
@@ -135,39 +135,76 @@
     }
   }
 
-  async function record(label, reason) {
-    if (busy || data.locked) return;
+  // Reviews are sent one after another in the background, so the pathologist never waits for
+  // the server: the screen moves on at once and shows the verdict as "saving" until it is stored.
+  let sending = Promise.resolve();
+  let unsaved = 0;
+
+  function record(label, reason) {
+    if (data.locked) return;
     const cell = cells[index];
-    if (cell.review && cell.review.label === label && !reason.trim()) {
+    reason = reason.trim();
+    if (cell.review && cell.review.label === label && !reason) {
       go(index + 1);  // the same verdict again would only add a duplicate to the history
       return;
     }
-    busy = true;
+    if (label !== cell.label && !reason) {
+      errorBox.textContent = "Type the reason: a correction needs a reason.";
+      reasonInput.focus();
+      return;
+    }
+    const previous = cell.review;
+    cell.review = {
+      label: label, label_name: classNames[label], decision: label === cell.label ? "confirmed" : "corrected",
+      reason: reason, reviewer: "you", at: new Date().toISOString(), saving: true,
+    };
+    unsaved += 1;
+    renderSaving();
+    sending = sending.then(() => send(cell, label, reason, previous));
+    if (index < cells.length - 1) go(index + 1); else render();
+  }
+
+  async function send(cell, label, reason, previous) {
     const body = new FormData();
     body.append("csrfmiddlewaretoken", csrfToken);
     body.append("label", label);
     body.append("reason", reason);
+    let failure = "";
     try {
       const response = await fetch(cell.review_url, {
         method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin",
       });
       const answer = await response.json();
-      if (!response.ok) {
-        errorBox.textContent = answer.error || "The review was not recorded.";
-        labelSelect.value = label;
-        reasonInput.focus();
-        return;
+      if (response.ok) {
+        cell.review = answer.review;
+        cell.history.unshift(answer.review);
+      } else {
+        failure = answer.error || "The review was not recorded.";
       }
-      cell.review = answer.review;
-      cell.history.unshift(answer.review);
-      renderProgress();
-      if (index < cells.length - 1) go(index + 1); else render();
     } catch (error) {
-      errorBox.textContent = "Network error: the review was not recorded.";
-    } finally {
-      busy = false;
+      failure = "Network error: the review was not recorded.";
+    }
+    unsaved -= 1;
+    renderSaving();
+    if (failure) {
+      cell.review = previous;
+      go(cells.indexOf(cell));
+      labelSelect.value = label;
+      reasonInput.value = reason;
+      errorBox.textContent = failure;
+    } else {
+      renderProgress();
+      if (cell === cells[index]) renderReview(cell);
     }
   }
+
+  function renderSaving() {
+    $("review-saving").textContent = unsaved ? "saving " + unsaved + "…" : "";
+  }
+
+  window.addEventListener("beforeunload", (event) => {
+    if (unsaved) event.preventDefault();
+  });
 
   function choose(label) {
     const cell = cells[index];

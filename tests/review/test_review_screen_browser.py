@@ -10,7 +10,7 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from classifier.models import CellClass, GradCam, Review, ReviewDecision
+from classifier.models import CellClass, GradCam, ModelVersion, Review, ReviewDecision
 from tests.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -117,18 +117,29 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
     assert slide.is_locked
 
 
-def test_a_correction_without_reason_is_refused_on_screen(
-    browser, live_server, pathologist, slide, predictions
+def test_refused_reviews_keep_the_pathologist_on_the_cell(
+    browser, live_server, pathologist, slide, predictions, add_prediction
 ):
     page = logged_in_page(browser, live_server, "patho")
     page.goto(live_server.url + reverse("review:slide_review", args=[slide.pk]))
+    position = page.locator("#cell-position")
 
     page.keyboard.press("4")
     page.keyboard.press("Enter")
-
     expect(page.locator("#review-error")).to_contain_text("a correction needs a reason")
-    expect(page.locator("#cell-position")).to_have_text("1")
+    expect(position).to_have_text("1")
     page.keyboard.press("Escape")
     page.keyboard.press("e")  # eosinophil is not the prediction either: still asks
     expect(page.locator("#review-reason")).to_be_focused()
+    page.keyboard.press("Escape")
+
+    # Meanwhile a newer model classified the cell: the server refuses, the screen goes back to it.
+    newer_model = ModelVersion.objects.create(
+        name="newer", directory="newer", sha256="3" * 64, file_hashes={}, review_threshold=0.9
+    )
+    add_prediction(slide, CellClass.MONOCYTE, 0.99, version=newer_model, cell_image=predictions[3].cell_image)
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-error")).to_contain_text("A newer prediction exists")
+    expect(position).to_have_text("1")
+    expect(page.locator("#review-progress")).to_have_text("0 of 5 cells reviewed")
     assert not Review.objects.exists()
