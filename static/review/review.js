@@ -119,6 +119,7 @@
     renderReview(cell);
     renderNeighbours(cell);
     showGradcam();
+    if (cells[index + 1]) new Image().src = cells[index + 1].image_url;  // ready before the key press
   }
 
   function go(target) {
