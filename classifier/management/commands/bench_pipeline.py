@@ -43,19 +43,23 @@ class Command(BaseCommand):
         model_version = model_version_active()
         actor = _bench_user()
         slide = self._slide_upload(actor, cells)
-        queue = queue_name_unique("bench")
+        job, seconds = self._run_with_own_worker(actor, slide)
+        self._report(job, seconds, model_version.name)
+
+    def _run_with_own_worker(self, actor: User, slide: Slide) -> tuple[InferenceJob, float]:
+        """A queue no other worker listens to, so exactly one worker process does the work."""
+        queue, previous_queue = queue_name_unique("bench"), celery_app.conf.task_default_queue
         celery_app.conf.task_default_queue = queue
         with tempfile.TemporaryDirectory() as folder:
-            worker = WorkerProcess(
-                queue=queue, environment=_worker_environment(), log_path=Path(folder) / "w.log"
-            )
+            log_path = Path(folder) / "worker.log"
+            worker = WorkerProcess(queue=queue, environment=_worker_environment(), log_path=log_path)
             worker.start()
             try:
                 self._warm_up(actor, worker)
-                job, seconds = self._measure(actor, slide)
+                return self._measure(actor, slide)
             finally:
                 worker.stop()
-        self._report(job, seconds, model_version.name)
+                celery_app.conf.task_default_queue = previous_queue
 
     def _slide_upload(self, actor: User, cells: int) -> Slide:
         patient = Patient.objects.filter(mrn=BENCH_MRN).first() or patient_create(
@@ -126,7 +130,13 @@ def _bench_user() -> User:
 def _worker_environment() -> dict[str, str]:
     """The worker must reach the same database and media folder as this process."""
     database = connection.settings_dict
-    environment = {"MEDIA_ROOT": str(settings.MEDIA_ROOT), "REDIS_URL": settings.CELERY_BROKER_URL}
+    environment = {
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "HEMATOVISION_MODELS_ROOT": str(settings.HEMATOVISION_MODELS_ROOT),
+        # REDIS_URL for the base and production settings, TEST_REDIS_URL for the test settings.
+        "REDIS_URL": settings.CELERY_BROKER_URL,
+        "TEST_REDIS_URL": settings.CELERY_BROKER_URL,
+    }
     if database["ENGINE"].endswith("postgresql"):
         credentials = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
         host = f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
