@@ -170,3 +170,25 @@ def test_lab_staff_cannot_switch_the_active_model(lab_client, model_version):
 
     assert lab_client.post(reverse("classifier:model_version_activate", args=[other.pk])).status_code == 403
     assert ModelVersion.objects.get(is_active=True) == model_version
+
+
+def test_no_page_or_endpoint_loads_the_model(
+    monkeypatch, lab_client, pathologist_client, slide_with_cells, model_version
+):
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("a web request loaded the model")
+
+    monkeypatch.setattr("classifier.adapter.Predictor", refuse)
+    submit = lab_client.post(reverse("classifier:slide_submit", args=[slide_with_cells.pk]))
+    job = InferenceJob.objects.get()
+    upload = SimpleUploadedFile("cell.png", image_bytes(8), content_type="image/png")
+    quick = pathologist_client.post(reverse("classifier:quick_classify"), {"image": upload})
+
+    answers = [
+        submit.status_code,
+        quick.status_code,
+        lab_client.get(reverse("cases:slide_detail", args=[slide_with_cells.pk])).status_code,
+        lab_client.get(reverse("classifier:inference_job_progress", args=[job.pk])).status_code,
+        pathologist_client.get(quick["Location"]).status_code,
+    ]
+    assert answers == [302, 302, 200, 200, 200]
