@@ -1,6 +1,7 @@
 """Evaluate a model on a class-folder directory.
 
     python -m ml.evaluate --data DIR [--model DIR] [--json FILE] [--png FILE] [--split all|train|val|test]
+                          [--serving FILE]
 
 Prints a table, writes JSON (n, accuracy, macro_f1, per_class, labels, confusion_matrix, ece,
 coverage_accuracy, skipped files) and a confusion-matrix PNG. When DIR is inside the Kaggle
@@ -196,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--png", type=Path, help="confusion-matrix PNG (default: next to --json, else var/evaluation/)"
     )
+    parser.add_argument("--serving", help="serve from this file of the model directory (e.g. model.keras)")
     parser.add_argument("--split", choices=("all", "train", "val", "test"), default="all")
     args = parser.parse_args(argv)
     try:
-        predictor = Predictor(args.model)
+        predictor = Predictor(args.model, serving_file=args.serving)
         result = evaluate(args.data, predictor, args.split)
     except (DatasetError, ModelDirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)

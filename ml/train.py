@@ -52,7 +52,7 @@ from ml.predict import softmax
 class Recipe:
     name: str
     input_size: int = 160
-    cut: str = "block_12_add"
+    cut: str = "block_2_add"
     localise: bool = True
     train_sources: str = "kaggle+pbc"
     validate_on: str = "kaggle+pbc"  # validation sets averaged into the early-stopping score
