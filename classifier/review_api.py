@@ -3,6 +3,7 @@
 Included by ``hematovision_site.api_urls`` under /api/ (URL names in the ``api`` namespace).
 """
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -57,7 +58,7 @@ class SlideExportView(APIView):
     required_permissions = {"get": ("cases.view_slide", "classifier.view_review")}
 
     @extend_schema(parameters=[_format_parameter(["csv", "json", "fhir"])], responses=EXPORT_RESPONSES)
-    def get(self, request: Request, pk: int):  # noqa: ANN201
+    def get(self, request: Request, pk: int) -> HttpResponse:
         slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
         export_format = _export_format(request, ("csv", "json", "fhir"))
         return export_response(request=request, scope=ExportScope(slide=slide), export_format=export_format)
@@ -70,7 +71,7 @@ class PatientExportView(APIView):
     required_permissions = {"get": ("cases.view_patient", "classifier.view_review")}
 
     @extend_schema(parameters=[_format_parameter(["csv", "json"])], responses=EXPORT_RESPONSES)
-    def get(self, request: Request, pk: int):  # noqa: ANN201
+    def get(self, request: Request, pk: int) -> HttpResponse:
         patient = get_object_or_404(patient_visible_queryset(request.user), pk=pk)
         export_format = _export_format(request, ("csv", "json"))
         return export_response(
@@ -92,7 +93,7 @@ class RangeExportView(APIView):
         ],
         responses=EXPORT_RESPONSES,
     )
-    def get(self, request: Request):  # noqa: ANN201
+    def get(self, request: Request) -> HttpResponse:
         form = DateRangeExportForm(
             {**request.query_params.dict(), "export_format": request.query_params.get("as", "csv")}
         )

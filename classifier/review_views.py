@@ -2,7 +2,7 @@
 Grad-CAM and result exports. Views parse input, check access and call services or selectors."""
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 from django import forms
 from django.contrib import messages
@@ -94,7 +94,7 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
     return render(request, "review/queue.html", context)
 
 
-def _review_json(review_label: str, decision: str, reason: str, reviewer: str, created_at) -> dict:  # noqa: ANN001
+def _review_json(review_label: str, decision: str, reason: str, reviewer: str, created_at: datetime) -> dict:
     return {
         "label": review_label,
         "label_name": CellClass(review_label).label,

@@ -15,6 +15,7 @@ import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -29,24 +30,27 @@ OVERLAY_OPACITY = 0.45
 
 Stage = Callable[[object], object]
 
+if TYPE_CHECKING:
+    import keras
+
 
 def _is_spatial(tensor: object) -> bool:
     return len(getattr(tensor, "shape", ())) == 4
 
 
-def _layers(model) -> list:  # noqa: ANN001
+def _layers(model: keras.Model) -> list[keras.Layer]:
     import keras
 
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
-def _holds_feature_map(layer) -> bool:  # noqa: ANN001
+def _holds_feature_map(layer: keras.Layer) -> bool:
     import keras
 
     return isinstance(layer, keras.Model) and any(_is_spatial(inner.output) for inner in _layers(layer))
 
 
-def split_at_last_feature_map(model) -> tuple[Stage, Stage]:  # noqa: ANN001
+def split_at_last_feature_map(model: keras.Model) -> tuple[Stage, Stage]:
     """(to_features, to_logits): the model cut after its last layer with a spatial output.
 
     A nested model whose own output is flat but that holds spatial layers (a backbone ending in
@@ -64,7 +68,7 @@ def split_at_last_feature_map(model) -> tuple[Stage, Stage]:  # noqa: ANN001
     raise ModelDirectoryError(f"model {model.name} has no spatial feature map to explain")
 
 
-def _graph_cut(model, layers: list, index: int) -> tuple[Stage, Stage]:  # noqa: ANN001
+def _graph_cut(model: keras.Model, layers: list[keras.Layer], index: int) -> tuple[Stage, Stage]:
     """Cut a functional graph at one layer's output (residual connections allowed); a chain whose
     layers are sub-models has no such tensor of its own, and is cut by running its layers in turn."""
     import keras

@@ -2,6 +2,7 @@
 request (real model once committed), the pathologist verifies and signs, the FHIR report validates."""
 
 import time
+from collections.abc import Callable
 
 import pytest
 from django.test import Client
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SECONDS = 120
 
 
-def _wait_until(condition, seconds: float = SECONDS) -> None:  # noqa: ANN001
+def _wait_until(condition: Callable[[], bool], seconds: float = SECONDS) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
