@@ -34,8 +34,8 @@ def test_limit_per_group_caps_copies_of_each_original():
 
 
 def test_overrides_are_cast_to_the_field_type():
-    recipe = apply_overrides(RECIPES["default"], ["epochs=3", "learning_rate=0.01", "use_pbc=false"])
-    assert (recipe.epochs, recipe.learning_rate, recipe.use_pbc) == (3, 0.01, False)
+    recipe = apply_overrides(RECIPES["default"], ["epochs=3", "learning_rate=0.01", "augment=false"])
+    assert (recipe.epochs, recipe.learning_rate, recipe.augment) == (3, 0.01, False)
     with pytest.raises(SystemExit):
         apply_overrides(RECIPES["default"], ["no_such_field=1"])
 
