@@ -109,7 +109,7 @@ def converted_weights() -> dict[str, np.ndarray]:
             raise FileNotFoundError(f"no Keras ImageNet weights cached and no {source}")
         weights = convert_tflite_weights(source)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_suffix(".tmp.npz")
+        temporary = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
         np.savez(temporary, **weights)
         temporary.replace(cached)
     with np.load(cached) as archive:
