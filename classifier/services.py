@@ -113,9 +113,13 @@ def model_version_register_default(*, actor: User | None = None) -> ModelVersion
         return None
     name = str(model_card_read(directory)["version"])
     existing = ModelVersion.objects.filter(name=name).first()
-    if existing is not None:
-        return existing
-    return model_version_register(directory=directory, actor=actor)
+    if existing is None:
+        return model_version_register(directory=directory, actor=actor)
+    if model_directory_digest(model_directory_hashes(directory)) != existing.sha256:
+        # Never silently serve different weights under a recorded name: jobs with it will fail
+        # with the checksum error until the new model gets a version of its own.
+        logger.error("The default model %s changed since it was registered; give it a new version.", name)
+    return existing
 
 
 @transaction.atomic

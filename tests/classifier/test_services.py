@@ -97,6 +97,18 @@ def test_the_default_model_is_registered_once(monkeypatch, tiny_model_dir, db):
     assert len(_events(AuditAction.MODEL_VERSION_REGISTERED)) == 1
 
 
+def test_a_default_model_changed_under_the_same_version_is_not_registered_again(
+    monkeypatch, tiny_model_dir, db, caplog
+):
+    monkeypatch.setenv("HEMATOVISION_MODEL_DIR", str(tiny_model_dir))
+    first = services.model_version_register_default()
+    (tiny_model_dir / "notes.txt").write_text("retrained")
+
+    assert services.model_version_register_default() == first
+    assert "changed since it was registered" in caplog.text
+    assert ModelVersion.objects.count() == 1
+
+
 def test_without_a_default_model_nothing_is_registered(monkeypatch, tmp_path, db):
     monkeypatch.setenv("HEMATOVISION_MODEL_DIR", str(tmp_path / "absent"))
 
