@@ -3,6 +3,7 @@ import datetime
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.selectors import audit_chain_verify, audit_event_list, audit_event_visible_queryset
@@ -69,7 +70,7 @@ def test_only_auditors_see_events(lab_staff, pathologist, administrator, outside
 def test_list_filters_by_actor_action_object_and_date(lab_staff, pathologist):
     audit_event_record(action=AuditAction.LOGIN, actor=lab_staff, target=lab_staff)
     audit_event_record(action=AuditAction.LOGOUT, actor=pathologist, target=pathologist)
-    today = datetime.date.today()
+    today = timezone.localdate()
 
     def actions(**filters) -> list[str]:
         return list(audit_event_list(user=pathologist, **filters).values_list("action", flat=True))

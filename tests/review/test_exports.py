@@ -151,7 +151,8 @@ def test_patient_and_date_range_exports_cover_exactly_their_slides(
 
 
 def test_range_export_page_downloads_with_valid_dates(pathologist_client, slide, reviewed):
-    today = timezone.localdate().isoformat()
+    # The slide's own local collection date: "now - 2 h" is yesterday shortly after midnight.
+    today = timezone.localdate(slide.collected_at).isoformat()
     url = reverse("review:range_export")
 
     response = pathologist_client.get(
