@@ -1,14 +1,25 @@
-"""Decode each image once, render its views, and cache the frozen lower network's activations.
+"""tf.data input pipeline: decode each image once, render its views, cache the frozen activations.
 
 With the lower MobileNetV2 blocks frozen, their output for a given view never changes, so it is
-computed once per view and stored (float16) instead of every epoch; training then only runs the
+computed once per view and cached (float16) instead of every epoch; training then only runs the
 upper blocks. Several randomly augmented views per image stand in for on-the-fly augmentation.
+
+Image side (`view_dataset`, `extract`): list the samples, read and decode each file once, render
+all its views in a parallel map (Pillow/numpy through `tf.numpy_function`, so the views are exactly
+those `ml.cells` and `ml.augment` define, seeded per image), batch, run the frozen lower network,
+prefetch, and `cache` the activations to a file under the cache dir keyed by the samples and
+settings; an identical run reads that file instead of decoding anything.
+
+Training side (`training_batches`): the views chosen for an epoch (class/source-balanced indices)
+gathered from the cached activations, batched and prefetched.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -21,7 +32,8 @@ from ml.augment import AugmentConfig, augmented_pixels
 from ml.cells import LocalisationConfig, crop_cell
 from ml.data import Sample
 
-CHUNK = 256
+BATCH = 64
+PROGRESS_EVERY = 40  # batches between progress lines
 
 
 @dataclass(frozen=True)
@@ -31,24 +43,85 @@ class FeatureSet:
     sample_index: np.ndarray  # which sample each view came from
 
 
+def decode(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.convert("RGB")
+
+
+def view_rng(path: str, seed: int) -> np.random.Generator:
+    """Seeded per image (by path), so views do not depend on order, batching or parallelism."""
+    return np.random.default_rng(
+        [seed, int(hashlib.md5(path.encode(), usedforsecurity=False).hexdigest()[:8], 16)]
+    )
+
+
+def view_count(augment: AugmentConfig | None, views: int) -> int:
+    return 1 if augment is None else views
+
+
 def render_views(
-    sample: Sample,
+    image: Image.Image,
+    path: str,
     size: int,
     localisation: LocalisationConfig,
     augment: AugmentConfig | None,
     views: int,
     seed: int,
-) -> list[np.ndarray]:
-    """View 0 is the plain crop; the others are augmented (seeded per image, so reproducible)."""
-    with Image.open(sample.path) as opened:
-        image = opened.convert("RGB")
+) -> np.ndarray:
+    """(views, size, size, 3) float32: view 0 is the plain crop, the others are augmented."""
     plain = np.asarray(crop_cell(image, localisation, size), dtype=np.float32)
     if augment is None:
-        return [plain]
-    rng = np.random.default_rng(
-        [seed, int(hashlib.md5(str(sample.path).encode(), usedforsecurity=False).hexdigest()[:8], 16)]
+        return plain[np.newaxis]
+    rng = view_rng(path, seed)
+    augmented = [augmented_pixels(image, localisation, size, augment, rng) for _ in range(views - 1)]
+    return np.stack([plain, *augmented])
+
+
+def view_dataset(
+    samples: list[Sample],
+    *,
+    size: int,
+    localisation: LocalisationConfig,
+    augment: AugmentConfig | None,
+    views: int,
+    seed: int,
+):
+    """tf.data.Dataset of (pixels, label, sample index), one element per view, in sample order."""
+    import tensorflow as tf
+
+    count = view_count(augment, views)
+
+    def render(path: bytes, data: bytes) -> np.ndarray:
+        return render_views(decode(data), path.decode(), size, localisation, augment, views, seed)
+
+    def load(path, label, index):
+        pixels = tf.numpy_function(render, [path, tf.io.read_file(path)], tf.float32, stateful=False)
+        pixels.set_shape((count, size, size, 3))
+        return pixels, tf.fill([count], label), tf.fill([count], index)
+
+    listed = tf.data.Dataset.from_tensor_slices(
+        (
+            [str(sample.path) for sample in samples],
+            np.array([sample.label for sample in samples], np.int64),
+            np.arange(len(samples), dtype=np.int64),
+        )
     )
-    return [plain] + [augmented_pixels(image, localisation, size, augment, rng) for _ in range(views - 1)]
+    # deterministic=True keeps sample order while images are rendered in parallel.
+    rendered = listed.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return rendered.unbatch()
+
+
+def activation_dataset(views, extractor, cache_file: Path | None):
+    """Batches of (float16 activations, labels, sample indices), cached to `cache_file` if given."""
+    import tensorflow as tf
+
+    def activations(pixels, labels, owners):
+        return tf.cast(extractor(pixels, training=False), tf.float16), labels, owners
+
+    batches = views.batch(BATCH).prefetch(tf.data.AUTOTUNE).map(activations)
+    if cache_file is not None:
+        batches = batches.cache(str(cache_file))
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def cache_key(samples: list[Sample], settings: dict) -> str:
@@ -56,6 +129,21 @@ def cache_key(samples: list[Sample], settings: dict) -> str:
     for sample in samples:
         digest.update(str(sample.path).encode())
     return digest.hexdigest()[:20]
+
+
+def cache_files(prefix: Path) -> list[Path]:
+    """The files tf.data's cache writes for a prefix (an index and data shards)."""
+    return sorted(prefix.parent.glob(f"{prefix.name}.*"))
+
+
+def is_cached(prefix: Path) -> bool:
+    return prefix.with_name(f"{prefix.name}.index").is_file()
+
+
+def publish_cache(temporary: Path, final: Path) -> None:
+    """Rename a completed per-process cache to its shared name, index last (the index marks it done)."""
+    for part in sorted(cache_files(temporary), key=lambda p: p.suffix == ".index"):
+        os.replace(part, final.with_name(final.name + part.name[len(temporary.name) :]))
 
 
 def extract(
@@ -80,31 +168,55 @@ def extract(
         "seed": seed,
         "extractor": extractor_id,
     }
-    path = cache / f"{name}-{cache_key(samples, settings)}.npz" if cache else None
-    if path and path.is_file():
-        with np.load(path) as stored:
-            return FeatureSet(stored["features"], stored["labels"], stored["sample_index"])
-    result = _extract(samples, extractor, size, localisation, augment, views, seed, name)
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, features=result.features, labels=result.labels, sample_index=result.sample_index)
+    final = cache / f"{name}-{cache_key(samples, settings)}.tfdata" if cache else None
+    reuse = final is not None and is_cached(final)
+    # A new cache is written under a per-process name and published when complete, so an
+    # interrupted or concurrent run never leaves (or reads) a partial cache.
+    target = final if reuse or final is None else final.with_name(f"{final.name}.tmp{os.getpid()}")
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    views_per_sample = view_dataset(
+        samples, size=size, localisation=localisation, augment=augment, views=views, seed=seed
+    )
+    result = collect(activation_dataset(views_per_sample, extractor, target), len(samples), name)
+    if target is not None and not reuse:
+        publish_cache(target, final)
     return result
 
 
-def _extract(samples, extractor, size, localisation, augment, views, seed, name) -> FeatureSet:
+def collect(batches, total: int, name: str) -> FeatureSet:
+    """Read a whole activation dataset into memory (which also completes its cache file)."""
     features, labels, owners = [], [], []
     started = time.monotonic()
-    for start in range(0, len(samples), CHUNK):
-        pixels = []
-        for index in range(start, min(start + CHUNK, len(samples))):
-            rendered = render_views(samples[index], size, localisation, augment, views, seed)
-            pixels.extend(rendered)
-            labels.extend([samples[index].label] * len(rendered))
-            owners.extend([index] * len(rendered))
-        features.append(extractor.predict(np.stack(pixels), batch_size=64, verbose=0).astype(np.float16))
-        done = min(start + CHUNK, len(samples))
-        rate = done / (time.monotonic() - started)
-        print(
-            f"  features {name}: {done}/{len(samples)} images ({rate:.0f} img/s)", file=sys.stderr, flush=True
+    for number, (activations, label, owner) in enumerate(batches.as_numpy_iterator(), start=1):
+        features.append(activations)
+        labels.append(label)
+        owners.append(owner)
+        if number % PROGRESS_EVERY == 0:
+            done = int(owner[-1]) + 1
+            rate = done / (time.monotonic() - started)
+            print(f"  features {name}: {done}/{total} images ({rate:.0f} img/s)", file=sys.stderr, flush=True)
+    return FeatureSet(np.concatenate(features), np.concatenate(labels), np.concatenate(owners))
+
+
+def training_batches(features: np.ndarray, targets: np.ndarray, chosen: np.ndarray, batch_size: int):
+    """tf.data.Dataset of (float32 features, targets) for the views chosen this epoch, in that order.
+
+    Gathering per batch keeps the (large) activation array in numpy instead of copying it into a
+    TensorFlow constant.
+    """
+    import tensorflow as tf
+
+    def gather(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return features[indices].astype(np.float32), targets[indices]
+
+    def load(indices):
+        batch_features, batch_targets = tf.numpy_function(
+            gather, [indices], (tf.float32, tf.float32), stateful=False
         )
-    return FeatureSet(np.concatenate(features), np.array(labels, np.int64), np.array(owners, np.int64))
+        batch_features.set_shape((None, *features.shape[1:]))
+        batch_targets.set_shape((None, *targets.shape[1:]))
+        return batch_features, batch_targets
+
+    batches = tf.data.Dataset.from_tensor_slices(chosen.astype(np.int64)).batch(batch_size)
+    return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
