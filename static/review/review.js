@@ -274,6 +274,14 @@
   $("help-button").addEventListener("click", () => toggleHelp(true));
   $("help-close").addEventListener("click", () => toggleHelp(false));
 
+  // A button or link reached with Tab is activated by Enter or Space, a checkbox toggled by Space,
+  // as on any page: those keys must not confirm the cell instead (e.g. on "Bulk confirm").
+  function activatesFocused(event) {
+    const activation = event.key === "Enter" || event.key === " ";
+    return (activation && event.target.matches("button, a[href]")) ||
+      (event.key === " " && event.target.matches("input[type=checkbox]"));
+  }
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const typing = event.target.matches("input[type=text], input:not([type]), textarea, select");
@@ -281,7 +289,7 @@
       if (!help.classList.contains("d-none")) toggleHelp(false); else cancelCorrection();
       return;
     }
-    if (typing) return;  // Enter in the reason field submits the form
+    if (typing || activatesFocused(event)) return;  // Enter in the reason field submits the form
     if (!help.classList.contains("d-none") && event.key !== "?") return;
     const key = event.key.toLowerCase();
     const actions = {
