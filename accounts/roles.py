@@ -34,6 +34,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.view_review",
             "classifier.view_slidesignature",
             "classifier.view_gradcam",
+            "classifier.view_cellexclusion",
         }
     ),
     Role.PATHOLOGIST: frozenset(
@@ -52,6 +53,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.add_slidesignature",
             "classifier.add_slideamendment",
             "classifier.view_gradcam",
+            "classifier.view_cellexclusion",
+            "classifier.add_cellexclusion",
         }
     ),
     Role.ADMIN: frozenset(

@@ -32,6 +32,8 @@ class AuditAction(models.TextChoices):
     SLIDE_SIGN_REFUSED = "slide.sign_refused", "Slide sign-off refused (wrong password)"
     SLIDE_AMENDED = "slide.amended", "Slide amended (reopened)"
     RESULTS_EXPORTED = "results.exported", "Results exported"
+    CELL_EXCLUDED = "cell_image.excluded", "Cell excluded from the differential"
+    CELL_INCLUDED = "cell_image.included", "Cell exclusion withdrawn"
 
 
 class AuditEvent(models.Model):

@@ -184,9 +184,9 @@ class PredictionFailure(models.Model):
     class Meta:
         ordering = ["cell_image_id", "-created_at"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["cell_image", "model_version"], name="prediction_failure_unique_per_model"
-            ),
+            # Per job, not per model version: a pathologist may retry a failed cell with the same
+            # model (a file that was missing may be back), and a second failure is a row of its own.
+            models.UniqueConstraint(fields=["cell_image", "job"], name="prediction_failure_unique_per_job"),
         ]
 
     def __str__(self) -> str:
@@ -329,6 +329,52 @@ class SlideAmendment(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
             raise PermissionError("An amendment is never changed.")
+        super().save(*args, **kwargs)
+
+
+class ExclusionCategory(models.TextChoices):
+    ARTEFACT = "artefact", "Artefact"
+    SMUDGE = "smudge", "Smudge cell"
+    UNREADABLE = "unreadable", "Unreadable image"
+    OTHER = "other", "Other"
+
+
+class CellExclusion(models.Model):
+    """A pathologist's decision that a cell does not count in the slide's differential, or that an
+    earlier exclusion is withdrawn; append-only.
+
+    The cell's newest row decides: ``excluded`` keeps it out of the differential and out of the
+    cells sign-off waits for (a cell the model could not classify can only be resolved this way
+    or by a successful retry). Older rows stay as history.
+    """
+
+    cell_image = models.ForeignKey(CellImage, on_delete=models.PROTECT, related_name="exclusions")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    excluded = models.BooleanField(help_text="False: an earlier exclusion is withdrawn")
+    category = models.CharField(max_length=16, choices=ExclusionCategory.choices, blank=True)
+    reason = models.TextField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["cell_image_id", "-id"]
+        default_permissions = ("add", "view")
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="cell_exclusion_has_reason"),
+            models.CheckConstraint(
+                condition=Q(excluded=False) | ~Q(category=""), name="cell_exclusion_has_category"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        verb = "Excluded" if self.excluded else "Included again"
+        return f"{verb}: cell image {self.cell_image_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("An exclusion is never changed; record a new decision instead.")
         super().save(*args, **kwargs)
 
 

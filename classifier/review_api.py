@@ -1,4 +1,5 @@
-"""REST endpoints of pathologist review: record a review, and download results (CSV, JSON, FHIR).
+"""REST endpoints of pathologist review: record a review, exclude a cell from the differential,
+retry the classification of a slide's unclassified cells, and download results (CSV, JSON, FHIR).
 
 Included by ``hematovision_site.api_urls`` under /api/ (URL names in the ``api`` namespace).
 """
@@ -13,10 +14,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases.selectors import patient_visible_queryset, slide_visible_queryset
+from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
 from classifier.exports import ExportScope
-from classifier.models import CellClass, ReviewDecision
-from classifier.review_services import prediction_review
+from classifier.models import CellClass, ExclusionCategory, ReviewDecision
+from classifier.review_services import (
+    cell_image_exclude,
+    cell_image_include,
+    prediction_review,
+    slide_classification_retry,
+)
 from classifier.review_views import DateRangeExportForm, export_response
 from classifier.selectors import prediction_visible_queryset
 
@@ -147,3 +153,86 @@ class PredictionReviewView(APIView):
             "supersedes": review.supersedes_id,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CellExclusionCreateSerializer(serializers.Serializer):
+    excluded = serializers.BooleanField(default=True, help_text="False withdraws the cell's exclusion")
+    category = serializers.ChoiceField(
+        choices=ExclusionCategory.choices, required=False, default="", help_text="Required when excluding"
+    )
+    reason = serializers.CharField(max_length=2000)
+
+    def validate(self, data: dict) -> dict:
+        if data["excluded"] and not data["category"]:
+            raise serializers.ValidationError({"category": ["Say why the cell is excluded."]})
+        return data
+
+
+CellExclusionSerializer = inline_serializer(
+    "CellExclusion",
+    {
+        "id": serializers.IntegerField(),
+        "cell_image": serializers.IntegerField(),
+        "excluded": serializers.BooleanField(),
+        "category": serializers.CharField(),
+        "reason": serializers.CharField(),
+        "decided_by": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "supersedes": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
+class CellImageExclusionView(APIView):
+    """Exclude a cell from its slide's differential (artefact, smudge cell, unreadable image; a
+    reason is required), or withdraw the exclusion with ``excluded: false``. Excluded cells are not
+    counted and no longer hold up sign-off; every decision is kept and audited."""
+
+    permission_classes = [MethodPermissions]
+    required_permissions = {"post": ("cases.view_cellimage", "classifier.add_cellexclusion")}
+
+    @extend_schema(request=CellExclusionCreateSerializer, responses={201: CellExclusionSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        cell_image = get_object_or_404(cell_image_visible_queryset(request.user), pk=pk)
+        serializer = CellExclusionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data["excluded"]:
+            exclusion = cell_image_exclude(
+                actor=request.user, cell_image=cell_image, category=data["category"], reason=data["reason"]
+            )
+        else:
+            exclusion = cell_image_include(actor=request.user, cell_image=cell_image, reason=data["reason"])
+        body = {
+            "id": exclusion.pk,
+            "cell_image": exclusion.cell_image_id,
+            "excluded": exclusion.excluded,
+            "category": exclusion.category,
+            "reason": exclusion.reason,
+            "decided_by": request.user.get_username(),
+            "created_at": exclusion.created_at,
+            "supersedes": exclusion.supersedes_id,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SlideClassificationRetryView(APIView):
+    """Classify again, with the active model, the slide's cells that have no prediction and are
+    not excluded (the model could not read them, or no model was active)."""
+
+    permission_classes = [MethodPermissions]
+    required_permissions = {"post": ("cases.view_slide", "classifier.add_review")}
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer(
+                "ClassificationRetry",
+                {"job": serializers.IntegerField(), "total": serializers.IntegerField()},
+            )
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+        job = slide_classification_retry(actor=request.user, slide=slide)
+        return Response({"job": job.pk, "total": job.total}, status=status.HTTP_202_ACCEPTED)

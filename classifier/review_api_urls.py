@@ -8,6 +8,16 @@ urlpatterns = [
     path(
         "predictions/<int:pk>/reviews/", review_api.PredictionReviewView.as_view(), name="prediction-review"
     ),
+    path(
+        "cell-images/<int:pk>/exclusions/",
+        review_api.CellImageExclusionView.as_view(),
+        name="cell-image-exclusion",
+    ),
+    path(
+        "slides/<int:pk>/classification-retry/",
+        review_api.SlideClassificationRetryView.as_view(),
+        name="slide-classification-retry",
+    ),
     path("exports/slides/<int:pk>/", review_api.SlideExportView.as_view(), name="export-slide"),
     path("exports/patients/<int:pk>/", review_api.PatientExportView.as_view(), name="export-patient"),
     path("exports/cells/", review_api.RangeExportView.as_view(), name="export-range"),

@@ -1,8 +1,9 @@
-"""Reading reviews, the review queue, differential counts and signatures.
+"""Reading reviews, the review queue, cell exclusions, differential counts and signatures.
 
 A cell's *current prediction* is its newest one (a re-run with another model version adds a newer
-one); a prediction's *current review* is its newest review, the ones before it are history. Both
-are computed in SQL (subqueries), so list pages cost a fixed number of queries.
+one); a prediction's *current review* is its newest review, the ones before it are history; a
+cell is *excluded* when its newest ``CellExclusion`` says so. All are computed in SQL
+(subqueries), so list pages cost a fixed number of queries.
 """
 
 from dataclasses import dataclass, field
@@ -10,11 +11,23 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
-from cases.models import Slide, SlideStatus
-from cases.selectors import slide_visible_queryset
-from classifier.models import CellClass, GradCam, Prediction, Review, SlideAmendment, SlideSignature
+from cases.models import CellImage, Slide, SlideStatus
+from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.models import (
+    INFERENCE_JOB_FINISHED,
+    CellClass,
+    CellExclusion,
+    GradCam,
+    InferenceJob,
+    Prediction,
+    PredictionFailure,
+    Review,
+    SlideAmendment,
+    SlideSignature,
+)
 from classifier.selectors import prediction_visible_queryset
 
 # Lower bounds of the confidence bands offered as queue filters; "flagged" means below the review
@@ -52,10 +65,24 @@ def _newest_prediction_of_cell() -> Subquery:
     )
 
 
+def _newest_exclusion(cell_image: OuterRef | int) -> QuerySet[CellExclusion]:
+    return CellExclusion.objects.filter(cell_image=cell_image).order_by("-id")
+
+
+def _is_excluded(cell_image: OuterRef) -> Coalesce:
+    return Coalesce(
+        Subquery(_newest_exclusion(cell_image).values("excluded")[:1]),
+        Value(False),
+        output_field=BooleanField(),
+    )
+
+
 def current_predictions(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
-    """Only each cell's newest prediction, annotated with its current review (``review_*``)."""
+    """Only each cell's newest prediction, annotated with its current review (``review_*``) and
+    whether its cell is excluded from the differential (``excluded``)."""
     newest_review = Review.objects.filter(prediction=OuterRef("pk")).order_by("-id")
     return predictions.filter(pk=_newest_prediction_of_cell()).annotate(
+        excluded=_is_excluded(OuterRef("cell_image")),
         review_id=Subquery(newest_review.values("pk")[:1]),
         review_label=Subquery(newest_review.values("label")[:1]),
         review_decision=Subquery(newest_review.values("decision")[:1]),
@@ -75,12 +102,27 @@ def review_current(prediction: Prediction) -> Review | None:
     return prediction.reviews.order_by("-id").first()
 
 
+def cell_exclusion_current(cell_image: CellImage) -> CellExclusion | None:
+    """The cell's newest exclusion decision (which may be a withdrawal), or None."""
+    return _newest_exclusion(cell_image.pk).first()
+
+
+def cell_exclusion_visible_queryset(user: AbstractBaseUser) -> QuerySet[CellExclusion]:
+    if not user.is_authenticated or not user.has_perm("classifier.view_cellexclusion"):
+        return CellExclusion.objects.none()
+    return CellExclusion.objects.filter(cell_image__in=cell_image_visible_queryset(user)).select_related(
+        "decided_by"
+    )
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     slide: Slide | None = None
     label: str = ""
     band: str = ""
     reviewed: bool | None = None
+    # Excluded cells need no verification; the slide's review screen still lists them.
+    include_excluded: bool = False
 
 
 def review_queue(*, user: AbstractBaseUser, filters: QueueFilters) -> QuerySet[Prediction]:
@@ -98,19 +140,26 @@ def review_queue(*, user: AbstractBaseUser, filters: QueueFilters) -> QuerySet[P
         predictions = predictions.filter(CONFIDENCE_BANDS[filters.band][1])
     if filters.reviewed is not None:
         predictions = predictions.filter(review_id__isnull=not filters.reviewed)
+    if not filters.include_excluded:
+        predictions = predictions.filter(excluded=False)
     return predictions.order_by("confidence", "id")
 
 
 def slide_review_predictions(*, user: AbstractBaseUser, slide: Slide) -> list[Prediction]:
     """The slide's current predictions in queue order, each with ``history`` (its reviews, newest
-    first) and ``gradcam_status``; four queries whatever the number of cells."""
-    predictions = list(review_queue(user=user, filters=QueueFilters(slide=slide)))
+    first), ``exclusions`` (its cell's exclusion decisions, newest first) and ``gradcam_status``;
+    five queries whatever the number of cells."""
+    predictions = list(review_queue(user=user, filters=QueueFilters(slide=slide, include_excluded=True)))
     by_id = {prediction.pk: prediction for prediction in predictions}
+    by_cell = {prediction.cell_image_id: prediction for prediction in predictions}
     for prediction in predictions:
         prediction.history = []
+        prediction.exclusions = []
         prediction.gradcam_status = ""
     for review in review_visible_queryset(user).filter(prediction__in=by_id).order_by("-id"):
         by_id[review.prediction_id].history.append(review)
+    for exclusion in cell_exclusion_visible_queryset(user).filter(cell_image__in=by_cell).order_by("-id"):
+        by_cell[exclusion.cell_image_id].exclusions.append(exclusion)
     for prediction_id, status in GradCam.objects.filter(prediction__in=by_id).values_list(
         "prediction_id", "status"
     ):
@@ -120,27 +169,131 @@ def slide_review_predictions(*, user: AbstractBaseUser, slide: Slide) -> list[Pr
 
 @dataclass(frozen=True)
 class ReviewProgress:
+    """Where each cell of a slide stands; every cell is in exactly one of the counts after
+    ``predicted`` (which counts current predictions, excluded cells' included)."""
+
     cells: int
     predicted: int
     reviewed: int
-
-    @property
-    def unreviewed(self) -> int:
-        return self.cells - self.reviewed
+    unreviewed: int
+    excluded: int
+    classifying: int
+    failed: int
+    unclassified: int
 
     @property
     def complete(self) -> bool:
-        return self.cells > 0 and self.reviewed == self.cells
+        """Signable: every cell reviewed or excluded, and at least one cell counted."""
+        return self.reviewed > 0 and self.reviewed + self.excluded == self.cells
+
+    def blockers(self) -> list[str]:
+        """Why the slide cannot be signed yet, one sentence per reason."""
+        reasons = []
+        if self.classifying:
+            reasons.append(
+                f"{self._of(self.classifying, 'is', 'are')} still being classified; wait for the job."
+            )
+        if self.failed:
+            reasons.append(
+                f"{self._of(self.failed, 'was', 'were')} unreadable for the model; retry the classification "
+                "or exclude them from the differential with a reason."
+            )
+        if self.unclassified:
+            reasons.append(
+                f"{self._of(self.unclassified, 'has', 'have')} no classification (its job failed or no "
+                "model was active); retry the classification or exclude them."
+            )
+        if self.unreviewed:
+            reasons.append(
+                f"{self._of(self.unreviewed, 'has', 'have')} no review yet; review or exclude them."
+            )
+        if not self.cells:
+            reasons.append("The slide has no cell images.")
+        elif not self.reviewed and not reasons:
+            reasons.append("Every cell is excluded: there is no differential to sign.")
+        return reasons
+
+    def _of(self, count: int, singular_verb: str, plural_verb: str) -> str:
+        return f"{count} of {self.cells} cells {singular_verb if count == 1 else plural_verb}"
+
+    @property
+    def summary(self) -> str:
+        """One line for the pages, e.g. "3 of 4 cells reviewed · 1 excluded"."""
+        text = f"{self.reviewed} of {self.cells - self.excluded} cells reviewed"
+        return f"{text} · {self.excluded} excluded" if self.excluded else text
+
+    def as_dict(self) -> dict:
+        return {**vars(self), "complete": self.complete, "summary": self.summary}
+
+
+def slide_cells_with_state(*, slide: Slide) -> QuerySet[CellImage]:
+    """The slide's cell images annotated with what sign-off needs to know of each: ``is_excluded``,
+    ``current_prediction_id``, ``is_reviewed``, ``is_classifying`` (in an unfinished job) and
+    ``has_failed`` (the model could not classify it)."""
+    newest_prediction = Prediction.objects.filter(cell_image=OuterRef("pk")).order_by("-id")
+    return CellImage.objects.filter(slide=slide).annotate(
+        is_excluded=_is_excluded(OuterRef("pk")),
+        current_prediction_id=Subquery(newest_prediction.values("pk")[:1]),
+        is_reviewed=Exists(Review.objects.filter(prediction_id=OuterRef("current_prediction_id"))),
+        is_classifying=Exists(
+            InferenceJob.objects.filter(cell_images=OuterRef("pk")).exclude(status__in=INFERENCE_JOB_FINISHED)
+        ),
+        has_failed=Exists(PredictionFailure.objects.filter(cell_image=OuterRef("pk"))),
+    )
+
+
+# Filters on ``slide_cells_with_state`` for cells that have no current prediction.
+UNPREDICTED = Q(is_excluded=False, current_prediction_id__isnull=True)
+CELL_STATE_FILTERS: dict[str, Q] = {
+    "reviewed": Q(is_excluded=False, is_reviewed=True),
+    "unreviewed": Q(is_excluded=False, current_prediction_id__isnull=False, is_reviewed=False),
+    "excluded": Q(is_excluded=True),
+    "classifying": UNPREDICTED & Q(is_classifying=True),
+    "failed": UNPREDICTED & Q(is_classifying=False, has_failed=True),
+    "unclassified": UNPREDICTED & Q(is_classifying=False, has_failed=False),
+}
 
 
 def slide_review_progress(*, slide: Slide) -> ReviewProgress:
-    """Every cell image counts: one the model could not classify has nothing to review, so it keeps
-    the slide from being signed until it is removed or classified."""
-    predictions = current_predictions(Prediction.objects.filter(cell_image__slide=slide))
-    return ReviewProgress(
-        cells=slide.cell_images.count(),
-        predicted=predictions.count(),
-        reviewed=predictions.filter(Exists(Review.objects.filter(prediction=OuterRef("pk")))).count(),
+    """Counts of the slide's cells by state, in one query."""
+    counts = slide_cells_with_state(slide=slide).aggregate(
+        cells=Count("pk"),
+        predicted=Count("pk", filter=Q(current_prediction_id__isnull=False)),
+        **{state: Count("pk", filter=condition) for state, condition in CELL_STATE_FILTERS.items()},
+    )
+    return ReviewProgress(**counts)
+
+
+def slide_unresolved_cells(*, user: AbstractBaseUser, slide: Slide) -> list[CellImage]:
+    """Cells without a current prediction (being classified, failed or never classified) and
+    excluded cells without one, each with ``failure`` (its newest failure or None) and
+    ``exclusion`` (its newest exclusion decision or None); three queries."""
+    cells = list(
+        slide_cells_with_state(slide=slide)
+        .filter(pk__in=cell_image_visible_queryset(user))
+        .filter(current_prediction_id__isnull=True)
+        .order_by("id")
+    )
+    for cell in cells:
+        cell.failure = None
+        cell.exclusion = None
+    by_id = {cell.pk: cell for cell in cells}
+    for failure in PredictionFailure.objects.filter(cell_image__in=by_id).order_by("id"):
+        by_id[failure.cell_image_id].failure = failure
+    for exclusion in (
+        CellExclusion.objects.filter(cell_image__in=by_id).select_related("decided_by").order_by("id")
+    ):
+        by_id[exclusion.cell_image_id].exclusion = exclusion
+    return cells
+
+
+def slide_cells_to_retry(*, slide: Slide) -> list[int]:
+    """Ids of the cells a retry classifies again: not excluded, no prediction, not in a job now."""
+    return list(
+        slide_cells_with_state(slide=slide)
+        .filter(CELL_STATE_FILTERS["failed"] | CELL_STATE_FILTERS["unclassified"])
+        .order_by("id")
+        .values_list("pk", flat=True)
     )
 
 
@@ -180,12 +333,15 @@ class Differential:
     rows: list[DifferentialRow]
     predicted_total: int
     verified_total: int
+    # Cells excluded from the differential (artefacts, smudge cells, unreadable images).
+    excluded: int = 0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """The verified result, as stored with a signature and exported."""
         return {
             "total": self.verified_total,
+            "excluded": self.excluded,
             "classes": {
                 row.label: {"count": row.verified_count, "percent": row.verified_percent, "flag": row.flag}
                 for row in self.rows
@@ -207,11 +363,12 @@ def reference_intervals() -> dict[str, tuple[float | None, float | None]]:
 
 
 def slide_differential(*, slide: Slide) -> Differential:
-    """Count and percentage per class: as predicted, and as verified (current reviews' labels)."""
+    """Count and percentage per class: as predicted, and as verified (current reviews' labels).
+    Excluded cells count in neither."""
     predictions = list(
-        current_predictions(Prediction.objects.filter(cell_image__slide=slide)).values_list(
-            "label", "review_label"
-        )
+        current_predictions(Prediction.objects.filter(cell_image__slide=slide))
+        .filter(excluded=False)
+        .values_list("label", "review_label")
     )
     predicted = {label: 0 for label in CellClass.values}
     verified = {label: 0 for label in CellClass.values}
@@ -234,7 +391,10 @@ def slide_differential(*, slide: Slide) -> Differential:
         )
         for cell_class in CellClass
     ]
-    return Differential(rows=rows, predicted_total=predicted_total, verified_total=verified_total)
+    excluded = slide_cells_with_state(slide=slide).filter(is_excluded=True).count()
+    return Differential(
+        rows=rows, predicted_total=predicted_total, verified_total=verified_total, excluded=excluded
+    )
 
 
 # --- Signatures and amendments ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Pathologist review: verdicts on predictions, bulk confirm, sign-off, amendment, export records.
+"""Pathologist review: verdicts on predictions, cell exclusions and classification retries, bulk
+confirm, sign-off, amendment, export records.
 
 Every write locks the slide row first, so a review can never slip in beside a concurrent sign-off,
-and writes its audit event in the same transaction. Reviews, signatures and amendments are
-append-only rows (the database refuses changes).
+and writes its audit event in the same transaction. Reviews, exclusions, signatures and amendments
+are append-only rows (the database refuses changes).
 """
 
 import uuid
@@ -20,13 +21,15 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import Slide, SlideStatus
+from cases.models import CellImage, Slide, SlideStatus
 from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.adapter import ModelLoadError
 from classifier.gradcam import explainer_for
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
     CellClass,
+    CellExclusion,
+    ExclusionCategory,
     GradCam,
     GradCamStatus,
     InferenceJob,
@@ -37,13 +40,16 @@ from classifier.models import (
     SlideSignature,
 )
 from classifier.review_selectors import (
+    cell_exclusion_current,
     current_predictions,
     prediction_is_current,
     review_current,
+    slide_cells_to_retry,
     slide_differential,
     slide_review_progress,
     slide_signature_latest,
 )
+from classifier.services import inference_job_create
 from ml.card import ModelDirectoryError
 from ml.predict import ImageDecodeError
 
@@ -128,6 +134,8 @@ def prediction_review(*, actor: User, prediction: Prediction, label: str, reason
     slide = _slide_lock_for_review(prediction.cell_image.slide_id)
     if not prediction_is_current(prediction):
         raise ReviewError("A newer prediction exists for this cell; review that one.")
+    if _is_excluded(prediction.cell_image):
+        raise ReviewError("This cell is excluded from the differential; include it again to review it.")
     slide = _slide_start_review(actor=actor, slide=slide)
     return _review_write(
         actor=actor, prediction=prediction, label=label, reason=reason.strip(), bulk=False, slide=slide
@@ -154,8 +162,10 @@ def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
     """
     _require(actor, "classifier.add_review")
     slide = _slide_lock_for_review(slide.pk)
-    predictions = current_predictions(Prediction.objects.filter(cell_image__slide=slide)).annotate(
-        reviewed=Exists(Review.objects.filter(prediction=OuterRef("pk")))
+    predictions = (
+        current_predictions(Prediction.objects.filter(cell_image__slide=slide))
+        .filter(excluded=False)
+        .annotate(reviewed=Exists(Review.objects.filter(prediction=OuterRef("pk"))))
     )
     already_reviewed = predictions.filter(reviewed=True).count()
     unreviewed = list(predictions.filter(reviewed=False).select_related("model_version").order_by("id"))
@@ -172,6 +182,92 @@ def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
         below_threshold=len(unreviewed) - len(confident),
         already_reviewed=already_reviewed,
     )
+
+
+# --- Cells that do not count, cells the model could not classify ---------------------------------------
+
+
+def _is_excluded(cell_image: CellImage) -> bool:
+    current = cell_exclusion_current(cell_image)
+    return current is not None and current.excluded
+
+
+@transaction.atomic
+def cell_image_exclude(*, actor: User, cell_image: CellImage, category: str, reason: str) -> CellExclusion:
+    """Keep a cell out of the slide's differential (artefact, smudge cell, unreadable image).
+
+    A reason is required. The cell then no longer holds up sign-off; its prediction and reviews,
+    if any, stay untouched and visible. Works for cells the model could not classify too.
+    """
+    _require(actor, "classifier.add_cellexclusion")
+    if category not in ExclusionCategory.values:
+        raise ReviewError(f"Unknown exclusion category {category!r}.")
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError("Say why the cell is excluded: an exclusion needs a reason.")
+    return _exclusion_write(
+        actor=actor, cell_image=cell_image, excluded=True, category=category, reason=reason
+    )
+
+
+@transaction.atomic
+def cell_image_include(*, actor: User, cell_image: CellImage, reason: str) -> CellExclusion:
+    """Withdraw a cell's exclusion (with a reason): it counts, and needs its review, again."""
+    _require(actor, "classifier.add_cellexclusion")
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError("Say why the cell counts again: withdrawing an exclusion needs a reason.")
+    return _exclusion_write(actor=actor, cell_image=cell_image, excluded=False, category="", reason=reason)
+
+
+def _exclusion_write(
+    *, actor: User, cell_image: CellImage, excluded: bool, category: str, reason: str
+) -> CellExclusion:
+    slide = _slide_lock_for_review(cell_image.slide_id)
+    previous = cell_exclusion_current(cell_image)
+    if (previous is not None and previous.excluded) == excluded:
+        raise ReviewError("The cell is already excluded." if excluded else "The cell is not excluded.")
+    slide = _slide_start_review(actor=actor, slide=slide)
+    exclusion = CellExclusion.objects.create(
+        cell_image=cell_image,
+        supersedes=previous,
+        excluded=excluded,
+        category=category,
+        reason=reason,
+        decided_by=actor,
+    )
+    audit_event_record(
+        action=AuditAction.CELL_EXCLUDED if excluded else AuditAction.CELL_INCLUDED,
+        actor=actor,
+        target=exclusion,
+        before={"excluded": previous.excluded, "category": previous.category, "exclusion_id": previous.pk}
+        if previous
+        else None,
+        after={
+            "slide_id": slide.pk,
+            "cell_image_id": cell_image.pk,
+            "excluded": excluded,
+            "category": category,
+        },
+        reason=reason,
+    )
+    return exclusion
+
+
+@transaction.atomic
+def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
+    """Classify again, with the active model, every cell of the slide that has no prediction, is
+    not excluded and is not in a job now (failed, or never classified). Pathologists may do this:
+    it resolves cells that would otherwise keep the slide from being signed."""
+    _require(actor, "classifier.add_review")
+    slide = _slide_lock_for_review(slide.pk)
+    cell_images = slide_cells_to_retry(slide=slide)
+    if not cell_images:
+        raise ReviewError("No cell of this slide is waiting for a retry.")
+    job = inference_job_create(actor=actor, slide=slide, retry_cell_images=cell_images)
+    if job is None:
+        raise ReviewError("These cells are already being classified by the active model.")
+    return job
 
 
 # --- Sign-off and amendment -------------------------------------------------------------------------------
@@ -204,10 +300,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
         raise ReviewError("A classification job is still running on this slide; sign once it has finished.")
     progress = slide_review_progress(slide=slide)
     if not progress.complete:
-        raise ReviewError(
-            f"{progress.unreviewed} of {progress.cells} cells have no review yet; review every cell "
-            "before signing."
-        )
+        raise ReviewError(" ".join(["The slide cannot be signed yet:", *progress.blockers()]))
     differential = slide_differential(slide=slide).as_dict()
     signature = SlideSignature.objects.create(
         slide=slide,

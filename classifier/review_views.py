@@ -1,7 +1,9 @@
-"""Pathologist review pages: queue, keyboard review screen, differential, sign-off, amendment,
-Grad-CAM and result exports. Views parse input, check access and call services or selectors."""
+"""Pathologist review pages: queue, keyboard review screen, cell exclusions and classification
+retries, differential, sign-off, amendment, Grad-CAM and result exports. Views parse input, check
+access and call services or selectors."""
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 
 from django import forms
@@ -16,10 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import permission_needed
 from cases.models import Slide, SlideStatus
-from cases.selectors import patient_visible_queryset, slide_visible_queryset
+from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
 from classifier.exports import ExportScope, export_rows, rows_to_csv, rows_to_json
 from classifier.fhir import slide_fhir_bundle
-from classifier.models import CellClass, GradCamStatus, Prediction
+from classifier.models import CellClass, CellExclusion, ExclusionCategory, GradCamStatus, Prediction
 from classifier.review_selectors import (
     CONFIDENCE_BANDS,
     QueueFilters,
@@ -29,13 +31,17 @@ from classifier.review_selectors import (
     slide_review_progress,
     slide_signature_history,
     slide_signature_latest,
+    slide_unresolved_cells,
 )
 from classifier.review_services import (
+    cell_image_exclude,
+    cell_image_include,
     gradcam_request,
     prediction_review,
     results_export_record,
     slide_amend,
     slide_bulk_confirm,
+    slide_classification_retry,
     slide_sign,
 )
 from classifier.selectors import prediction_visible_queryset
@@ -105,6 +111,17 @@ def _review_json(review_label: str, decision: str, reason: str, reviewer: str, c
     }
 
 
+def _exclusion_json(exclusion: CellExclusion) -> dict:
+    return {
+        "excluded": exclusion.excluded,
+        "category": exclusion.category,
+        "category_name": exclusion.get_category_display(),
+        "reason": exclusion.reason,
+        "by": exclusion.decided_by.username,
+        "at": exclusion.created_at.isoformat(),
+    }
+
+
 def _cell_json(prediction: Prediction) -> dict:
     history = [
         _review_json(
@@ -112,6 +129,7 @@ def _cell_json(prediction: Prediction) -> dict:
         )
         for review in prediction.history
     ]
+    exclusions = [_exclusion_json(exclusion) for exclusion in prediction.exclusions]
     return {
         "id": prediction.pk,
         "cell_image_id": prediction.cell_image_id,
@@ -120,6 +138,8 @@ def _cell_json(prediction: Prediction) -> dict:
         "review_url": reverse("review:prediction_review", args=[prediction.pk]),
         "gradcam_url": reverse("review:prediction_gradcam", args=[prediction.pk]),
         "gradcam_request_url": reverse("review:prediction_gradcam_request", args=[prediction.pk]),
+        "exclude_url": reverse("review:cell_image_exclude", args=[prediction.cell_image_id]),
+        "include_url": reverse("review:cell_image_include", args=[prediction.cell_image_id]),
         "gradcam_status": prediction.gradcam_status,
         "label": prediction.label,
         "label_name": CellClass(prediction.label).label,
@@ -129,6 +149,8 @@ def _cell_json(prediction: Prediction) -> dict:
         "model_version": prediction.model_version.name,
         "review": history[0] if history else None,
         "history": history,
+        "excluded": prediction.excluded,
+        "exclusions": exclusions,
     }
 
 
@@ -141,6 +163,7 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     predictions = slide_review_predictions(user=request.user, slide=slide)
     cells = [_cell_json(prediction) for prediction in predictions]
     start = _start_index(cells, request.GET.get("cell"))
+    progress = slide_review_progress(slide=slide)
     context = {
         "slide": slide,
         "cells": cells,
@@ -149,13 +172,16 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
             "cells": cells,
             "start": start,
             "locked": slide.is_locked,
+            "progress": progress.as_dict(),
             "classes": [
                 {"value": value, "name": CellClass(value).label, "keys": list(keys)}
                 for value, keys in CLASS_KEYS.items()
             ],
         },
         "classes": [(value, CellClass(value).label, keys[0]) for value, keys in CLASS_KEYS.items()],
-        "progress": slide_review_progress(slide=slide),
+        "progress": progress,
+        "unresolved": slide_unresolved_cells(user=request.user, slide=slide),
+        "exclusion_categories": ExclusionCategory.choices,
     }
     return render(request, "review/slide_review.html", context)
 
@@ -164,7 +190,9 @@ def _start_index(cells: list[dict], requested: str | None) -> int:
     for index, cell in enumerate(cells):
         if str(cell["id"]) == requested:
             return index
-    return next((index for index, cell in enumerate(cells) if cell["review"] is None), 0)
+    return next(
+        (index for index, cell in enumerate(cells) if cell["review"] is None and not cell["excluded"]), 0
+    )
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -194,7 +222,7 @@ def prediction_review_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "review": _review_json(
                     review.label, review.decision, review.reason, request.user.username, review.created_at
                 ),
-                "progress": vars(slide_review_progress(slide=prediction.cell_image.slide)),
+                "progress": slide_review_progress(slide=prediction.cell_image.slide).as_dict(),
             }
         )
     return redirect("review:slide_review", pk=prediction.cell_image.slide_id)
@@ -219,6 +247,84 @@ def slide_bulk_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
         f"{summary.already_reviewed} already had a review.",
     )
     return redirect("review:slide_review", pk=slide.pk)
+
+
+class ExclusionForm(forms.Form):
+    category = forms.ChoiceField(choices=ExclusionCategory.choices)
+    reason = forms.CharField(max_length=2000)
+
+
+class IncludeForm(forms.Form):
+    reason = forms.CharField(max_length=2000)
+
+
+def _back_to_review(request: HttpRequest, slide_id: int) -> HttpResponse:
+    """The review screen, on the cell the form was posted from (``cell``: a prediction id)."""
+    url = reverse("review:slide_review", args=[slide_id])
+    cell = request.POST.get("cell", "")
+    return redirect(f"{url}?cell={cell}" if cell.isdigit() else f"{url}#unresolved")
+
+
+def _run_review_action(request: HttpRequest, action: Callable[[], object], success: str) -> None:
+    try:
+        action()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, success)
+
+
+@require_POST
+@permission_needed("classifier.add_cellexclusion")
+def cell_image_exclude_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Exclude a cell from the differential (category and reason required)."""
+    cell_image = get_object_or_404(cell_image_visible_queryset(request.user), pk=pk)
+    form = ExclusionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose why the cell is excluded and type the reason: both are required.")
+        return _back_to_review(request, cell_image.slide_id)
+    data = form.cleaned_data
+    _run_review_action(
+        request,
+        lambda: cell_image_exclude(
+            actor=request.user, cell_image=cell_image, category=data["category"], reason=data["reason"]
+        ),
+        f"{cell_image.original_filename} is excluded from the differential.",
+    )
+    return _back_to_review(request, cell_image.slide_id)
+
+
+@require_POST
+@permission_needed("classifier.add_cellexclusion")
+def cell_image_include_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw a cell's exclusion (reason required); it counts again."""
+    cell_image = get_object_or_404(cell_image_visible_queryset(request.user), pk=pk)
+    form = IncludeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Type why the cell counts again: a reason is required.")
+        return _back_to_review(request, cell_image.slide_id)
+    _run_review_action(
+        request,
+        lambda: cell_image_include(
+            actor=request.user, cell_image=cell_image, reason=form.cleaned_data["reason"]
+        ),
+        f"{cell_image.original_filename} counts in the differential again.",
+    )
+    return _back_to_review(request, cell_image.slide_id)
+
+
+@require_POST
+@permission_needed("classifier.add_review")
+def slide_classification_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the slide's unclassified cells for the active model again."""
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    try:
+        job = slide_classification_retry(actor=request.user, slide=slide)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{job.total} cells queued for classification again (job {job.pk}).")
+    return redirect(f"{reverse('review:slide_review', args=[slide.pk])}#unresolved")
 
 
 # --- Differential, sign-off, amendment --------------------------------------------------------------------

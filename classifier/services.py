@@ -9,7 +9,7 @@ the same job: it claims the job with a conditional update and writes predictions
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -176,23 +176,33 @@ def _images_pending(slide: Slide, model_version: ModelVersion) -> QuerySet[CellI
 
 @transaction.atomic
 def inference_job_create(
-    *, actor: User, slide: Slide, model_version: ModelVersion | None = None
+    *,
+    actor: User,
+    slide: Slide,
+    model_version: ModelVersion | None = None,
+    retry_cell_images: Collection[int] = (),
 ) -> InferenceJob | None:
     """A job for the slide's images not yet classified by (nor queued for) the model version.
 
     With another model version than before, this re-runs the slide: new predictions are stored
-    beside the old ones. None when there is nothing to classify.
+    beside the old ones. ``retry_cell_images`` (a pathologist's retry) are classified again even
+    where this model version failed on them before; other failed images are left alone. None when
+    there is nothing to classify.
     """
     # A signed slide's result must not shift under it: re-runs wait for an amendment.
     slide_ensure_unlocked(Slide.objects.select_for_update().get(pk=slide.pk))
     model_version = model_version or model_version_active()
+    if retry_cell_images:
+        candidates = CellImage.objects.filter(slide=slide, pk__in=retry_cell_images).exclude(
+            predictions__model_version=model_version
+        )
+    else:
+        candidates = _images_pending(slide, model_version)
     images = list(
-        _images_pending(slide, model_version)
-        .exclude(
+        candidates.exclude(
             inference_jobs__model_version=model_version,
             inference_jobs__status__in=[InferenceJobStatus.QUEUED, InferenceJobStatus.RUNNING],
-        )
-        .values_list("pk", flat=True)
+        ).values_list("pk", flat=True)
     )
     if not images:
         return None
@@ -204,7 +214,12 @@ def inference_job_create(
         action=AuditAction.INFERENCE_JOB_CREATED,
         actor=actor,
         target=job,
-        after={"slide_id": slide.pk, "model_version": model_version.name, "total": job.total},
+        after={
+            "slide_id": slide.pk,
+            "model_version": model_version.name,
+            "total": job.total,
+            **({"retry": True} if retry_cell_images else {}),
+        },
     )
     transaction.on_commit(lambda: _inference_job_enqueue(job.pk))
     return job
@@ -292,7 +307,7 @@ def inference_job_run(*, job_id: int) -> InferenceJob | None:
     batch_size = settings.HEMATOVISION_INFERENCE_BATCH_SIZE
     pending = list(
         job.cell_images.exclude(predictions__model_version=job.model_version)
-        .exclude(prediction_failures__model_version=job.model_version)
+        .exclude(prediction_failures__job=job)
         .order_by("pk")
     )
     for start in range(0, len(pending), batch_size):
@@ -375,9 +390,8 @@ def _job_progress_update(job: InferenceJob) -> None:
     """Counts from the rows themselves, so a redelivered or duplicated run never double-counts."""
     images = job.cell_images.all()
     job.done = Prediction.objects.filter(model_version=job.model_version, cell_image__in=images).count()
-    job.failed = PredictionFailure.objects.filter(
-        model_version=job.model_version, cell_image__in=images
-    ).count()
+    # This job's own failures: a retried cell's earlier failure belongs to the job that had it.
+    job.failed = PredictionFailure.objects.filter(job=job).count()
     InferenceJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
 
 

@@ -24,7 +24,8 @@
   const gradcamToggle = $("gradcam-toggle");
   const gradcamStatus = $("gradcam-status");
   const help = $("help-overlay");
-  const csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  const excludeDetails = $("exclude-details");
+  const csrfToken = document.querySelector("[name=csrfmiddlewaretoken]").value;
   let index = data.start;
   let gradcamTimer = null;
 
@@ -73,6 +74,36 @@
     if (!cell.history.length) history.appendChild(text("li", "No reviews.", "text-body-secondary"));
   }
 
+  // An excluded cell takes no review; its exclusion (and a way to withdraw it) is shown instead.
+  function renderExclusion(cell) {
+    const current = cell.exclusions[0];
+    const box = $("current-exclusion");
+    box.hidden = !cell.excluded;
+    form.hidden = data.locked || cell.excluded;
+    if (excludeDetails) {
+      excludeDetails.hidden = cell.excluded;
+      excludeDetails.open = false;
+      $("exclude-form").action = cell.exclude_url;
+      $("exclude-form").elements.cell.value = cell.id;
+      $("exclude-reason").value = "";
+    }
+    const includeForm = $("include-form");
+    if (includeForm) {
+      includeForm.action = cell.include_url;
+      includeForm.elements.cell.value = cell.id;
+    }
+    if (cell.excluded && current) {
+      $("exclusion-text").textContent = "Excluded from the differential (" + current.category_name + ") by " +
+        current.by + ", " + new Date(current.at).toLocaleString() + " — " + current.reason;
+    }
+  }
+
+  function openExclusion() {
+    if (!excludeDetails || excludeDetails.hidden) return;
+    excludeDetails.open = true;
+    $("exclude-category").focus();
+  }
+
   function renderNeighbours(cell) {
     const strip = $("neighbours");
     strip.replaceChildren();
@@ -81,8 +112,9 @@
       const link = document.createElement("button");
       link.type = "button";
       link.className = "neighbour btn p-0 border" + (neighbour === cell ? " border-primary border-3" : "") +
-        (neighbour.review ? " is-reviewed" : "");
-      link.title = neighbour.label_name + " " + percent(neighbour.confidence) + (neighbour.review ? " · reviewed" : "");
+        (neighbour.review || neighbour.excluded ? " is-reviewed" : "");
+      link.title = neighbour.label_name + " " + percent(neighbour.confidence) +
+        (neighbour.excluded ? " · excluded" : neighbour.review ? " · reviewed" : "");
       const image = document.createElement("img");
       image.src = neighbour.image_url;
       image.alt = "Neighbouring cell " + neighbour.cell_image_id;
@@ -92,13 +124,12 @@
     });
   }
 
-  function renderProgress() {
-    const reviewed = cells.filter((cell) => cell.review && !cell.review.saving).length;
-    const progress = $("review-progress");
-    progress.dataset.reviewed = reviewed;
-    progress.textContent = reviewed + " of " + progress.dataset.cells + " cells reviewed";
+  // The server's count after each stored review: it also knows the cells this screen does not
+  // show (not classified, excluded) and reviews recorded by colleagues.
+  function renderProgress(progress) {
+    $("review-progress").textContent = progress.summary;
     const signLink = $("sign-link");
-    if (signLink && String(reviewed) === progress.dataset.cells) signLink.hidden = false;
+    if (signLink) signLink.hidden = !progress.complete;
   }
 
   function render() {
@@ -117,6 +148,7 @@
     form.classList.remove("is-correcting");
     renderProbabilities(cell);
     renderReview(cell);
+    renderExclusion(cell);
     renderNeighbours(cell);
     showGradcam();
     if (cells[index + 1]) new Image().src = cells[index + 1].image_url;  // ready before the key press
@@ -132,7 +164,7 @@
   function nextUnreviewed() {
     for (let step = 1; step <= cells.length; step++) {
       const candidate = (index + step) % cells.length;
-      if (!cells[candidate].review) return go(candidate);
+      if (!cells[candidate].review && !cells[candidate].excluded) return go(candidate);
     }
   }
 
@@ -142,8 +174,8 @@
   let unsaved = 0;
 
   function record(label, reason) {
-    if (data.locked) return;
     const cell = cells[index];
+    if (data.locked || cell.excluded) return;
     reason = reason.trim();
     if (cell.review && cell.review.label === label && !reason) {
       go(index + 1);  // the same verdict again would only add a duplicate to the history
@@ -179,6 +211,7 @@
       if (response.ok) {
         cell.review = answer.review;
         cell.history.unshift(answer.review);
+        renderProgress(answer.progress);
       } else {
         failure = answer.error || "The review was not recorded.";
       }
@@ -193,9 +226,8 @@
       labelSelect.value = label;
       reasonInput.value = reason;
       errorBox.textContent = failure;
-    } else {
-      renderProgress();
-      if (cell === cells[index]) renderReview(cell);
+    } else if (cell === cells[index]) {
+      renderReview(cell);
     }
   }
 
@@ -209,6 +241,7 @@
 
   function choose(label) {
     const cell = cells[index];
+    if (cell.excluded) return;
     if (label === cell.label) return record(label, "");
     labelSelect.value = label;
     form.classList.add("is-correcting");
@@ -223,6 +256,10 @@
     errorBox.textContent = "";
     form.classList.remove("is-correcting");
     reasonInput.blur();
+    if (excludeDetails && excludeDetails.open) {
+      excludeDetails.open = false;
+      document.activeElement.blur();
+    }
   }
 
   // --- Grad-CAM: computed by a worker; asked for once, then polled while shown.
@@ -261,9 +298,13 @@
     if (signLink && !signLink.hidden) window.location.assign(signLink.href);
   }
 
+  let focusBeforeHelp = null;
+
   function toggleHelp(show) {
+    if (show) focusBeforeHelp = document.activeElement;
     help.classList.toggle("d-none", !show);
     if (show) help.focus();
+    else if (focusBeforeHelp && focusBeforeHelp !== document.body) focusBeforeHelp.focus();
   }
 
   form.addEventListener("submit", (event) => {
@@ -301,6 +342,7 @@
       enter: () => record(cells[index].label, ""), " ": () => record(cells[index].label, ""),
       c: () => record(cells[index].label, ""),
       s: openSignPage,
+      x: openExclusion,
     };
     if (actions[key]) {
       event.preventDefault();
@@ -311,5 +353,6 @@
     }
   });
 
+  renderProgress(data.progress);
   render();
 })();

@@ -145,6 +145,17 @@ MATRIX: dict[str, Cell] = {
     "review:prediction_review": Cell(
         **REVIEW_ACTION, method="post", kwargs=("prediction",), data={"label": "NEUTROPHIL"}
     ),
+    # The slide is a draft: the services refuse, the page says so and goes back (302).
+    "review:slide_classification_retry": Cell(**REVIEW_ACTION, method="post", kwargs=("slide",)),
+    "review:cell_image_exclude": Cell(
+        **REVIEW_ACTION,
+        method="post",
+        kwargs=("cell_image",),
+        data={"category": "artefact", "reason": "Smear"},
+    ),
+    "review:cell_image_include": Cell(
+        **REVIEW_ACTION, method="post", kwargs=("cell_image",), data={"reason": "Readable after all"}
+    ),
     "review:prediction_gradcam": Cell(**GRADCAM, kwargs=("prediction",)),
     "review:prediction_gradcam_request": Cell(**GRADCAM, method="post", kwargs=("prediction",)),
     # The slide is a draft: a pathologist's review is refused (400), everyone else's 401/403.
@@ -153,6 +164,15 @@ MATRIX: dict[str, Cell] = {
         method="post",
         kwargs=("prediction",),
         data={"label": "MONOCYTE"},
+    ),
+    "api:cell-image-exclusion": Cell(
+        **{**REFUSED_TO_ALL, "pathologist": 400},
+        method="post",
+        kwargs=("cell_image",),
+        data={"category": "artefact", "reason": "Smear"},
+    ),
+    "api:slide-classification-retry": Cell(
+        **{**REFUSED_TO_ALL, "pathologist": 400}, method="post", kwargs=("slide",)
     ),
     "api:export-slide": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
     "api:export-patient": Cell(**API_CLINICAL_READ, kwargs=("patient",)),

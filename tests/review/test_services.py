@@ -188,7 +188,7 @@ def test_lab_staff_cannot_bulk_confirm(lab_staff, slide, predictions):
 def test_sign_off_is_refused_while_a_cell_has_no_review(pathologist, slide, predictions):
     review_all(pathologist, predictions[:-1])
 
-    with pytest.raises(ReviewError, match="1 of 5 cells have no review"):
+    with pytest.raises(ReviewError, match="1 of 5 cells has no review"):
         slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
     slide.refresh_from_db()
@@ -203,7 +203,7 @@ def test_sign_off_is_refused_while_a_cell_has_no_prediction(pathologist, lab_sta
     )
     cell_image_create(actor=lab_staff, slide=slide, image=image)
 
-    with pytest.raises(ReviewError, match="1 of 6 cells"):
+    with pytest.raises(ReviewError, match="1 of 6 cells has no classification"):
         slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
 
