@@ -9,8 +9,13 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 from classifier import review_services, services
 from classifier.adapter import ModelLoadError, predictor_for
+from classifier.broker_recovery import BrokerRecovery
+from hematovision_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
+
+# Work whose messages a Redis restart lost is enqueued again when workers reconnect.
+celery_app.steps["consumer"].add(BrokerRecovery)
 
 
 class _ClinicalTask(Task):
