@@ -1,0 +1,85 @@
+import base64
+import json
+import uuid
+
+import pytest
+
+from classifier import broker_recovery, services
+from classifier.models import (
+    GradCam,
+    GradCamStatus,
+    InferenceJob,
+    InferenceJobStatus,
+    Prediction,
+    QuickClassification,
+    QuickClassificationStatus,
+)
+from hematovision_site.celery import app as celery_app
+
+
+@pytest.fixture
+def broker_client():
+    with celery_app.connection_for_write() as connection:
+        yield connection.default_channel.client
+
+
+@pytest.fixture
+def private_marker(monkeypatch, broker_client) -> str:
+    """A key of this test's own, so workers of other tests on the same Redis are not disturbed."""
+    key = f"test:broker-run-id:{uuid.uuid4().hex}"
+    monkeypatch.setattr(broker_recovery, "BROKER_RUN_KEY", key)
+    yield key
+    broker_client.delete(key)
+
+
+@pytest.fixture
+def queue(broker_client) -> str:
+    name = f"redispatch-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    broker_client.delete(name)
+
+
+def _messages(client, queue: str) -> list[tuple[str, list]]:
+    """(task name, args) of every message in the queue, oldest first."""
+    messages = [json.loads(raw) for raw in reversed(client.lrange(queue, 0, -1))]
+    return [
+        (message["headers"]["task"], json.loads(base64.b64decode(message["body"]))[0]) for message in messages
+    ]
+
+
+def test_only_the_first_caller_sees_a_redis_server_start_as_new(broker_client, private_marker):
+    assert broker_recovery.broker_restarted(broker_client) is True
+    assert broker_recovery.broker_restarted(broker_client) is False
+
+    broker_client.set(private_marker, "run id of a previous server")  # e.g. restored from a snapshot
+    assert broker_recovery.broker_restarted(broker_client) is True
+    assert broker_recovery.broker_restarted(broker_client) is False
+
+
+def test_every_unfinished_job_quick_classification_and_gradcam_is_enqueued_again_and_nothing_else(
+    slide_with_cells, lab_staff, model_version, broker_client, queue
+):
+    # Not run on commit (the test's transaction never commits): nothing reaches the broker here.
+    finished = services.slide_submit(actor=lab_staff, slide=slide_with_cells)
+    services.inference_job_run(job_id=finished.pk)
+    make_job = {"slide": slide_with_cells, "model_version": model_version, "requested_by": lab_staff}
+    queued = InferenceJob.objects.create(**make_job)
+    running = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
+    make_quick = {"model_version": model_version, "requested_by": lab_staff, "image": "quick-classify/x.png"}
+    quick_queued = QuickClassification.objects.create(**make_quick)
+    quick_running = QuickClassification.objects.create(**make_quick, status=QuickClassificationStatus.RUNNING)
+    QuickClassification.objects.create(**make_quick, status=QuickClassificationStatus.FAILED)
+    first, second = Prediction.objects.order_by("pk")[:2]
+    gradcam = GradCam.objects.create(prediction=first)
+    GradCam.objects.create(prediction=second, status=GradCamStatus.FAILED)
+
+    counts = broker_recovery.unfinished_work_redispatch(app=celery_app, queue=queue)
+
+    assert counts == {"inference jobs": 2, "quick classifications": 2, "Grad-CAMs": 1}
+    assert _messages(broker_client, queue) == [
+        ("classifier.inference_job_run", [queued.pk]),
+        ("classifier.inference_job_run", [running.pk]),
+        ("classifier.quick_classification_run", [quick_queued.pk]),
+        ("classifier.quick_classification_run", [quick_running.pk]),
+        ("classifier.gradcam_compute", [gradcam.pk]),
+    ]
