@@ -1,5 +1,6 @@
-"""Result exports: every cell of the chosen slides with its prediction, review and reviewer, as CSV
-or JSON. Reading only; the views record each export in the audit trail."""
+"""Result exports: every cell of the chosen slides with its prediction, review and reviewer (or why
+it has none, or why it is excluded from the differential), as CSV or JSON. Reading only; the views
+record each export in the audit trail."""
 
 import csv
 import io
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from cases.models import CellImage, Patient, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
-from classifier.models import PROBABILITY_FIELDS, Prediction, SlideSignature
+from classifier.models import PROBABILITY_FIELDS, CellExclusion, Prediction, PredictionFailure, SlideSignature
 from classifier.review_selectors import current_predictions
 
 # Characters that make a spreadsheet treat a cell as a formula (CWE-1236); tab and carriage return
@@ -40,6 +41,12 @@ COLUMNS = (
     "review_reason",
     "reviewer",
     "reviewed_at",
+    "classification_failure",
+    "excluded",
+    "exclusion_category",
+    "exclusion_reason",
+    "excluded_by",
+    "excluded_at",
     "signature_version",
     "signed_by",
     "signed_at",
@@ -92,8 +99,13 @@ def _signatures_by_slide(slide_ids: Iterable[int]) -> dict[int, SlideSignature]:
     return latest
 
 
+def _newest_by_cell(rows: QuerySet) -> dict[int, Any]:
+    """Each cell's newest row of ``rows`` (ordered by id, so later rows win)."""
+    return {row.cell_image_id: row for row in rows.order_by("id")}
+
+
 def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str, Any]]:
-    """One row per cell image in scope (three queries in all), ordered by slide and cell."""
+    """One row per cell image in scope (five queries in all), ordered by slide and cell."""
     slides = _scope_slides(user, scope)
     cells = list(
         cell_image_visible_queryset(user)
@@ -107,8 +119,35 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
             Prediction.objects.filter(cell_image__in=[cell.pk for cell in cells])
         ).select_related("model_version")
     }
+    cell_ids = [cell.pk for cell in cells]
+    exclusions = _newest_by_cell(
+        CellExclusion.objects.filter(cell_image__in=cell_ids).select_related("decided_by")
+    )
+    failures = _newest_by_cell(PredictionFailure.objects.filter(cell_image__in=cell_ids))
     signatures = _signatures_by_slide({cell.slide_id for cell in cells})
-    return [_row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id)) for cell in cells]
+    return [
+        _row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id))
+        | _exclusion_columns(exclusions.get(cell.pk))
+        # A failure that a retry has since overcome is history, not the cell's state.
+        | (
+            {}
+            if cell.pk in predictions or cell.pk not in failures
+            else {"classification_failure": failures[cell.pk].reason}
+        )
+        for cell in cells
+    ]
+
+
+def _exclusion_columns(exclusion: CellExclusion | None) -> dict[str, Any]:
+    if exclusion is None or not exclusion.excluded:
+        return {"excluded": False}
+    return {
+        "excluded": True,
+        "exclusion_category": exclusion.category,
+        "exclusion_reason": exclusion.reason,
+        "excluded_by": exclusion.decided_by.username,
+        "excluded_at": exclusion.created_at.isoformat(),
+    }
 
 
 def _row(cell: CellImage, prediction: Prediction | None, signature: SlideSignature | None) -> dict[str, Any]:

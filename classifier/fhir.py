@@ -1,7 +1,9 @@
-"""A signed slide's verified differential as a FHIR R4 Bundle (plain JSON-ready dicts).
+"""A signed slide's verified differential as a FHIR R4 (4.0.1) Bundle (plain JSON-ready dicts).
 
 DiagnosticReport, Patient, Specimen, the signer as Practitioner, one Observation per class
-percentage (LOINC, per 100 leukocytes) and a Provenance carrying the electronic signature.
+percentage (LOINC, per 100 leukocytes) and a Provenance carrying the electronic signature. Only
+R4 elements are used; the Bundle claims the R4 base profile in ``meta.profile`` and is served as
+``application/fhir+json; fhirVersion=4.0`` (R4's version parameter), so a reader need not guess.
 """
 
 import uuid
@@ -20,6 +22,9 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
 SIGNATURE_TYPE = "urn:iso-astm:E1762-95:2013"
+FHIR_VERSION = "4.0.1"
+FHIR_MEDIA_TYPE = "application/fhir+json; fhirVersion=4.0"
+BUNDLE_PROFILE = f"http://hl7.org/fhir/StructureDefinition/Bundle|{FHIR_VERSION}"
 
 # LOINC codes of the differential, "<class>/100 leukocytes in Blood".
 LOINC_CODES: dict[str, tuple[str, str]] = {
@@ -130,8 +135,18 @@ def _diagnostic_report(
         "issued": signature.signed_at.isoformat(),
         "resultsInterpreter": [_reference(urls["practitioner"])],
         "result": [_reference(url) for url in observation_urls],
-        "conclusion": f"{signature.meaning.capitalize()} by {signature.signer_full_name}.",
+        "conclusion": _conclusion(signature),
     }
+
+
+def _conclusion(signature: SlideSignature) -> str:
+    text = f"{signature.meaning.capitalize()} by {signature.signer_full_name}. "
+    text += f"{signature.differential['total']} cells counted"
+    # Signatures from before exclusions existed have no such key.
+    excluded = signature.differential.get("excluded", 0)
+    if excluded:
+        text += f"; {excluded} excluded from the differential (artefact, smudge cell or unreadable image)"
+    return text + "."
 
 
 def _provenance(signature: SlideSignature, urls: dict[str, str]) -> dict[str, Any]:
@@ -174,6 +189,7 @@ def slide_fhir_bundle(*, signature: SlideSignature) -> dict[str, Any]:
     ]
     return {
         "resourceType": "Bundle",
+        "meta": {"profile": [BUNDLE_PROFILE]},
         "type": "collection",
         "timestamp": signature.signed_at.isoformat(),
         "entry": [{"fullUrl": url, "resource": resource} for url, resource in resources],

@@ -20,7 +20,7 @@ from accounts.decorators import permission_needed
 from cases.models import Slide, SlideStatus
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
 from classifier.exports import ExportScope, export_rows, rows_to_csv, rows_to_json
-from classifier.fhir import slide_fhir_bundle
+from classifier.fhir import FHIR_MEDIA_TYPE, slide_fhir_bundle
 from classifier.models import CellClass, CellExclusion, ExclusionCategory, GradCamStatus, Prediction
 from classifier.review_selectors import (
     CONFIDENCE_BANDS,
@@ -463,7 +463,7 @@ def _fhir_response(*, request: HttpRequest, scope: ExportScope) -> HttpResponse:
         export_format="fhir",
         cell_count=signature.differential["total"],
     )
-    response = HttpResponse(json.dumps(bundle, indent=2), content_type="application/fhir+json")
+    response = HttpResponse(json.dumps(bundle, indent=2), content_type=FHIR_MEDIA_TYPE)
     response["Content-Disposition"] = (
         f'attachment; filename="{scope.file_stem()}-v{signature.version}.fhir.json"'
     )

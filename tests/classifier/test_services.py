@@ -21,6 +21,7 @@ from classifier.models import (
     QuickClassification,
     QuickClassificationStatus,
 )
+from classifier.review_services import slide_classification_retry
 from ml.card import read_card, write_card
 from ml.testing import make_tiny_model_dir
 from tests.classifier.conftest import image_bytes
@@ -423,3 +424,47 @@ def test_quick_classifications_older_than_the_retention_are_deleted_with_their_f
     assert list(QuickClassification.objects.all()) == [recent]
     assert not old.image.storage.exists(old.image.name)
     assert recent.image.storage.exists(recent.image.name)
+
+
+# --- A pathologist's retry of cells the model could not classify ---
+
+
+def test_a_retry_classifies_a_cell_whose_file_came_back(
+    submitted_job, pathologist, enqueued, django_capture_on_commit_callbacks
+):
+    missing = submitted_job.cell_images.order_by("pk")[0]
+    content = missing.file.storage.open(missing.file.name, "rb").read()
+    missing.file.storage.delete(missing.file.name)
+    services.inference_job_run(job_id=submitted_job.pk)
+    with missing.file.storage.open(missing.file.name, "wb") as handle:
+        handle.write(content)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retry = slide_classification_retry(actor=pathologist, slide=submitted_job.slide)
+    job = services.inference_job_run(job_id=retry.pk)
+
+    assert list(retry.cell_images.all()) == [missing] and enqueued[-1] == retry.pk
+    assert (job.status, job.total, job.done, job.failed) == (InferenceJobStatus.SUCCEEDED, 1, 1, 0)
+    assert Prediction.objects.filter(cell_image=missing, job=retry).exists()
+    assert PredictionFailure.objects.get().job == submitted_job, "the first failure stays as history"
+    assert _events(AuditAction.INFERENCE_JOB_CREATED)[-1].after["retry"] is True
+
+
+def test_a_retry_that_fails_again_records_a_second_failure_with_the_same_model(
+    submitted_job, pathologist, enqueued, django_capture_on_commit_callbacks
+):
+    missing = submitted_job.cell_images.order_by("pk")[0]
+    missing.file.storage.delete(missing.file.name)
+    services.inference_job_run(job_id=submitted_job.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retry = slide_classification_retry(actor=pathologist, slide=submitted_job.slide)
+    job = services.inference_job_run(job_id=retry.pk)
+
+    assert (job.status, job.total, job.done, job.failed) == (InferenceJobStatus.FAILED, 1, 0, 1)
+    assert list(PredictionFailure.objects.order_by("id").values_list("job_id", "model_version_id")) == [
+        (submitted_job.pk, submitted_job.model_version_id),
+        (retry.pk, submitted_job.model_version_id),
+    ]
+    submitted_job.refresh_from_db()
+    assert submitted_job.failed == 1, "each job counts its own failures"

@@ -1,4 +1,10 @@
-"""Exports: CSV and JSON round-trip against the database, formula escaping, FHIR R4 bundle, audit."""
+"""Exports: CSV and JSON round-trip against the database, formula escaping, FHIR R4 bundle, audit.
+
+The FHIR Bundle is validated twice: as R4 4.0.1 by fhirclient's models (generated from 4.0.1;
+strict, so an unknown element such as an R5-only one, a missing required element or a malformed
+date is an error), and as R4B by fhir.resources (its R4 look-alike, which also checks value types
+and choice elements). The R4 shape the issue asks for is then checked on the JSON itself.
+"""
 
 import csv
 import datetime
@@ -9,14 +15,16 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
+from fhirclient.models.bundle import Bundle as R4Bundle
+from fhirclient.models.fhirabstractbase import FHIRValidationError
 from rest_framework.test import APIClient
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import Patient
 from classifier.exports import COLUMNS, ExportScope, csv_cell_escape, export_rows, rows_to_csv
-from classifier.fhir import LOINC_CODES
+from classifier.fhir import LOINC, LOINC_CODES, UCUM
 from classifier.models import PROBABILITY_FIELDS, CellClass, Prediction
-from classifier.review_services import prediction_review, slide_amend, slide_sign
+from classifier.review_services import cell_image_exclude, prediction_review, slide_amend, slide_sign
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +51,16 @@ def csv_rows(content: bytes) -> list[dict[str, str]]:
 
 def export_events() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=AuditAction.RESULTS_EXPORTED).order_by("id"))
+
+
+def fhir_validated(content: bytes) -> Bundle:
+    """The Bundle, after it passed the R4 (4.0.1) and the R4B validators (see module docstring)."""
+    R4Bundle(json.loads(content), strict=True)
+    return Bundle.model_validate_json(content)
+
+
+def resources_of(document: dict, resource_type: str) -> list[dict]:
+    return [e["resource"] for e in document["entry"] if e["resource"]["resourceType"] == resource_type]
 
 
 @pytest.mark.parametrize(
@@ -171,8 +189,8 @@ def test_fhir_bundle_of_a_signed_slide_validates_and_carries_the_differential(
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
     assert response.status_code == 200
-    assert response["Content-Type"] == "application/fhir+json"
-    bundle = Bundle.model_validate_json(response.content)
+    assert response["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
+    bundle = fhir_validated(response.content)
     resources = [entry.resource for entry in bundle.entry]
     kinds = [resource.get_resource_type() for resource in resources]
     assert kinds.count("Observation") == 4
@@ -200,10 +218,95 @@ def test_fhir_report_after_an_amendment_is_marked_amended(pathologist, pathologi
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
-    bundle = Bundle.model_validate_json(response.content)
+    bundle = fhir_validated(response.content)
     report = next(e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport")
     assert report.status == "amended"
     assert report.identifier[0].value == "S-5001-v2"
+
+
+def test_fhir_bundle_has_the_r4_shape(pathologist_client, slide, signed):
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
+    document = json.loads(response.content)
+
+    assert document["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/Bundle|4.0.1"]
+    assert document["type"] == "collection"
+    full_urls = {entry["fullUrl"] for entry in document["entry"]}
+    assert all(url.startswith("urn:uuid:") for url in full_urls) and len(full_urls) == len(document["entry"])
+    references = _references(document["entry"])
+    assert references and set(references) <= full_urls, "every reference resolves inside the Bundle"
+    [report] = resources_of(document, "DiagnosticReport")
+    observations = resources_of(document, "Observation")
+    assert {ref["reference"] for ref in report["result"]} == {
+        entry["fullUrl"] for entry in document["entry"] if entry["resource"]["resourceType"] == "Observation"
+    }
+    assert sorted(obs["code"]["coding"][0]["code"] for obs in observations) == [
+        "5905-5",
+        "713-8",
+        "736-9",
+        "770-8",
+    ]
+    for observation in observations:
+        assert observation["status"] == "final"
+        assert observation["code"]["coding"][0]["system"] == LOINC
+        assert observation["category"][0]["coding"][0]["code"] == "laboratory"
+        quantity = observation["valueQuantity"]
+        assert (quantity["system"], quantity["code"]) == (UCUM, "%")
+        assert (
+            observation["subject"] == report["subject"] and observation["specimen"] == report["specimen"][0]
+        )
+    assert sum(obs["valueQuantity"]["value"] for obs in observations) == pytest.approx(100.0, abs=0.2)
+    [provenance] = resources_of(document, "Provenance")
+    [signature] = provenance["signature"]
+    assert {"type", "when", "who"} <= set(signature), "R4 requires all three (R5 made type optional)"
+    [patient] = resources_of(document, "Patient")
+    assert patient["gender"] == "female" and patient["birthDate"] == "1980-05-17"
+
+
+def _references(value: object) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [ref for item in value.values() for ref in _references(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    return []
+
+
+def test_the_r4_validator_refuses_r5_only_and_incomplete_resources(pathologist_client, slide, signed):
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
+    document = json.loads(response.content)
+    observation = resources_of(document, "Observation")[0]
+
+    R4Bundle(document, strict=True)
+    observation["instantiatesCanonical"] = "http://example.org/r5-only"  # an R5 Observation element
+    with pytest.raises(FHIRValidationError, match="instantiatesCanonical"):
+        R4Bundle(document, strict=True)
+    del observation["instantiatesCanonical"], observation["status"]
+    with pytest.raises(FHIRValidationError, match="status"):
+        R4Bundle(document, strict=True)
+
+
+def test_fhir_report_counts_only_cells_that_are_not_excluded(
+    pathologist, pathologist_client, slide, predictions
+):
+    cell_image_exclude(
+        actor=pathologist, cell_image=predictions[-1].cell_image, category="smudge", reason="Smudge cell"
+    )
+    for prediction in predictions[:-1]:
+        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
+
+    bundle = fhir_validated(response.content)
+    document = json.loads(response.content)
+    values = {
+        obs["code"]["coding"][0]["code"]: obs["valueQuantity"]["value"]
+        for obs in resources_of(document, "Observation")
+    }
+    assert values == {"770-8": 50.0, "736-9": 25.0, "5905-5": 25.0, "713-8": 0.0}
+    [report] = resources_of(document, "DiagnosticReport")
+    assert "4 cells counted; 1 excluded from the differential" in report["conclusion"]
+    assert len(bundle.entry) == 9
 
 
 def test_fhir_is_refused_for_an_unsigned_slide(pathologist_client, slide, reviewed):
@@ -223,7 +326,7 @@ def test_api_exports_answer_files_and_are_in_the_schema(pathologist, slide, sign
     schema = client.get(reverse("api:schema"), {"format": "json"})
 
     assert len(csv_rows(csv_response.content)) == 5
-    Bundle.model_validate_json(fhir_response.content)
+    fhir_validated(fhir_response.content)
     assert bad_format.status_code == 400
     assert {
         "/api/exports/slides/{id}/",
