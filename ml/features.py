@@ -179,13 +179,20 @@ def extract(
         samples, size=size, localisation=localisation, augment=augment, views=views, seed=seed
     )
     result = collect(activation_dataset(views_per_sample, extractor, target), len(samples), name)
+    expected = len(samples) * view_count(augment, views)
+    if len(result.labels) != expected:
+        raise RuntimeError(f"{name}: {len(result.labels)} views from {target}, expected {expected}")
     if target is not None and not reuse:
         publish_cache(target, final)
     return result
 
 
 def collect(batches, total: int, name: str) -> FeatureSet:
-    """Read a whole activation dataset into memory (which also completes its cache file)."""
+    """Read a whole activation dataset into memory (which also completes its cache file).
+
+    TensorFlow logs "did not fully read the dataset being cached" after every completed file
+    cache (a known false positive, tensorflow/tensorflow#75002); `extract` checks the view count.
+    """
     features, labels, owners = [], [], []
     started = time.monotonic()
     for number, (activations, label, owner) in enumerate(batches.as_numpy_iterator(), start=1):
