@@ -59,9 +59,17 @@ def gradcam_visible_queryset(user: AbstractBaseUser) -> QuerySet[GradCam]:
     return GradCam.objects.filter(prediction__in=prediction_visible_queryset(user))
 
 
-def _newest_prediction_of_cell() -> Subquery:
-    return Subquery(
-        Prediction.objects.filter(cell_image=OuterRef("cell_image")).order_by("-id").values("pk")[:1]
+def _superseded() -> Exists:
+    """A newer prediction of the same cell exists. NOT EXISTS plans as an anti-join; the equivalent
+    ``pk = (newest of the cell)`` made PostgreSQL guess one row and nest loops over 10,000 cells."""
+    return Exists(Prediction.objects.filter(cell_image=OuterRef("cell_image"), pk__gt=OuterRef("pk")))
+
+
+def _excluded_now() -> Exists:
+    """The cell's newest exclusion row excludes it (as a filter; the same as ``excluded``)."""
+    newer = CellExclusion.objects.filter(cell_image=OuterRef("cell_image"), pk__gt=OuterRef("pk"))
+    return Exists(
+        CellExclusion.objects.filter(cell_image=OuterRef("cell_image"), excluded=True).filter(~Exists(newer))
     )
 
 
@@ -81,7 +89,7 @@ def current_predictions(predictions: QuerySet[Prediction]) -> QuerySet[Predictio
     """Only each cell's newest prediction, annotated with its current review (``review_*``) and
     whether its cell is excluded from the differential (``excluded``)."""
     newest_review = Review.objects.filter(prediction=OuterRef("pk")).order_by("-id")
-    return predictions.filter(pk=_newest_prediction_of_cell()).annotate(
+    return predictions.filter(~_superseded()).annotate(
         excluded=_is_excluded(OuterRef("cell_image")),
         review_id=Subquery(newest_review.values("pk")[:1]),
         review_label=Subquery(newest_review.values("label")[:1]),
@@ -138,10 +146,12 @@ def review_queue(*, user: AbstractBaseUser, filters: QueueFilters) -> QuerySet[P
         predictions = predictions.filter(label=filters.label)
     if filters.band in CONFIDENCE_BANDS:
         predictions = predictions.filter(CONFIDENCE_BANDS[filters.band][1])
+    # Filters as EXISTS rather than on the annotations, so the planner can estimate them.
     if filters.reviewed is not None:
-        predictions = predictions.filter(review_id__isnull=not filters.reviewed)
+        reviewed = Exists(Review.objects.filter(prediction=OuterRef("pk")))
+        predictions = predictions.filter(reviewed if filters.reviewed else ~reviewed)
     if not filters.include_excluded:
-        predictions = predictions.filter(excluded=False)
+        predictions = predictions.filter(~_excluded_now())
     return predictions.order_by("confidence", "id")
 
 
