@@ -1,7 +1,8 @@
 """Chaos tier: a real `celery worker` with the default model, on a private `redis-server` of its
 own that a test may kill and start again, and slides of shared TEST cells for it to classify.
 
-HEMATOVISION_CHAOS_CELLS sets how many cells each test classifies (CI: 40; the full run: 200).
+HEMATOVISION_CHAOS_CELLS sets how many cells each test classifies (CI: 40; the full run: 200),
+HEMATOVISION_CHAOS_REDIS_DOWN_SECONDS how long Redis stays down before it is started again (3).
 """
 
 import os
@@ -33,6 +34,11 @@ REPORT_KEY = pytest.StashKey[list[str]]()
 @pytest.fixture
 def chaos_cell_count() -> int:
     return int(os.environ.get("HEMATOVISION_CHAOS_CELLS", "40"))
+
+
+@pytest.fixture
+def redis_down_seconds() -> float:
+    return float(os.environ.get("HEMATOVISION_CHAOS_REDIS_DOWN_SECONDS", "3"))
 
 
 class PrivateBroker:
