@@ -12,6 +12,9 @@ from cases.models import Patient, Sex, Slide
 from tests.cases.upload_corpus import TEST_LIMITS
 from tests.conftest import PASSWORD
 
+# One of each object the URLs serve: the permission matrix's set, shared rather than rebuilt.
+from tests.hematovision_site.test_permission_matrix import objects as objects
+
 _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
