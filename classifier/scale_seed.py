@@ -82,6 +82,7 @@ class SeedPlan:
     slides_per_patient: int = 4
     # Every seeded cell image points at one of these stored files (their content is not checked).
     file_names: tuple[str, ...] = ("cell-images/scale/cell.png",)
+    image_format: str = "PNG"
     seed: int = 0
 
 
@@ -187,7 +188,7 @@ class _Writer:
             slide=slide,
             file=self.plan.file_names[index % len(self.plan.file_names)],
             sha256=hashlib.sha256(identity.encode()).hexdigest(),
-            image_format="PNG",
+            image_format=self.plan.image_format,
             width=360,
             height=363,
             size_bytes=12_000 + index,
