@@ -25,6 +25,8 @@ from hematovision_site.api import ActionPermissions
 
 class UserSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    # Optional, so often empty: a plain string, not the schema's "email" format ("" is no email).
+    email = serializers.CharField(read_only=True)
 
     class Meta:
         model = User

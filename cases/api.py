@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +27,16 @@ from cases.services import (
 )
 from cases.views import CONTENT_TYPES
 from hematovision_site.api import ActionPermissions
+
+# Every file refused (per-file results), or no file sent at all.
+UPLOAD_REFUSED = PolymorphicProxySerializer(
+    component_name="UploadRefused",
+    serializers=[
+        UploadResultSerializer,
+        inline_serializer("NoFiles", {"files": serializers.ListField(child=serializers.CharField())}),
+    ],
+    resource_type_field_name=None,
+)
 
 
 class _CreateUpdateViewSet(
@@ -112,7 +122,7 @@ class SlideViewSet(_CreateUpdateViewSet):
 
     @extend_schema(
         request={"multipart/form-data": CellImageUploadSerializer},
-        responses={201: UploadResultSerializer, 400: UploadResultSerializer},
+        responses={201: UploadResultSerializer, 400: UPLOAD_REFUSED},
     )
     @cell_images.mapping.post
     def cell_images_upload(self, request: Request, pk: str) -> Response:

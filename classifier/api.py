@@ -44,6 +44,9 @@ class SlideInferenceViewSet(viewsets.GenericViewSet):
         "submit": ("cases.view_slide", "classifier.add_inferencejob"),
         "predictions": ("cases.view_slide", "classifier.view_prediction"),
     }
+    # Only looks a slide up by id: the default ordering filter needs fields this view does not
+    # have, and answered ?ordering=x with a server error.
+    filter_backends: list = []
 
     def get_queryset(self):  # noqa: ANN201
         return slide_visible_queryset(self.request.user)

@@ -7,7 +7,7 @@ Included by ``hematovision_site.api_urls`` under /api/ (URL names in the ``api``
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -63,7 +63,16 @@ class SlideExportView(APIView):
     permission_classes = [MethodPermissions]
     required_permissions = {"get": ("cases.view_slide", "classifier.view_review")}
 
-    @extend_schema(parameters=[_format_parameter(["csv", "json", "fhir"])], responses=EXPORT_RESPONSES)
+    @extend_schema(
+        parameters=[_format_parameter(["csv", "json", "fhir"])],
+        responses={
+            **EXPORT_RESPONSES,
+            409: OpenApiResponse(
+                inline_serializer("FhirNeedsSignature", {"detail": serializers.CharField()}),
+                description="FHIR was asked for a slide that is not signed.",
+            ),
+        },
+    )
     def get(self, request: Request, pk: int) -> HttpResponse:
         slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
         export_format = _export_format(request, ("csv", "json", "fhir"))

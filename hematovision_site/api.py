@@ -28,3 +28,46 @@ def api_exception_handler(error: Exception, context: dict) -> Response | None:
         detail = error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
         error = exceptions.ValidationError(detail)
     return exception_handler(error, context)
+
+
+_DETAIL = {"$ref": "#/components/schemas/ErrorDetail"}
+_ERROR_SCHEMAS = {
+    "ErrorDetail": {
+        "type": "object",
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+    },
+    "ValidationErrors": {
+        "type": "object",
+        "description": "Messages per field name (or under 'detail' / 'non_field_errors').",
+        "additionalProperties": {},
+    },
+}
+
+
+def _error(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_responses_document(result: dict, generator: object, request: object, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: each operation documents the errors it can answer
+    (401/403 everywhere, 404 for an id or a page, 400 for a write or a query), unless it
+    already documents that status itself."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(_ERROR_SCHEMAS)
+    for path, path_item in result.get("paths", {}).items():
+        for method, operation in path_item.items():
+            query = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
+            errors = {
+                "401": _error("Not authenticated: send a token or log in.", _DETAIL),
+                "403": _error("This role may not do this (or the session's CSRF token is missing).", _DETAIL),
+            }
+            if "{" in path or any(parameter["name"] == "page" for parameter in query):
+                errors["404"] = _error("No such object visible to this user, or no such page.", _DETAIL)
+            # Services refuse a write the object's state does not allow (ValidationError → 400).
+            if "requestBody" in operation or query or method != "get":
+                ref = {"$ref": "#/components/schemas/ValidationErrors"}
+                errors["400"] = _error("The request is invalid; the messages say why.", ref)
+            responses = operation.setdefault("responses", {})
+            for status_code, response in errors.items():
+                responses.setdefault(status_code, response)
+    return result

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from hematovision_site import views
 
+handler404 = "hematovision_site.views.not_found"
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),

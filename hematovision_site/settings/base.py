@@ -256,6 +256,10 @@ SPECTACULAR_SETTINGS = {
         "QuickClassificationStatusEnum": "classifier.models.QuickClassificationStatus",
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hematovision_site.api.error_responses_document",
+    ],
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
