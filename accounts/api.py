@@ -1,9 +1,12 @@
+from collections.abc import Mapping
+
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -146,9 +149,16 @@ class TokenObtainView(APIView):
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
         ),
-        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+        responses={
+            200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+            (429, "text/html"): OpenApiResponse(
+                OpenApiTypes.STR, description="Locked out after too many failures (the login page's)."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
+        if not isinstance(request.data, Mapping):  # e.g. a JSON number or list
+            raise ParseError("Send a username and a password.")
         username = str(request.data.get("username", ""))
         password = str(request.data.get("password", ""))
         user = authenticate(request._request, username=username, password=password)

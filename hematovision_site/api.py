@@ -67,6 +67,8 @@ def error_responses_document(result: dict, generator: object, request: object, p
             if "requestBody" in operation or query or method != "get":
                 ref = {"$ref": "#/components/schemas/ValidationErrors"}
                 errors["400"] = _error("The request is invalid; the messages say why.", ref)
+            if "requestBody" in operation:
+                errors["415"] = _error("The body's Content-Type is not one the operation reads.", _DETAIL)
             responses = operation.setdefault("responses", {})
             for status_code, response in errors.items():
                 responses.setdefault(status_code, response)

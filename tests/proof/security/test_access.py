@@ -32,6 +32,9 @@ def test_token_requests_lock_after_the_failure_limit_and_share_the_login_form_lo
     answers = [ask_token("203.0.113.7", "wrong-password") for _ in range(settings.AXES_FAILURE_LIMIT)]
     assert answers == [403] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
     assert ask_token("203.0.113.7") == 429  # the right password, locked out
+    credentials = {"username": "lab", "password": PASSWORD}
+    locked = Client(REMOTE_ADDR="203.0.113.7").post(reverse("api:token"), credentials)
+    assert locked["Content-Type"].startswith("text/html")  # the login page's, as the schema says
     form = Client(REMOTE_ADDR="203.0.113.7").post(
         reverse("accounts:login"), {"username": "lab", "password": PASSWORD}
     )
@@ -84,3 +87,12 @@ def test_check_deploy_is_clean_in_a_full_production_environment():
     result = manage("check", "--deploy", "--fail-level", "DEBUG", environment=environment)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["3.5", "[]", '"lab"', "null"])
+def test_a_token_request_that_is_not_an_object_is_a_400_not_a_server_error(body):
+    """Found by the full schemathesis run: a JSON number as the body was a 500."""
+    response = Client().post(reverse("api:token"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Send a username and a password."}

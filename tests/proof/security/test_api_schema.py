@@ -124,7 +124,8 @@ def fuzz_operation(
             case.validate_response(response, checks=CHECKS)
         except FailureGroup as group:
             for failure in group.exceptions:
-                seen = f"{case.method} {case.formatted_path} -> {response.status_code}: {failure.message}"
+                sent = f"{case.method} {case.formatted_path} ({case.media_type or 'no body'})"
+                seen = f"{sent} -> {response.status_code}: {failure.message}"
                 failures.setdefault(f"{operation.label}: {failure.title}", seen[:500])
 
     example()
