@@ -211,9 +211,7 @@ class Exporter(LabUser):
     def range_export(self) -> None:
         today = datetime.now(tz=UTC).date()
         query = f"collected_from={today - timedelta(days=6)}&collected_to={today}"
-        self.page(
-            f"/review/exports/?{query}&export_format=csv", "/review/exports/?[last week, CSV]"
-        )
+        self.page(f"/review/exports/?{query}&export_format=csv", "/review/exports/?[last week, CSV]")
 
     @task(1)
     def patient_export(self) -> None:
