@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus
+from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus, Stain
 from cases.uploads import (
     Candidate,
     UploadLimits,
@@ -106,7 +106,7 @@ def slide_create(
     patient: Patient,
     accession_number: str,
     collected_at: datetime,
-    stain: str,
+    stain: str = Stain.WRIGHT_GIEMSA,
     notes: str = "",
 ) -> Slide:
     slide = Slide(

@@ -96,3 +96,18 @@ def test_a_token_request_that_is_not_an_object_is_a_400_not_a_server_error(body)
     response = Client().post(reverse("api:token"), body, content_type="application/json")
     assert response.status_code == 400
     assert response.json() == {"detail": "Send a username and a password."}
+
+
+@pytest.mark.django_db
+def test_a_slide_created_through_the_api_without_a_stain_gets_the_default(lab_client, objects):
+    """Found by the full schemathesis run: leaving out the optional stain was a 500."""
+    response = lab_client.post(
+        reverse("api:slide-list"),
+        {
+            "patient": objects["patient"].pk,
+            "accession_number": "S-NO-STAIN",
+            "collected_at": "2026-11-26T08:00Z",
+        },
+    )
+    assert response.status_code == 201
+    assert response.json()["stain"] == "wright_giemsa"
