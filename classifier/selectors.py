@@ -13,11 +13,13 @@ from kombu.exceptions import OperationalError as BrokerError
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.models import (
+    CellExclusion,
     InferenceJob,
     ModelVersion,
     Prediction,
     PredictionFailure,
     QuickClassification,
+    Review,
 )
 from hematovision_site.celery import app as celery_app
 
@@ -77,12 +79,19 @@ def slide_latest_job(*, user: AbstractBaseUser, slide: Slide) -> InferenceJob | 
 
 @dataclass(frozen=True)
 class CellCard:
-    """One thumbnail of the slide page: the image and what the model made of it."""
+    """One thumbnail of the slide page: the image, what the model made of it and, where the user may
+    see them, the pathologist's current review and whether the cell is excluded."""
 
     cell_image: CellImage
     prediction: Prediction | None
     failure: PredictionFailure | None
     needs_review: bool
+    review: Review | None = None
+    exclusion: CellExclusion | None = None
+
+    @property
+    def corrected(self) -> bool:
+        return self.review is not None and self.review.label != self.prediction.label
 
 
 def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion) -> list[CellCard]:
@@ -90,17 +99,29 @@ def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: Mod
     plus one per relation, whatever the number of cells)."""
     if not user.has_perm("classifier.view_prediction"):
         return []
+    can_see_reviews = user.has_perm("classifier.view_review")
+    reviews = Review.objects.order_by("-id") if can_see_reviews else Review.objects.none()
+    exclusions = (
+        CellExclusion.objects.order_by("-id")
+        if user.has_perm("classifier.view_cellexclusion")
+        else CellExclusion.objects.none()
+    )
     images = (
         cell_image_visible_queryset(user)
         .filter(slide=slide)
         .order_by("id")
         .prefetch_related(
             Prefetch(
-                "predictions", Prediction.objects.filter(model_version=model_version), to_attr="outcomes"
+                "predictions",
+                Prediction.objects.filter(model_version=model_version).prefetch_related(
+                    Prefetch("reviews", reviews, to_attr="reviews_newest_first")
+                ),
+                to_attr="outcomes",
             ),
+            Prefetch("exclusions", exclusions, to_attr="exclusions_newest_first"),
             Prefetch(
                 "prediction_failures",
-                PredictionFailure.objects.filter(model_version=model_version),
+                PredictionFailure.objects.filter(model_version=model_version).order_by("-id"),
                 to_attr="failures",
             ),
         )
@@ -108,8 +129,20 @@ def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: Mod
     cards = []
     for image in images:
         prediction = image.outcomes[0] if image.outcomes else None
-        needs_review = prediction is not None and prediction.confidence < model_version.review_threshold
-        cards.append(CellCard(image, prediction, image.failures[0] if image.failures else None, needs_review))
+        review = next(iter(prediction.reviews_newest_first), None) if prediction else None
+        below_threshold = prediction is not None and prediction.confidence < model_version.review_threshold
+        needs_review = below_threshold and review is None
+        exclusion = image.exclusions_newest_first[0] if image.exclusions_newest_first else None
+        cards.append(
+            CellCard(
+                image,
+                prediction,
+                image.failures[0] if image.failures else None,
+                needs_review,
+                review=review,
+                exclusion=exclusion if exclusion and exclusion.excluded else None,
+            )
+        )
     return cards
 
 

@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
-from classifier.models import CellClass, Review, SlideSignature
+from classifier.models import CellClass, ExclusionCategory, Review, SlideSignature
 from classifier.review_selectors import slide_differential
-from classifier.review_services import prediction_review, slide_sign
+from classifier.review_services import cell_image_exclude, prediction_review, slide_sign
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +245,27 @@ def test_review_api_records_a_review(pathologist, predictions):
     assert created.status_code == 201
     assert json.loads(created.content)["decision"] == "corrected"
     assert Review.objects.get().reviewer == pathologist
+
+
+def test_slide_page_shows_each_cell_once_with_its_verified_label(
+    pathologist, pathologist_client, slide, predictions
+):
+    confirmed, _, _, corrected, excluded = predictions
+    prediction_review(actor=pathologist, prediction=confirmed, label=confirmed.label)
+    prediction_review(
+        actor=pathologist, prediction=corrected, label=CellClass.LYMPHOCYTE, reason="round nucleus, no fold"
+    )
+    cell_image_exclude(
+        actor=pathologist, cell_image=excluded.cell_image, category=ExclusionCategory.SMUDGE, reason="smudged"
+    )
+
+    page = pathologist_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
+
+    for prediction in predictions:
+        assert page.count(reverse("cases:cell_image_file", args=[prediction.cell_image_id])) == 1
+    assert page.count(">Verified<") == 1
+    assert "Corrected · model said Monocyte" in page
+    assert 'title="round nucleus, no fold"' in page
+    assert "Smudge cell" in page
+    # Both flagged cells are resolved (one corrected, one excluded): none is left marked Check.
+    assert page.count(">Check<") == 0
