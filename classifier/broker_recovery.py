@@ -9,14 +9,24 @@ in the broker itself; the first worker to see a new one enqueues every unfinishe
 quick classification and Grad-CAM again. All three tasks are safe to run twice (claims by
 conditional update, predictions unique per cell and model version), so a message that did survive
 only costs a no-op delivery.
+
+A request that commits while the broker is unreachable keeps its row *queued* with no message at
+all (the web side logs it and answers normally). So every worker also sweeps, once a minute, for
+work still queued some minutes after it was created and enqueues it again; a key per row in Redis
+keeps a long backlog from being re-sent at every sweep.
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+import redis
 from celery import bootsteps
+from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.models import QuerySet
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from classifier.models import (
     GradCam,
@@ -57,6 +67,54 @@ def _unfinished_work() -> dict[str, tuple[str, QuerySet]]:
     }
 
 
+def task_send_or_defer(task: Any, pk: int) -> bool:
+    """Send ``task(pk)`` after the commit that made the row; when the broker cannot be reached the
+    row stays queued and the workers' sweep sends it later, so the request still succeeds."""
+    try:
+        task.delay(pk)
+    except (KombuOperationalError, redis.RedisError, OSError) as error:
+        logger.warning("Broker unreachable, %s(%s) left for the sweep: %s", task.name, pk, error)
+        return False
+    return True
+
+
+def _stale_queued_work(older_than: timedelta) -> dict[str, tuple[str, QuerySet]]:
+    before = timezone.now() - older_than
+    return {
+        "inference jobs": (
+            "classifier.inference_job_run",
+            InferenceJob.objects.filter(status=InferenceJobStatus.QUEUED, created_at__lt=before),
+        ),
+        "quick classifications": (
+            "classifier.quick_classification_run",
+            QuickClassification.objects.filter(
+                status=QuickClassificationStatus.QUEUED, created_at__lt=before
+            ),
+        ),
+        "Grad-CAMs": (
+            "classifier.gradcam_compute",
+            GradCam.objects.filter(status=GradCamStatus.QUEUED, requested_at__lt=before),
+        ),
+    }
+
+
+def stale_queued_work_redispatch(
+    *, app: Any, queue: str, client: Any, older_than: timedelta, resend_after: timedelta
+) -> dict[str, int]:
+    """Enqueue again what is still queued ``older_than`` after its creation, each row at most once
+    per ``resend_after`` (a Redis key per row); returns how many of each were sent."""
+    counts = {}
+    for name, (task_name, rows) in _stale_queued_work(older_than).items():
+        sent = 0
+        for pk in rows.order_by("pk").values_list("pk", flat=True):
+            key = f"hematovision:redispatched:{task_name}:{pk}"
+            if client.set(key, "1", nx=True, ex=max(1, int(resend_after.total_seconds()))):
+                app.send_task(task_name, args=[pk], queue=queue)
+                sent += 1
+        counts[name] = sent
+    return counts
+
+
 def unfinished_work_redispatch(*, app: Any, queue: str) -> dict[str, int]:
     """Enqueue every unfinished piece of work once more, oldest first; returns how many of each."""
     counts = {}
@@ -75,28 +133,73 @@ def _queue_consumed(consumer: Any) -> str:
     return default if default in queues or not queues else queues[0]
 
 
+def _broker_client(consumer: Any) -> redis.Redis:
+    """A plain synchronous client: the channel's own client belongs to the worker's event loop
+    (its commands may return None before the loop reads the reply)."""
+    return redis.Redis.from_url(consumer.app.conf.broker_url, socket_timeout=10, socket_connect_timeout=10)
+
+
 class BrokerRecovery(bootsteps.StartStopStep):
-    """Consumer step: runs at every broker (re)connection, once the task consumer is set up."""
+    """Consumer step: runs at every broker (re)connection, once the task consumer is set up, and
+    sweeps for stale queued work every ``HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS``."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self._sweep_timer = None
 
     def start(self, consumer: Any) -> None:
         if consumer.connection.transport.driver_type != "redis":
             return
-        client = consumer.connection.default_channel.client
         close_old_connections()
+        client = _broker_client(consumer)
         try:
-            if not broker_restarted(client):
-                return
-            try:
-                counts = unfinished_work_redispatch(app=consumer.app, queue=_queue_consumed(consumer))
-            except Exception:
-                client.delete(BROKER_RUN_KEY)  # the next (re)connection tries again
-                raise
-            level = logging.WARNING if any(counts.values()) else logging.INFO
-            logger.log(level, "New Redis server run; unfinished work enqueued again: %s", counts)
+            if broker_restarted(client):
+                try:
+                    counts = unfinished_work_redispatch(app=consumer.app, queue=_queue_consumed(consumer))
+                except Exception:
+                    client.delete(BROKER_RUN_KEY)  # the next (re)connection tries again
+                    raise
+                level = logging.WARNING if any(counts.values()) else logging.INFO
+                logger.log(level, "New Redis server run; unfinished work enqueued again: %s", counts)
         except Exception:
             logger.exception("Could not check the broker for lost messages")
         finally:
+            client.close()
             # The pool's processes are forked from this one: they must not share its connection.
             connections.close_all()
+        if self._sweep_timer is None and consumer.timer is not None:
+            self._sweep_timer = consumer.timer.call_repeatedly(
+                settings.HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS, self._sweep, args=(consumer,)
+            )
+
+    def stop(self, consumer: Any) -> None:
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+
+    def shutdown(self, consumer: Any) -> None:
+        self.stop(consumer)
+
+    def _sweep(self, consumer: Any) -> None:
+        interval = settings.HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS
+        client = _broker_client(consumer)
+        try:
+            # One worker per interval does the sweep.
+            if not client.set("hematovision:dispatch-sweep-lock", "1", nx=True, ex=max(1, interval - 1)):
+                return
+            counts = stale_queued_work_redispatch(
+                app=consumer.app,
+                queue=_queue_consumed(consumer),
+                client=client,
+                older_than=timedelta(seconds=settings.HEMATOVISION_DISPATCH_STALE_SECONDS),
+                resend_after=timedelta(seconds=settings.HEMATOVISION_DISPATCH_RESEND_SECONDS),
+            )
+            if any(counts.values()):
+                logger.warning("Work still queued long after it was created, enqueued again: %s", counts)
+        except Exception:
+            logger.exception("Could not sweep for queued work without a message")
+        finally:
+            client.close()
+            close_old_connections()

@@ -24,6 +24,7 @@ from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
 from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.adapter import ModelLoadError
+from classifier.broker_recovery import task_send_or_defer
 from classifier.gradcam import explainer_for
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
@@ -384,7 +385,7 @@ def gradcam_request(*, prediction: Prediction) -> GradCam:
 def _gradcam_enqueue(gradcam_id: int) -> None:
     from classifier.tasks import gradcam_compute_task
 
-    gradcam_compute_task.delay(gradcam_id)
+    task_send_or_defer(gradcam_compute_task, gradcam_id)
 
 
 def gradcam_compute(*, gradcam_id: int) -> GradCam | None:

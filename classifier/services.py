@@ -36,6 +36,7 @@ from classifier.adapter import (
     model_directory_store,
     predictor_for,
 )
+from classifier.broker_recovery import task_send_or_defer
 from classifier.models import (
     INFERENCE_JOB_TRANSITIONS,
     PROBABILITY_FIELDS,
@@ -240,7 +241,7 @@ def slide_new_images_classify(*, actor: User, slide: Slide) -> InferenceJob | No
 def _inference_job_enqueue(job_id: int) -> None:
     from classifier.tasks import inference_job_run_task
 
-    inference_job_run_task.delay(job_id)
+    task_send_or_defer(inference_job_run_task, job_id)
 
 
 # --- Running a job (worker side) -------------------------------------------------------------------------
@@ -460,7 +461,7 @@ def quick_classification_create(*, actor: User, data: bytes, original_filename: 
 def _quick_classification_enqueue(quick_id: int) -> None:
     from classifier.tasks import quick_classification_run_task
 
-    quick_classification_run_task.delay(quick_id)
+    task_send_or_defer(quick_classification_run_task, quick_id)
 
 
 def quick_classification_run(*, quick_classification_id: int) -> QuickClassification | None:

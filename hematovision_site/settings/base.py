@@ -221,6 +221,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # below the visibility timeout. A job a worker dies on this many times is failed, not retried.
 HEMATOVISION_INFERENCE_BATCH_SIZE = env.integer("HEMATOVISION_INFERENCE_BATCH_SIZE", 32)
 HEMATOVISION_INFERENCE_MAX_ATTEMPTS = env.integer("HEMATOVISION_INFERENCE_MAX_ATTEMPTS", 5)
+# Work committed while the broker was unreachable has no message: workers sweep every INTERVAL
+# seconds for work still queued STALE seconds after creation and send it again, each row at most
+# once per RESEND seconds (so a long backlog is not re-sent at every sweep).
+HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS = env.integer("HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS", 60)
+HEMATOVISION_DISPATCH_STALE_SECONDS = env.integer("HEMATOVISION_DISPATCH_STALE_SECONDS", 120)
+HEMATOVISION_DISPATCH_RESEND_SECONDS = env.integer("HEMATOVISION_DISPATCH_RESEND_SECONDS", 30 * 60)
 
 # --- REST API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

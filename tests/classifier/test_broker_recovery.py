@@ -1,8 +1,11 @@
 import base64
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from classifier import broker_recovery, services
 from classifier.models import (
@@ -83,3 +86,50 @@ def test_every_unfinished_job_quick_classification_and_gradcam_is_enqueued_again
         ("classifier.quick_classification_run", [quick_running.pk]),
         ("classifier.gradcam_compute", [gradcam.pk]),
     ]
+
+
+def test_the_sweep_sends_only_work_queued_too_long_and_each_row_once_per_window(
+    slide_with_cells, lab_staff, model_version, broker_client, queue
+):
+    make_job = {"slide": slide_with_cells, "model_version": model_version, "requested_by": lab_staff}
+    stale = InferenceJob.objects.create(**make_job)
+    fresh = InferenceJob.objects.create(**make_job)
+    stale_running = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
+    InferenceJob.objects.filter(pk__in=[stale.pk, stale_running.pk]).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    keys = [f"hematovision:redispatched:classifier.inference_job_run:{pk}" for pk in (stale.pk, fresh.pk)]
+    broker_client.delete(*keys)
+    sweep = {
+        "app": celery_app,
+        "queue": queue,
+        "client": broker_client,
+        "older_than": timedelta(minutes=2),
+        "resend_after": timedelta(minutes=30),
+    }
+    try:
+        first = broker_recovery.stale_queued_work_redispatch(**sweep)
+        second = broker_recovery.stale_queued_work_redispatch(**sweep)
+    finally:
+        broker_client.delete(*keys)
+
+    assert first == {"inference jobs": 1, "quick classifications": 0, "Grad-CAMs": 0}
+    assert second == {"inference jobs": 0, "quick classifications": 0, "Grad-CAMs": 0}
+    assert _messages(broker_client, queue) == [("classifier.inference_job_run", [stale.pk])]
+
+
+def test_a_submit_the_broker_refuses_still_succeeds_and_leaves_the_job_queued(
+    slide_with_cells, lab_staff, model_version, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    from classifier.tasks import inference_job_run_task
+
+    def refuse(*args, **kwargs):
+        raise KombuOperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(inference_job_run_task, "delay", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.slide_submit(actor=lab_staff, slide=slide_with_cells)
+
+    job.refresh_from_db()
+    assert job.status == InferenceJobStatus.QUEUED
+    assert "left for the sweep" in caplog.text

@@ -6,12 +6,15 @@ drain, and after Redis is back the worker must consume again within 30 s.
 `HEMATOVISION_CHAOS_CELLS=200 scripts/test.sh tests/proof/chaos` (options: see conftest.py).
 """
 
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
 import redis
+from django.test import Client
+from django.urls import reverse
 
 from accounts.models import User
 from audit.models import AuditAction, AuditEvent
@@ -19,6 +22,7 @@ from cases.models import CellImage, Slide
 from classifier.models import InferenceJob, InferenceJobStatus, ModelVersion, Prediction, PredictionFailure
 from classifier.services import slide_submit
 from hematovision_site.celery import app as celery_app
+from tests.proof.chaos.conftest import _broker_use
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -163,4 +167,41 @@ def test_a_redis_restart_mid_batch_loses_and_duplicates_nothing_and_the_worker_c
         f"{redis_down_seconds:g} s, {len(waiting)} jobs still queued; lost {lost}, "
         f"duplicated {duplicated}; Redis back → worker consuming again {consuming_after:.1f} s; "
         f"Redis back → all jobs finished {drained_seconds:.1f} s"
+    )
+
+
+def test_a_slide_submitted_while_the_broker_is_unreachable_is_accepted_and_run_by_the_sweep(
+    private_redis, make_worker, chaos_slides, lab_staff, serving_model, chaos_report
+):
+    """The web side cannot reach Redis (a network blip, Redis itself never restarts): the submit
+    still succeeds, the job waits in the database with no message, and a worker's sweep sends it."""
+    make_worker(
+        TEST_REDIS_URL=private_redis.url,
+        HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS="1",
+        HEMATOVISION_DISPATCH_STALE_SECONDS="2",
+    )
+    slide = chaos_slides[0]
+    client = Client()
+    client.force_login(lab_staff)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    _broker_use(f"redis://127.0.0.1:{dead_port}/0")
+    try:
+        response = client.post(reverse("classifier:slide_submit", args=[slide.pk]))
+    finally:
+        _broker_use(private_redis.url)
+
+    assert response.status_code == 302
+    job = InferenceJob.objects.get(slide=slide)
+    assert job.status == InferenceJobStatus.QUEUED
+    assert _broker_backlog(private_redis.client()) == 0  # no message was ever sent
+    swept_after = _wait_until(lambda: _all_finished([job.pk]), DRAIN_SECONDS)
+
+    cells, lost, duplicated = _lost_and_duplicated([slide], serving_model)
+    assert (lost, duplicated) == (0, 0)
+    _assert_every_job_succeeded_once([job.pk])
+    chaos_report(
+        f"slide of {cells} cells submitted with the broker unreachable: accepted (302), "
+        f"job finished {swept_after:.1f} s later via the sweep; lost {lost}, duplicated {duplicated}"
     )
