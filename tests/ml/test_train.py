@@ -61,3 +61,23 @@ def test_fit_learns_a_separable_problem_and_stops_early(tmp_path):
     assert selection["score"] > 0.95
     assert len(history) < 30
     assert not (tmp_path / "checkpoint.weights.h5").exists()
+
+
+def test_fit_is_reproducible_for_a_seed(tmp_path):
+    import keras
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(4), 20)
+    features = (np.eye(4)[labels] + rng.normal(0, 0.5, (80, 4))).astype(np.float16)
+    samples = [Sample(Path(f"{i}.jpg"), int(label), "pbc", str(i)) for i, label in enumerate(labels)]
+    train = FeatureSet(features, labels, np.arange(80))
+    recipe = apply_overrides(RECIPES["default"], ["epochs=3", "patience=0", "samples_per_epoch=96"])
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(recipe.seed)
+        head = build_head((4,), None, 4, dropout=0.5)
+        weights = sampling_weights(samples, train, 0.5)
+        history, _ = fit(recipe, head, train, weights, {"val_pbc": train}, tmp_path)
+        runs.append(([row["loss"] for row in history], head.get_weights()))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
