@@ -13,7 +13,9 @@ only costs a no-op delivery.
 A request that commits while the broker is unreachable keeps its row *queued* with no message at
 all (the web side logs it and answers normally). So every worker also sweeps, once a minute, for
 work still queued some minutes after it was created and enqueues it again; a key per row in Redis
-keeps a long backlog from being re-sent at every sweep.
+keeps a long backlog from being re-sent at every sweep. The same sweep re-sends a *running* job
+whose worker wrote no heartbeat (after each batch of cells) for some minutes: its worker died,
+and the broker would hand the message back only after its visibility timeout.
 """
 
 import logging
@@ -78,12 +80,19 @@ def task_send_or_defer(task: Any, pk: int) -> bool:
     return True
 
 
-def _stale_queued_work(older_than: timedelta) -> dict[str, tuple[str, QuerySet]]:
+def _stale_queued_work(older_than: timedelta, silent_for: timedelta) -> dict[str, tuple[str, QuerySet]]:
     before = timezone.now() - older_than
+    silent_since = timezone.now() - silent_for
     return {
         "inference jobs": (
             "classifier.inference_job_run",
             InferenceJob.objects.filter(status=InferenceJobStatus.QUEUED, created_at__lt=before),
+        ),
+        # Its worker died (SIGKILL, out of memory, machine lost): without this the message comes
+        # back only after the broker's visibility timeout (an hour by default).
+        "silent running jobs": (
+            "classifier.inference_job_run",
+            InferenceJob.objects.filter(status=InferenceJobStatus.RUNNING, heartbeat_at__lt=silent_since),
         ),
         "quick classifications": (
             "classifier.quick_classification_run",
@@ -99,16 +108,26 @@ def _stale_queued_work(older_than: timedelta) -> dict[str, tuple[str, QuerySet]]
 
 
 def stale_queued_work_redispatch(
-    *, app: Any, queue: str, client: Any, older_than: timedelta, resend_after: timedelta
+    *,
+    app: Any,
+    queue: str,
+    client: Any,
+    older_than: timedelta,
+    resend_after: timedelta,
+    silent_for: timedelta | None = None,
 ) -> dict[str, int]:
-    """Enqueue again what is still queued ``older_than`` after its creation, each row at most once
-    per ``resend_after`` (a Redis key per row); returns how many of each were sent."""
+    """Enqueue again what is still queued ``older_than`` after its creation, and running jobs whose
+    worker has not written a heartbeat for ``silent_for``; each row at most once per
+    ``resend_after`` (a Redis key per row), a silent job at most once per ``silent_for``. Returns
+    how many of each were sent."""
+    silent_for = silent_for or resend_after
     counts = {}
-    for name, (task_name, rows) in _stale_queued_work(older_than).items():
+    for name, (task_name, rows) in _stale_queued_work(older_than, silent_for).items():
+        window = silent_for if name == "silent running jobs" else resend_after
         sent = 0
         for pk in rows.order_by("pk").values_list("pk", flat=True):
-            key = f"hematovision:redispatched:{task_name}:{pk}"
-            if client.set(key, "1", nx=True, ex=max(1, int(resend_after.total_seconds()))):
+            key = f"hematovision:redispatched:{name.replace(' ', '-')}:{pk}"
+            if client.set(key, "1", nx=True, ex=max(1, int(window.total_seconds()))):
                 app.send_task(task_name, args=[pk], queue=queue)
                 sent += 1
         counts[name] = sent
@@ -195,6 +214,7 @@ class BrokerRecovery(bootsteps.StartStopStep):
                 client=client,
                 older_than=timedelta(seconds=settings.HEMATOVISION_DISPATCH_STALE_SECONDS),
                 resend_after=timedelta(seconds=settings.HEMATOVISION_DISPATCH_RESEND_SECONDS),
+                silent_for=timedelta(seconds=settings.HEMATOVISION_JOB_SILENT_SECONDS),
             )
             if any(counts.values()):
                 logger.warning("Work still queued long after it was created, enqueued again: %s", counts)

@@ -94,6 +94,9 @@ class InferenceJob(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker at claim time and after every batch: a running job whose heartbeat is
+    # old lost its worker, and the workers' sweep sends it again (see classifier.broker_recovery).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

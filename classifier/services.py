@@ -274,7 +274,14 @@ def _job_claim(job_id: int) -> InferenceJob | None:
         return None
     attempts = job.attempts + 1
     if job.status == InferenceJobStatus.QUEUED:
-        if not _job_transition(job, InferenceJobStatus.RUNNING, started_at=timezone.now(), attempts=attempts):
+        claimed = _job_transition(
+            job,
+            InferenceJobStatus.RUNNING,
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            attempts=attempts,
+        )
+        if not claimed:
             return _job_claim(job_id)
         audit_event_record(
             action=AuditAction.INFERENCE_JOB_STARTED,
@@ -285,7 +292,7 @@ def _job_claim(job_id: int) -> InferenceJob | None:
             after={"status": InferenceJobStatus.RUNNING.value, "model_version": job.model_version.name},
         )
     else:
-        InferenceJob.objects.filter(pk=job.pk).update(attempts=attempts)
+        InferenceJob.objects.filter(pk=job.pk).update(attempts=attempts, heartbeat_at=timezone.now())
         job.attempts = attempts
         logger.info("Inference job %s redelivered (attempt %s): resuming.", job.pk, attempts)
     return job
@@ -393,7 +400,9 @@ def _job_progress_update(job: InferenceJob) -> None:
     job.done = Prediction.objects.filter(model_version=job.model_version, cell_image__in=images).count()
     # This job's own failures: a retried cell's earlier failure belongs to the job that had it.
     job.failed = PredictionFailure.objects.filter(job=job).count()
-    InferenceJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
+    InferenceJob.objects.filter(pk=job.pk).update(
+        done=job.done, failed=job.failed, heartbeat_at=timezone.now()
+    )
 
 
 @transaction.atomic

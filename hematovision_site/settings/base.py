@@ -227,6 +227,9 @@ HEMATOVISION_INFERENCE_MAX_ATTEMPTS = env.integer("HEMATOVISION_INFERENCE_MAX_AT
 HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS = env.integer("HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS", 60)
 HEMATOVISION_DISPATCH_STALE_SECONDS = env.integer("HEMATOVISION_DISPATCH_STALE_SECONDS", 120)
 HEMATOVISION_DISPATCH_RESEND_SECONDS = env.integer("HEMATOVISION_DISPATCH_RESEND_SECONDS", 30 * 60)
+# A running job whose worker wrote no heartbeat (one per batch, about a second each) for this long
+# lost its worker and is sent again by the sweep.
+HEMATOVISION_JOB_SILENT_SECONDS = env.integer("HEMATOVISION_JOB_SILENT_SECONDS", 5 * 60)
 
 # --- REST API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

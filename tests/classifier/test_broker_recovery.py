@@ -88,17 +88,22 @@ def test_every_unfinished_job_quick_classification_and_gradcam_is_enqueued_again
     ]
 
 
-def test_the_sweep_sends_only_work_queued_too_long_and_each_row_once_per_window(
+def test_the_sweep_sends_only_work_queued_too_long_or_silent_and_each_row_once_per_window(
     slide_with_cells, lab_staff, model_version, broker_client, queue
 ):
     make_job = {"slide": slide_with_cells, "model_version": model_version, "requested_by": lab_staff}
     stale = InferenceJob.objects.create(**make_job)
     fresh = InferenceJob.objects.create(**make_job)
-    stale_running = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
-    InferenceJob.objects.filter(pk__in=[stale.pk, stale_running.pk]).update(
+    silent = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
+    beating = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
+    InferenceJob.objects.filter(pk__in=[stale.pk, silent.pk, beating.pk]).update(
         created_at=timezone.now() - timedelta(minutes=10)
     )
-    keys = [f"hematovision:redispatched:classifier.inference_job_run:{pk}" for pk in (stale.pk, fresh.pk)]
+    InferenceJob.objects.filter(pk=silent.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=6))
+    InferenceJob.objects.filter(pk=beating.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=20))
+    keys = [f"hematovision:redispatched:inference-jobs:{pk}" for pk in (stale.pk, fresh.pk)] + [
+        f"hematovision:redispatched:silent-running-jobs:{pk}" for pk in (silent.pk, beating.pk)
+    ]
     broker_client.delete(*keys)
     sweep = {
         "app": celery_app,
@@ -106,6 +111,7 @@ def test_the_sweep_sends_only_work_queued_too_long_and_each_row_once_per_window(
         "client": broker_client,
         "older_than": timedelta(minutes=2),
         "resend_after": timedelta(minutes=30),
+        "silent_for": timedelta(minutes=5),
     }
     try:
         first = broker_recovery.stale_queued_work_redispatch(**sweep)
@@ -113,9 +119,17 @@ def test_the_sweep_sends_only_work_queued_too_long_and_each_row_once_per_window(
     finally:
         broker_client.delete(*keys)
 
-    assert first == {"inference jobs": 1, "quick classifications": 0, "Grad-CAMs": 0}
-    assert second == {"inference jobs": 0, "quick classifications": 0, "Grad-CAMs": 0}
-    assert _messages(broker_client, queue) == [("classifier.inference_job_run", [stale.pk])]
+    assert first == {
+        "inference jobs": 1,
+        "silent running jobs": 1,
+        "quick classifications": 0,
+        "Grad-CAMs": 0,
+    }
+    assert set(second.values()) == {0}
+    assert _messages(broker_client, queue) == [
+        ("classifier.inference_job_run", [stale.pk]),
+        ("classifier.inference_job_run", [silent.pk]),
+    ]
 
 
 def test_a_submit_the_broker_refuses_still_succeeds_and_leaves_the_job_queued(

@@ -205,3 +205,37 @@ def test_a_slide_submitted_while_the_broker_is_unreachable_is_accepted_and_run_b
         f"slide of {cells} cells submitted with the broker unreachable: accepted (302), "
         f"job finished {swept_after:.1f} s later via the sweep; lost {lost}, duplicated {duplicated}"
     )
+
+
+def test_a_worker_killed_with_the_production_visibility_timeout_is_resumed_by_the_heartbeat_sweep(
+    private_redis, make_worker, chaos_slides, lab_staff, serving_model, chaos_report
+):
+    """The broker would hand the killed worker's message back only after an hour (the default
+    visibility timeout, kept here); the job's silent heartbeat makes the sweep send it again."""
+    environment = {
+        "TEST_REDIS_URL": private_redis.url,
+        "HEMATOVISION_INFERENCE_BATCH_SIZE": "5",
+        "HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS": "1",
+        "HEMATOVISION_JOB_SILENT_SECONDS": "3",
+    }
+    worker = make_worker(**environment)
+    slides = chaos_slides[:1]
+    job_ids = _jobs_submit(lab_staff, slides)
+    _wait_until(lambda: _caught_part_way(job_ids, 5), DRAIN_SECONDS, interval=0.005)
+
+    worker.kill()
+    killed_at = time.monotonic()
+    done_at_kill = _job_states(job_ids)[job_ids[0]][1]
+    make_worker(**environment)
+    _wait_until(lambda: _all_finished(job_ids), DRAIN_SECONDS)
+    resumed_seconds = time.monotonic() - killed_at
+
+    cells, lost, duplicated = _lost_and_duplicated(slides, serving_model)
+    assert (lost, duplicated) == (0, 0)
+    _assert_every_job_succeeded_once(job_ids)
+    assert _job_states(job_ids)[job_ids[0]][3] >= 2  # taken over after the kill
+    chaos_report(
+        f"{cells} cells, worker SIGKILLed at {done_at_kill} done with a 1 h visibility timeout; "
+        f"heartbeat silent 3 s → sweep re-sent it; all finished {resumed_seconds:.1f} s after the kill; "
+        f"lost {lost}, duplicated {duplicated}"
+    )
