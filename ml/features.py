@@ -10,8 +10,8 @@ those `ml.cells` and `ml.augment` define, seeded per image), batch, run the froz
 prefetch, and `cache` the activations to a file under the cache dir keyed by the samples and
 settings; an identical run reads that file instead of decoding anything.
 
-Training side (`training_batches`): the views chosen for an epoch (class/source-balanced indices)
-gathered from the cached activations, batched and prefetched.
+Training (``ml.train.fit``) draws each epoch's class/source-balanced views from these cached
+activations.
 """
 
 from __future__ import annotations
@@ -204,26 +204,3 @@ def collect(batches, total: int, name: str) -> FeatureSet:
             rate = done / (time.monotonic() - started)
             print(f"  features {name}: {done}/{total} images ({rate:.0f} img/s)", file=sys.stderr, flush=True)
     return FeatureSet(np.concatenate(features), np.concatenate(labels), np.concatenate(owners))
-
-
-def training_batches(features: np.ndarray, targets: np.ndarray, chosen: np.ndarray, batch_size: int):
-    """tf.data.Dataset of (float32 features, targets) for the views chosen this epoch, in that order.
-
-    Gathering per batch keeps the (large) activation array in numpy instead of copying it into a
-    TensorFlow constant.
-    """
-    import tensorflow as tf
-
-    def gather(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return features[indices].astype(np.float32), targets[indices]
-
-    def load(indices):
-        batch_features, batch_targets = tf.numpy_function(
-            gather, [indices], (tf.float32, tf.float32), stateful=False
-        )
-        batch_features.set_shape((None, *features.shape[1:]))
-        batch_targets.set_shape((None, *targets.shape[1:]))
-        return batch_features, batch_targets
-
-    batches = tf.data.Dataset.from_tensor_slices(chosen.astype(np.int64)).batch(batch_size)
-    return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -35,7 +35,7 @@ from ml.data import (
     fingerprint,
     training_splits,
 )
-from ml.features import FeatureSet, extract, training_batches
+from ml.features import FeatureSet, extract
 from ml.metrics import balanced_accuracy, confusion_matrix
 from ml.model import (
     POOLED,
@@ -203,8 +203,9 @@ def fit(
     for epoch in range(1, recipe.epochs + 1):
         started = time.monotonic()
         chosen = epoch_indices(recipe, weights, rng)
-        batches = training_batches(train.features, targets, chosen, recipe.batch_size)
-        result = head.fit(batches, shuffle=False, verbose=0)
+        # The epoch's draws as arrays, shuffled by Keras: the committed model was trained this way
+        # (a tf.data feed without that shuffle follows a different path; see README, Model).
+        result = head.fit(train.features[chosen], targets[chosen], batch_size=recipe.batch_size, verbose=0)
         scores = validation_score(head, validation)
         improved = not snapshots or scores["score"] > max(item[0] for item in snapshots)
         snapshots.append((scores["score"], epoch, head.get_weights()))

@@ -8,7 +8,7 @@ from PIL import Image
 from ml.augment import AugmentConfig, augmented_pixels
 from ml.cells import LocalisationConfig, crop_cell
 from ml.data import Sample
-from ml.features import extract, training_batches, view_dataset
+from ml.features import extract, view_dataset
 from ml.testing import build_tiny_classifier
 from tests.ml.conftest import synthetic_cell
 
@@ -102,14 +102,3 @@ def test_an_identical_run_reads_the_cache_and_a_changed_one_does_not(samples, tm
     changed = run_extract(samples, build_tiny_classifier(SIZE, 4, seed=1), cache, seed=3)
     assert not np.array_equal(changed.features, first.features)
     assert len(list(cache.iterdir())) == 4
-
-
-def test_training_batches_hold_the_chosen_views_in_order():
-    features = np.arange(10 * 2, dtype=np.float16).reshape(10, 2)
-    targets = np.eye(4, dtype=np.float32)[np.arange(10) % 4]
-    chosen = np.array([3, 3, 9, 0, 5, 1, 1])
-    batches = list(training_batches(features, targets, chosen, batch_size=3).as_numpy_iterator())
-    assert [len(batch_features) for batch_features, _ in batches] == [3, 3, 1]
-    assert np.array_equal(np.concatenate([f for f, _ in batches]), features[chosen].astype(np.float32))
-    assert np.array_equal(np.concatenate([t for _, t in batches]), targets[chosen])
-    assert batches[0][0].dtype == np.float32
