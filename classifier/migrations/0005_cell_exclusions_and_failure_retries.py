@@ -8,39 +8,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-TABLE = "classifier_cellexclusion"
-POSTGRESQL_TRIGGER = f"""
-CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION classifier_refuse_change();
-"""
-SQLITE_TRIGGER = """
-CREATE TRIGGER {table}_no_{operation} BEFORE {operation} ON {table}
-    BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END;
-"""
-
-
-def _statements(vendor: str) -> list[str]:
-    if vendor == "postgresql":
-        return [POSTGRESQL_TRIGGER]
-    if vendor == "sqlite":
-        return [SQLITE_TRIGGER.format(table=TABLE, operation=operation) for operation in ("UPDATE", "DELETE")]
-    raise RuntimeError(f"No append-only trigger for database vendor {vendor!r}.")
-
-
-def _drop_statements(vendor: str) -> list[str]:
-    if vendor == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE};"]
-    return [f"DROP TRIGGER IF EXISTS {TABLE}_no_{operation};" for operation in ("UPDATE", "DELETE")]
-
-
-def create_triggers(apps, schema_editor) -> None:
-    for statement in _statements(schema_editor.connection.vendor):
-        schema_editor.execute(statement, params=None)
-
-
-def drop_triggers(apps, schema_editor) -> None:
-    for statement in _drop_statements(schema_editor.connection.vendor):
-        schema_editor.execute(statement, params=None)
+from classifier.append_only import append_only
 
 
 class Migration(migrations.Migration):
@@ -132,5 +100,5 @@ class Migration(migrations.Migration):
                 name="cell_exclusion_has_category",
             ),
         ),
-        migrations.RunPython(create_triggers, drop_triggers),
+        append_only("classifier_cellexclusion"),
     ]
