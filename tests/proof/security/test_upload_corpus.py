@@ -47,10 +47,12 @@ def page_refusal(response: HttpResponse) -> tuple[int, list[str]]:
     """(files answered, reasons for the refused ones) on the upload page.
 
     A request Django cannot parse (e.g. a part header over its 1 kB limit) never reaches the
-    view: it is refused as a whole with Django's "Bad Request (400)" page.
+    view: it is refused as a whole with the 400 page (templates/400.html), whose text is the reason.
     """
-    if response.context is None:
-        return 1, [re.sub(r"<[^>]+>", "", response.content.decode()).strip()]
+    if "400.html" in {template.name for template in response.templates}:
+        page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+        assert "The request could not be read (400)" in page
+        return 1, [page.strip()]
     if response.context.get("error"):
         return 1, [response.context["error"]]
     outcomes = response.context["outcomes"]
