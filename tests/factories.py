@@ -1,10 +1,39 @@
-"""Helpers that build test data: image bytes generated in memory, and uploaded-file objects."""
+"""Helpers that build test data: patients and slides, image bytes generated in memory, and
+uploaded-file objects."""
 
+import datetime
 import io
 import zipfile
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
+
+from accounts.models import User
+from cases.models import Patient, Sex, Slide, SlideStatus, Stain
+
+
+def patient_make(created_by: User, mrn: str, **fields) -> Patient:
+    """Jane Doe, born 1980-05-17, unless ``fields`` say otherwise."""
+    defaults = {
+        "family_name": "Doe",
+        "given_name": "Jane",
+        "date_of_birth": datetime.date(1980, 5, 17),
+        "sex": Sex.FEMALE,
+    }
+    return Patient.objects.create(mrn=mrn, created_by=created_by, **{**defaults, **fields})
+
+
+def slide_make(patient: Patient, created_by: User, accession_number: str, **fields) -> Slide:
+    """A Wright-Giemsa draft collected two hours ago, unless ``fields`` say otherwise."""
+    defaults = {
+        "collected_at": timezone.now() - datetime.timedelta(hours=2),
+        "stain": Stain.WRIGHT_GIEMSA,
+        "status": SlideStatus.DRAFT,
+    }
+    return Slide.objects.create(
+        patient=patient, accession_number=accession_number, created_by=created_by, **{**defaults, **fields}
+    )
 
 
 def image_bytes(

@@ -1,23 +1,22 @@
 """Fixtures for the inference pipeline: a tiny real model, a slide with cell images."""
 
-import datetime
 import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from PIL import Image
 
 from accounts.models import User
-from cases.models import CellImage, Patient, Sex, Slide, Stain
+from cases.models import CellImage, Patient, Slide
 from cases.services import cell_image_create
 from cases.uploads import UploadLimits, image_validate
 from classifier.adapter import predictor_cache_clear
 from classifier.models import ModelVersion
 from classifier.services import model_version_register
 from ml.testing import make_tiny_model_dir
+from tests.factories import patient_make, slide_make
 
 
 @pytest.fixture(scope="session")
@@ -65,25 +64,12 @@ def image_bytes(seed: int, size: int = 48, image_format: str = "PNG") -> bytes:
 
 @pytest.fixture
 def patient(lab_staff) -> Patient:
-    return Patient.objects.create(
-        mrn="MRN-4001",
-        family_name="Doe",
-        given_name="Jane",
-        date_of_birth=datetime.date(1980, 5, 17),
-        sex=Sex.FEMALE,
-        created_by=lab_staff,
-    )
+    return patient_make(lab_staff, "MRN-4001")
 
 
 @pytest.fixture
 def slide(patient, lab_staff) -> Slide:
-    return Slide.objects.create(
-        patient=patient,
-        accession_number="S-4001",
-        collected_at=timezone.now() - datetime.timedelta(hours=2),
-        stain=Stain.WRIGHT_GIEMSA,
-        created_by=lab_staff,
-    )
+    return slide_make(patient, lab_staff, "S-4001")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from django.utils import timezone
 
-from cases.models import CellImage, Patient, Sex, Slide, SlideStatus, Stain
+from cases.models import CellImage, Patient, Slide, SlideStatus
 from cases.services import cell_image_create
 from cases.uploads import UploadLimits, image_validate
 from classifier.models import (
@@ -21,21 +21,14 @@ from classifier.models import (
     ModelVersion,
     Prediction,
 )
-from tests.factories import distinct_png
+from tests.factories import distinct_png, patient_make, slide_make
 
 REVIEW_THRESHOLD = 0.9
 
 
 @pytest.fixture
 def patient(lab_staff) -> Patient:
-    return Patient.objects.create(
-        mrn="MRN-5001",
-        family_name="Doe",
-        given_name="Jane",
-        date_of_birth=datetime.date(1980, 5, 17),
-        sex=Sex.FEMALE,
-        created_by=lab_staff,
-    )
+    return patient_make(lab_staff, "MRN-5001")
 
 
 @pytest.fixture
@@ -53,13 +46,12 @@ def model_version(db) -> ModelVersion:
 @pytest.fixture
 def make_slide(patient, lab_staff) -> Callable[..., Slide]:
     def make(accession_number: str = "S-5001", collected_at: datetime.datetime | None = None) -> Slide:
-        return Slide.objects.create(
-            patient=patient,
-            accession_number=accession_number,
+        return slide_make(
+            patient,
+            lab_staff,
+            accession_number,
             collected_at=collected_at or timezone.now() - datetime.timedelta(hours=2),
-            stain=Stain.WRIGHT_GIEMSA,
             status=SlideStatus.SUBMITTED,
-            created_by=lab_staff,
         )
 
     return make

@@ -1,16 +1,15 @@
 """The security tier: clients that log in and post forms as a browser does, CSRF checks on."""
 
-import datetime
 import re
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
-from cases.models import Patient, Sex, Slide
+from cases.models import Slide
 from tests.cases.upload_corpus import TEST_LIMITS
 from tests.conftest import PASSWORD
+from tests.factories import patient_make, slide_make
 
 # One of each object the URLs serve: the permission matrix's set, shared rather than rebuilt.
 from tests.hematovision_site.test_permission_matrix import objects as objects
@@ -53,17 +52,4 @@ def upload_limits(settings, tmp_path):
 
 @pytest.fixture
 def slide(lab_staff) -> Slide:
-    patient = Patient.objects.create(
-        mrn="SEC-0001",
-        family_name="Doe",
-        given_name="Jane",
-        date_of_birth=datetime.date(1980, 5, 17),
-        sex=Sex.FEMALE,
-        created_by=lab_staff,
-    )
-    return Slide.objects.create(
-        patient=patient,
-        accession_number="SEC-S-0001",
-        collected_at=timezone.now() - datetime.timedelta(hours=2),
-        created_by=lab_staff,
-    )
+    return slide_make(patient_make(lab_staff, "SEC-0001"), lab_staff, "SEC-S-0001")
