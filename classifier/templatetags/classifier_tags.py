@@ -5,7 +5,7 @@ from django import template
 
 from cases.models import SlideStatus
 from classifier.models import ModelVersion
-from classifier.selectors import slide_cell_cards, slide_latest_job
+from classifier.selectors import inference_job_progress, slide_cell_cards, slide_latest_job
 
 register = template.Library()
 
@@ -27,9 +27,11 @@ def slide_inference(context: template.Context, slide) -> dict:  # noqa: ANN001  
 @register.inclusion_tag("classifier/slide_panel.html", takes_context=True)
 def slide_inference_panel(context: template.Context, slide, inference: dict) -> dict:  # noqa: ANN001
     user = context["request"].user
+    job = inference["job"]
     return {
         "slide": slide,
         **inference,
+        "elapsed_seconds": inference_job_progress(job)["elapsed_seconds"] if job and job.started_at else None,
         "can_submit": slide.status == SlideStatus.DRAFT and user.has_perm("classifier.add_inferencejob"),
         "csrf_token": context.get("csrf_token"),
         "perms": context.get("perms"),
