@@ -19,6 +19,7 @@
   const labelSelect = $("review-label");
   const reasonInput = $("review-reason");
   const errorBox = $("review-error");
+  const hintBox = $("review-hint");
   const cellImage = $("cell-image");
   const gradcamImage = $("gradcam-image");
   const gradcamToggle = $("gradcam-toggle");
@@ -145,6 +146,7 @@
     labelSelect.value = cell.review ? cell.review.label : cell.label;
     reasonInput.value = "";
     errorBox.textContent = "";
+    hintBox.textContent = "";
     form.classList.remove("is-correcting");
     renderProbabilities(cell);
     renderReview(cell);
@@ -245,7 +247,8 @@
     if (label === cell.label) return record(label, "");
     labelSelect.value = label;
     form.classList.add("is-correcting");
-    errorBox.textContent = "Correcting to " + classNames[label] + ": type the reason, Enter records it, Esc cancels.";
+    errorBox.textContent = "";
+    hintBox.textContent = "Correcting to " + classNames[label] + ": type the reason, Enter records it, Esc cancels.";
     reasonInput.focus();
   }
 
@@ -254,6 +257,7 @@
     labelSelect.value = cell.review ? cell.review.label : cell.label;
     reasonInput.value = "";
     errorBox.textContent = "";
+    hintBox.textContent = "";
     form.classList.remove("is-correcting");
     reasonInput.blur();
     if (excludeDetails && excludeDetails.open) {
