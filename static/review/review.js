@@ -318,6 +318,8 @@
   gradcamToggle.addEventListener("change", showGradcam);
   $("help-button").addEventListener("click", () => toggleHelp(true));
   $("help-close").addEventListener("click", () => toggleHelp(false));
+  // A click on the dimmed backdrop (outside the card) closes the help, as on any dialog.
+  help.addEventListener("click", (event) => { if (event.target === help) toggleHelp(false); });
 
   // A button or link reached with Tab is activated by Enter or Space, a checkbox toggled by Space,
   // as on any page: those keys must not confirm the cell instead (e.g. on "Bulk confirm").
@@ -332,6 +334,11 @@
     const typing = event.target.matches("input[type=text], input:not([type]), textarea, select");
     if (event.key === "Escape") {
       if (!help.classList.contains("d-none")) toggleHelp(false); else cancelCorrection();
+      return;
+    }
+    if (event.key === "Tab" && !help.classList.contains("d-none")) {
+      event.preventDefault();  // a modal keeps focus inside: its only control is Close
+      $("help-close").focus();
       return;
     }
     if (typing || activatesFocused(event)) return;  // Enter in the reason field submits the form

@@ -68,7 +68,13 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
 
     page.keyboard.press("?")
     expect(page.locator("#help-overlay")).to_be_visible()
+    for _ in range(3):  # a modal: Tab stays on its Close button
+        page.keyboard.press("Tab")
+        expect(page.locator("#help-close")).to_be_focused()
     page.keyboard.press("Escape")
+    expect(page.locator("#help-overlay")).to_be_hidden()
+    page.keyboard.press("?")
+    page.mouse.click(5, 300)  # the backdrop, outside the card
     expect(page.locator("#help-overlay")).to_be_hidden()
 
     page.keyboard.press("2")  # lymphocyte: a correction asks for the reason
