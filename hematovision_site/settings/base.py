@@ -232,10 +232,12 @@ HEMATOVISION_DISPATCH_RESEND_SECONDS = env.integer("HEMATOVISION_DISPATCH_RESEND
 HEMATOVISION_JOB_SILENT_SECONDS = env.integer("HEMATOVISION_JOB_SILENT_SECONDS", 5 * 60)
 
 # --- REST API ----------------------------------------------------------------------------------------
+# An API token works this many hours after it was issued (a shift and a half by default).
+HEMATOVISION_API_TOKEN_HOURS = env.integer("HEMATOVISION_API_TOKEN_HOURS", 12)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an unauthenticated API call gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
