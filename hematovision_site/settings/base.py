@@ -210,6 +210,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker blip does not cancel a running job (Celery 6 will default to cancelling): it finishes
+# its cells, and any redelivery of its message is a no-op (outcomes are written idempotently).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.integer("HEMATOVISION_CELERY_VISIBILITY_TIMEOUT_SECONDS", 60 * 60),
     # Every this many seconds a worker hands back messages of dead workers older than the
