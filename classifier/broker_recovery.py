@@ -69,61 +69,65 @@ def _unfinished_work() -> dict[str, tuple[str, QuerySet]]:
     }
 
 
-def task_send_or_defer(task: Any, pk: int) -> bool:
+def task_send_or_defer(task: Any, pk: int) -> None:
     """Send ``task(pk)`` after the commit that made the row; when the broker cannot be reached the
     row stays queued and the workers' sweep sends it later, so the request still succeeds."""
     try:
         task.delay(pk)
     except (KombuOperationalError, redis.RedisError, OSError) as error:
         logger.warning("Broker unreachable, %s(%s) left for the sweep: %s", task.name, pk, error)
-        return False
-    return True
 
 
-def _stale_queued_work(older_than: timedelta, silent_for: timedelta) -> dict[str, tuple[str, QuerySet]]:
-    before = timezone.now() - older_than
-    silent_since = timezone.now() - silent_for
+def _overdue_work(
+    queued_for: timedelta, silent_for: timedelta, resend_after: timedelta
+) -> dict[str, tuple[str, QuerySet, timedelta]]:
+    """Per kind: (task, overdue rows, how long before the same row may be sent again)."""
+    created_before = timezone.now() - queued_for
     return {
         "inference jobs": (
             "classifier.inference_job_run",
-            InferenceJob.objects.filter(status=InferenceJobStatus.QUEUED, created_at__lt=before),
+            InferenceJob.objects.filter(status=InferenceJobStatus.QUEUED, created_at__lt=created_before),
+            resend_after,
         ),
         # Its worker died (SIGKILL, out of memory, machine lost): without this the message comes
         # back only after the broker's visibility timeout (an hour by default).
         "silent running jobs": (
             "classifier.inference_job_run",
-            InferenceJob.objects.filter(status=InferenceJobStatus.RUNNING, heartbeat_at__lt=silent_since),
+            InferenceJob.objects.filter(
+                status=InferenceJobStatus.RUNNING, heartbeat_at__lt=timezone.now() - silent_for
+            ),
+            silent_for,
         ),
         "quick classifications": (
             "classifier.quick_classification_run",
             QuickClassification.objects.filter(
-                status=QuickClassificationStatus.QUEUED, created_at__lt=before
+                status=QuickClassificationStatus.QUEUED, created_at__lt=created_before
             ),
+            resend_after,
         ),
         "Grad-CAMs": (
             "classifier.gradcam_compute",
-            GradCam.objects.filter(status=GradCamStatus.QUEUED, requested_at__lt=before),
+            GradCam.objects.filter(status=GradCamStatus.QUEUED, requested_at__lt=created_before),
+            resend_after,
         ),
     }
 
 
-def stale_queued_work_redispatch(
+def overdue_work_redispatch(
     *,
     app: Any,
     queue: str,
     client: Any,
-    older_than: timedelta,
+    queued_for: timedelta,
+    silent_for: timedelta,
     resend_after: timedelta,
-    silent_for: timedelta | None = None,
 ) -> dict[str, int]:
-    """Enqueue again what is still queued ``older_than`` after its creation, and running jobs whose
-    worker has not written a heartbeat for ``silent_for``; each row at most once per
-    ``resend_after`` (a Redis key per row), a silent job at most once per ``silent_for``. Returns
-    how many of each were sent."""
-    silent_for = silent_for or resend_after
+    """Enqueue again what is still queued ``queued_for`` after its creation (each row at most once
+    per ``resend_after``) and running jobs whose worker wrote no heartbeat for ``silent_for`` (at
+    most once per ``silent_for``); a Redis key per row keeps the count. Returns how many of each
+    were sent."""
     counts = {}
-    for name, (task_name, rows) in _stale_queued_work(older_than, silent_for).items():
-        window = silent_for if name == "silent running jobs" else resend_after
+    for name, (task_name, rows, window) in _overdue_work(queued_for, silent_for, resend_after).items():
         sent = 0
         for pk in rows.order_by("pk").values_list("pk", flat=True):
             key = f"hematovision:redispatched:{name.replace(' ', '-')}:{pk}"
@@ -208,13 +212,13 @@ class BrokerRecovery(bootsteps.StartStopStep):
             # One worker per interval does the sweep.
             if not client.set("hematovision:dispatch-sweep-lock", "1", nx=True, ex=max(1, interval - 1)):
                 return
-            counts = stale_queued_work_redispatch(
+            counts = overdue_work_redispatch(
                 app=consumer.app,
                 queue=_queue_consumed(consumer),
                 client=client,
-                older_than=timedelta(seconds=settings.HEMATOVISION_DISPATCH_STALE_SECONDS),
-                resend_after=timedelta(seconds=settings.HEMATOVISION_DISPATCH_RESEND_SECONDS),
+                queued_for=timedelta(seconds=settings.HEMATOVISION_DISPATCH_STALE_SECONDS),
                 silent_for=timedelta(seconds=settings.HEMATOVISION_JOB_SILENT_SECONDS),
+                resend_after=timedelta(seconds=settings.HEMATOVISION_DISPATCH_RESEND_SECONDS),
             )
             if any(counts.values()):
                 logger.warning("Work still queued long after it was created, enqueued again: %s", counts)

@@ -109,13 +109,13 @@ def test_the_sweep_sends_only_work_queued_too_long_or_silent_and_each_row_once_p
         "app": celery_app,
         "queue": queue,
         "client": broker_client,
-        "older_than": timedelta(minutes=2),
-        "resend_after": timedelta(minutes=30),
+        "queued_for": timedelta(minutes=2),
         "silent_for": timedelta(minutes=5),
+        "resend_after": timedelta(minutes=30),
     }
     try:
-        first = broker_recovery.stale_queued_work_redispatch(**sweep)
-        second = broker_recovery.stale_queued_work_redispatch(**sweep)
+        first = broker_recovery.overdue_work_redispatch(**sweep)
+        second = broker_recovery.overdue_work_redispatch(**sweep)
     finally:
         broker_client.delete(*keys)
 
