@@ -23,7 +23,7 @@ from accounts.services import (
     user_reactivate,
     user_role_change,
 )
-from hematovision_site.api import ActionPermissions
+from core.api import ActionPermissions
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -7,7 +7,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import permission_needed
 from accounts.forms import PasswordResetForm, ReasonForm, RoleChangeForm, UserCreateForm
 from accounts.models import User
 from accounts.roles import Role
@@ -20,6 +19,7 @@ from accounts.services import (
     user_role_change,
 )
 from audit.selectors import audit_event_list
+from core.permissions import permission_needed
 
 
 def _error_text(error: ValidationError) -> str:

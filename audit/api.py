@@ -4,7 +4,7 @@ from rest_framework import serializers, viewsets
 
 from audit.models import AuditAction, AuditEvent
 from audit.selectors import audit_event_visible_queryset
-from hematovision_site.api import ActionPermissions
+from core.api import ActionPermissions
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from audit.models import AuditEvent
+from core.csv_safety import csv_cell_escape
 
 CSV_COLUMNS = [
     "id",
@@ -20,13 +21,6 @@ CSV_COLUMNS = [
     "previous_hash",
     "hash",
 ]
-# A cell starting with one of these is a formula to spreadsheet programs (CSV injection).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
 def _row(event: AuditEvent) -> list[str]:
@@ -35,7 +29,7 @@ def _row(event: AuditEvent) -> list[str]:
         "before": json.dumps(event.before, sort_keys=True) if event.before is not None else "",
         "after": json.dumps(event.after, sort_keys=True) if event.after is not None else "",
     }
-    return [csv_safe(values.get(column, getattr(event, column))) for column in CSV_COLUMNS]
+    return [csv_cell_escape(values.get(column, getattr(event, column))) for column in CSV_COLUMNS]
 
 
 class _Echo:

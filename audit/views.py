@@ -5,12 +5,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.decorators import permission_needed
 from audit.exports import audit_events_csv_lines
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
 from audit.services import audit_trail_export_record
+from core.permissions import permission_needed
 
 PAGE_SIZE = 50
 

@@ -25,8 +25,8 @@ from cases.services import (
     slide_create,
     slide_update,
 )
-from cases.views import CONTENT_TYPES
-from hematovision_site.api import ActionPermissions
+from core.api import ActionPermissions
+from core.images import IMAGE_FORMATS
 
 # Every file refused (per-file results), or no file sent at all.
 UPLOAD_REFUSED = PolymorphicProxySerializer(
@@ -158,4 +158,6 @@ class CellImageViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str) -> FileResponse:
         cell_image = self.get_object()
-        return FileResponse(cell_image.file.open("rb"), content_type=CONTENT_TYPES[cell_image.image_format])
+        return FileResponse(
+            cell_image.file.open("rb"), content_type=IMAGE_FORMATS[cell_image.image_format].content_type
+        )

@@ -18,6 +18,7 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus, Stain
+from cases.signals import cell_images_added
 from cases.uploads import (
     Candidate,
     UploadLimits,
@@ -259,10 +260,9 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
         ):
             outcomes.append(_candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits))
     if any(outcome.accepted for outcome in outcomes):
-        # Imported here: the classifier app builds on this module.
-        from classifier.services import slide_new_images_classify
-
-        slide_new_images_classify(actor=actor, slide=slide)
+        # Inside the caller's transaction: a receiver's work (queueing classification) commits or
+        # rolls back with the images.
+        cell_images_added.send(sender=Slide, actor=actor, slide=slide)
     return outcomes
 
 

@@ -18,8 +18,8 @@ from typing import IO
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-# Pillow format name → extension used for the generated storage name.
-ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpg", "TIFF": "tif", "BMP": "bmp"}
+from core.images import IMAGE_FORMATS
+
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Images are already compressed; a member that inflates more than this is a bomb, not a cell.
 MAX_COMPRESSION_RATIO = 100
@@ -76,7 +76,7 @@ class ValidatedImage:
 
     @property
     def extension(self) -> str:
-        return ALLOWED_FORMATS[self.image_format]
+        return IMAGE_FORMATS[self.image_format].extension
 
 
 def filename_sanitise(name: str) -> str:
@@ -108,7 +108,7 @@ def _decoded(data: bytes, limits: UploadLimits) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(BytesIO(data), formats=list(ALLOWED_FORMATS))
+            image = Image.open(BytesIO(data), formats=list(IMAGE_FORMATS))
             pixels = image.width * image.height
             if pixels > limits.max_pixels:
                 raise UploadRejected(f"image has {pixels:,} pixels; the limit is {limits.max_pixels:,}")
@@ -130,7 +130,7 @@ def image_validate(*, data: bytes, original_filename: str, limits: UploadLimits)
     if len(data) > limits.max_file_bytes:
         raise UploadRejected(f"the file is larger than {_megabytes(limits.max_file_bytes)}")
     image = _decoded(data, limits)
-    if image.format not in ALLOWED_FORMATS:
+    if image.format not in IMAGE_FORMATS:
         raise UploadRejected("not a PNG, JPEG, TIFF or BMP image")
     trailing = _trailing_data_reason(data, image.format)
     if trailing:

@@ -11,9 +11,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.decorators import permission_needed
 from cases.forms import PatientForm, SearchForm, SlideForm
 from cases.models import SlideStatus
+from cases.panels import PanelPage, panels_render
 from cases.selectors import (
     cell_image_list,
     cell_image_visible_queryset,
@@ -32,11 +32,11 @@ from cases.services import (
     slide_create,
     slide_update,
 )
-from cases.uploads import ALLOWED_FORMATS
+from core.images import IMAGE_FORMATS
+from core.permissions import permission_needed
 
 T = TypeVar("T")
 PAGE_SIZE = 25
-CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff", "BMP": "image/bmp"}
 
 
 def _page(request: HttpRequest, queryset: QuerySet) -> Page:
@@ -90,7 +90,10 @@ def patient_create_view(request: HttpRequest) -> HttpResponse:
 def patient_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(patient_visible_queryset(request.user), pk=pk)
     slides = slide_list(user=request.user, patient=patient)
-    return render(request, "cases/patient_detail.html", {"patient": patient, "slides": slides})
+    panels = panels_render(page=PanelPage.PATIENT, request=request, obj=patient)
+    return render(
+        request, "cases/patient_detail.html", {"patient": patient, "slides": slides, "panels": panels}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -142,8 +145,12 @@ def slide_create_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
 @permission_needed("cases.view_slide")
 def slide_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
-    cell_images = cell_image_list(user=request.user, slide=slide)
-    return render(request, "cases/slide_detail.html", {"slide": slide, "cell_images": cell_images})
+    panels = panels_render(page=PanelPage.SLIDE, request=request, obj=slide)
+    show_image_grid = not any(panel.shows_cells for panel in panels)
+    context = {"slide": slide, "panels": panels, "show_image_grid": show_image_grid}
+    if show_image_grid:
+        context["cell_images"] = cell_image_list(user=request.user, slide=slide)
+    return render(request, "cases/slide_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -165,7 +172,8 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=slide_pk)
     context = {
         "slide": slide,
-        "accept": ",".join(f".{ext}" for ext in ALLOWED_FORMATS.values()) + ",.jpeg,.tiff,.zip",
+        "accept": ",".join(f".{image_format.extension}" for image_format in IMAGE_FORMATS.values())
+        + ",.jpeg,.tiff,.zip",
         "max_file_megabytes": settings.HEMATOVISION_UPLOAD_MAX_FILE_BYTES // (1024 * 1024),
     }
     if request.method == "GET":
@@ -199,9 +207,11 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
 def cell_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
     """Streams a stored image after the access check; media has no public URL."""
     cell_image = get_object_or_404(cell_image_visible_queryset(request.user), pk=pk)
-    response = FileResponse(cell_image.file.open("rb"), content_type=CONTENT_TYPES[cell_image.image_format])
+    response = FileResponse(
+        cell_image.file.open("rb"), content_type=IMAGE_FORMATS[cell_image.image_format].content_type
+    )
     response["Content-Disposition"] = (
-        f'inline; filename="cell-{cell_image.pk}.{ALLOWED_FORMATS[cell_image.image_format]}"'
+        f'inline; filename="cell-{cell_image.pk}.{IMAGE_FORMATS[cell_image.image_format].extension}"'
     )
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -1,8 +1,9 @@
-"""The one door from Django to ``ml/``: a registered model version becomes a loaded Predictor.
+"""The one door from Django to ``ml/``: a registered model version becomes a loaded Predictor
+(and a Grad-CAM explainer); no other module of the project imports ``ml``.
 
 Loading is expensive (files hashed, interpreter built), so each process keeps the predictors it
 loaded; Celery workers warm the active one when a pool process starts (``classifier.tasks``).
-Web processes never call ``predictor_for``.
+Web processes never call ``predictor_for`` or ``explainer_for``.
 """
 
 import hashlib
@@ -13,16 +14,36 @@ from pathlib import Path
 from django.conf import settings
 
 from ml.card import ModelDirectoryError, read_card
-from ml.predict import Predictor
+from ml.gradcam import GradCamExplainer
+from ml.paths import default_model_dir
+from ml.predict import CellPrediction, ImageDecodeError, Predictor
+
+# The ml names the rest of the app works with, re-exported so that this stays the only door.
+__all__ = [
+    "CellPrediction",
+    "ImageDecodeError",
+    "ModelDirectoryError",
+    "ModelLoadError",
+    "default_model_directory",
+    "explainer_for",
+    "predictor_for",
+]
 
 logger = logging.getLogger(__name__)
 
 _predictors: dict[tuple[int, str], Predictor] = {}
 _predictors_lock = threading.Lock()
+_explainers: dict[tuple[int, str], GradCamExplainer] = {}
+_explainers_lock = threading.Lock()
 
 
 class ModelLoadError(RuntimeError):
     """A registered model cannot be served: files missing, changed since registration, or unreadable."""
+
+
+def default_model_directory() -> Path:
+    """The default model shipped with the code (or HEMATOVISION_MODEL_DIR)."""
+    return default_model_dir()
 
 
 def model_directory_resolve(directory: str) -> Path:
@@ -117,3 +138,23 @@ def _predictor_load(model_version) -> Predictor:  # noqa: ANN001
 def predictor_cache_clear() -> None:
     with _predictors_lock:
         _predictors.clear()
+
+
+def explainer_for(model_version) -> GradCamExplainer:  # noqa: ANN001  (a classifier.models.ModelVersion)
+    """The Grad-CAM explainer of a model version; loaded once per process, after checking the
+    directory's files are those registered."""
+    key = (model_version.pk, model_version.sha256)
+    with _explainers_lock:
+        if key not in _explainers:
+            path = model_directory_verify(
+                name=model_version.name,
+                directory=model_version.directory,
+                expected_hashes=model_version.file_hashes,
+            )
+            _explainers[key] = GradCamExplainer(path)
+        return _explainers[key]
+
+
+def explainer_cache_clear() -> None:
+    with _explainers_lock:
+        _explainers.clear()

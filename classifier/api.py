@@ -33,7 +33,7 @@ from classifier.services import (
     quick_classification_create,
     slide_submit,
 )
-from hematovision_site.api import ActionPermissions
+from core.api import ActionPermissions
 
 
 class SlideInferenceViewSet(viewsets.GenericViewSet):

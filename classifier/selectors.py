@@ -4,6 +4,7 @@ user may see (on top of the slide access rules of ``cases.selectors``); rows out
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app as celery_app
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
@@ -12,16 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
-from classifier.models import (
-    CellExclusion,
-    InferenceJob,
-    ModelVersion,
-    Prediction,
-    PredictionFailure,
-    QuickClassification,
-    Review,
-)
-from hematovision_site.celery import app as celery_app
+from classifier.models import InferenceJob, ModelVersion, Prediction, PredictionFailure, QuickClassification
 
 _WORKERS_CACHE_KEY = "classifier:workers-available"
 _WORKERS_CACHE_SECONDS = 5
@@ -79,46 +71,27 @@ def slide_latest_job(*, user: AbstractBaseUser, slide: Slide) -> InferenceJob | 
 
 @dataclass(frozen=True)
 class CellCard:
-    """One thumbnail of the slide page: the image, what the model made of it and, where the user may
-    see them, the pathologist's current review and whether the cell is excluded."""
+    """One thumbnail of the slide page: the image and what the model made of it."""
 
     cell_image: CellImage
     prediction: Prediction | None
     failure: PredictionFailure | None
-    needs_review: bool
-    review: Review | None = None
-    exclusion: CellExclusion | None = None
-
-    @property
-    def corrected(self) -> bool:
-        return self.review is not None and self.review.label != self.prediction.label
+    below_threshold: bool
 
 
 def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion) -> list[CellCard]:
-    """Every visible cell image of the slide with its outcome from ``model_version`` (two queries
-    plus one per relation, whatever the number of cells)."""
+    """Every visible cell image of the slide with its outcome from ``model_version`` (three queries,
+    whatever the number of cells)."""
     if not user.has_perm("classifier.view_prediction"):
         return []
-    can_see_reviews = user.has_perm("classifier.view_review")
-    reviews = Review.objects.order_by("-id") if can_see_reviews else Review.objects.none()
-    exclusions = (
-        CellExclusion.objects.order_by("-id")
-        if user.has_perm("classifier.view_cellexclusion")
-        else CellExclusion.objects.none()
-    )
     images = (
         cell_image_visible_queryset(user)
         .filter(slide=slide)
         .order_by("id")
         .prefetch_related(
             Prefetch(
-                "predictions",
-                Prediction.objects.filter(model_version=model_version).prefetch_related(
-                    Prefetch("reviews", reviews, to_attr="reviews_newest_first")
-                ),
-                to_attr="outcomes",
+                "predictions", Prediction.objects.filter(model_version=model_version), to_attr="outcomes"
             ),
-            Prefetch("exclusions", exclusions, to_attr="exclusions_newest_first"),
             Prefetch(
                 "prediction_failures",
                 PredictionFailure.objects.filter(model_version=model_version).order_by("-id"),
@@ -129,21 +102,20 @@ def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: Mod
     cards = []
     for image in images:
         prediction = image.outcomes[0] if image.outcomes else None
-        review = next(iter(prediction.reviews_newest_first), None) if prediction else None
         below_threshold = prediction is not None and prediction.confidence < model_version.review_threshold
-        needs_review = below_threshold and review is None
-        exclusion = image.exclusions_newest_first[0] if image.exclusions_newest_first else None
         cards.append(
-            CellCard(
-                image,
-                prediction,
-                image.failures[0] if image.failures else None,
-                needs_review,
-                review=review,
-                exclusion=exclusion if exclusion and exclusion.excluded else None,
-            )
+            CellCard(image, prediction, image.failures[0] if image.failures else None, below_threshold)
         )
     return cards
+
+
+def slide_classification(
+    *, user: AbstractBaseUser, slide: Slide
+) -> tuple[InferenceJob | None, ModelVersion | None]:
+    """The slide's latest job and the model version its cells are shown with (the active one
+    before any job)."""
+    job = slide_latest_job(user=user, slide=slide)
+    return job, job.model_version if job else ModelVersion.objects.filter(is_active=True).first()
 
 
 def inference_job_progress(job: InferenceJob) -> dict[str, Any]:

@@ -29,7 +29,10 @@ from cases.models import CellImage, Slide, SlideStatus
 from cases.services import slide_ensure_unlocked, slide_status_change
 from cases.uploads import UploadLimits, image_validate
 from classifier.adapter import (
+    CellPrediction,
+    ImageDecodeError,
     ModelLoadError,
+    default_model_directory,
     model_card_read,
     model_directory_digest,
     model_directory_hashes,
@@ -49,8 +52,6 @@ from classifier.models import (
     QuickClassification,
     QuickClassificationStatus,
 )
-from ml.paths import default_model_dir
-from ml.predict import CellPrediction, ImageDecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def model_version_register(
 
 def model_version_register_default(*, actor: User | None = None) -> ModelVersion | None:
     """Register the default model under ml/models once; None when it is not there (yet)."""
-    directory = default_model_dir()
+    directory = default_model_directory()
     if not directory.is_dir():
         logger.warning("No default model at %s: nothing registered.", directory)
         return None

@@ -3,14 +3,14 @@
 import logging
 
 from celery import Task, shared_task
+from celery import current_app as celery_app
 from celery.signals import worker_init, worker_process_init
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
-from classifier import review_services, services
+from classifier import gradcam, services
 from classifier.adapter import ModelLoadError, predictor_for
 from classifier.broker_recovery import BrokerRecovery
-from hematovision_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -74,4 +74,4 @@ def _active_model_warm(**kwargs) -> None:  # noqa: ANN003
 
 @shared_task(base=_ClinicalTask, name="classifier.gradcam_compute")
 def gradcam_compute_task(gradcam_id: int) -> None:
-    review_services.gradcam_compute(gradcam_id=gradcam_id)
+    gradcam.gradcam_compute(gradcam_id=gradcam_id)

@@ -1,28 +1,27 @@
 """HTML pages and the small JSON endpoints their progress bars poll. No view runs the model."""
 
-from pathlib import PurePosixPath
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import permission_needed
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
-from classifier.models import CellClass, QuickClassificationStatus
+from classifier.gradcam import gradcam_request
+from classifier.models import CellClass, GradCamStatus, QuickClassificationStatus
 from classifier.selectors import (
     inference_job_progress,
     inference_job_visible_queryset,
     metrics_flatten,
     model_version_list,
+    prediction_visible_queryset,
     quick_classification_visible_queryset,
     workers_available,
 )
 from classifier.services import model_version_activate, quick_classification_create, slide_submit
-
-IMAGE_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".tif": "image/tiff", ".bmp": "image/bmp"}
+from core.images import content_type_for_name
+from core.permissions import permission_needed
 
 
 @require_POST
@@ -111,7 +110,7 @@ def quick_classify_status_view(request: HttpRequest, pk: int) -> JsonResponse:
 @permission_needed("classifier.add_quickclassification")
 def quick_classify_image_view(request: HttpRequest, pk: int) -> FileResponse:
     quick = get_object_or_404(quick_classification_visible_queryset(request.user), pk=pk)
-    content_type = IMAGE_CONTENT_TYPES.get(PurePosixPath(quick.image.name).suffix, "application/octet-stream")
+    content_type = content_type_for_name(quick.image.name)
     response = FileResponse(quick.image.open("rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -131,3 +130,31 @@ def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     model_version_activate(actor=request.user, model_version=model_version)
     messages.success(request, f"{model_version.name} now classifies every new job.")
     return redirect("classifier:model_version_list")
+
+
+# --- Grad-CAM ----------------------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_needed("classifier.view_gradcam")
+def prediction_gradcam_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The stored overlay (PNG) when a worker has made it; otherwise 202 with its status."""
+    prediction = get_object_or_404(prediction_visible_queryset(request.user), pk=pk)
+    gradcam = getattr(prediction, "gradcam", None)
+    if gradcam is None or gradcam.status != GradCamStatus.SUCCEEDED:
+        return JsonResponse(
+            {"status": gradcam.status if gradcam else "absent", "error": gradcam.error if gradcam else ""},
+            status=202,
+        )
+    response = FileResponse(gradcam.image.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_POST
+@permission_needed("classifier.view_gradcam")
+def prediction_gradcam_request_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """Queue the overlay for a worker (nothing is computed in the request)."""
+    prediction = get_object_or_404(prediction_visible_queryset(request.user), pk=pk)
+    gradcam = gradcam_request(prediction=prediction)
+    return JsonResponse({"status": gradcam.status}, status=202)

@@ -21,5 +21,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
     path("", include("classifier.api_urls")),
-    path("", include("classifier.review_api_urls")),
+    path("", include("review.api_urls")),
 ]

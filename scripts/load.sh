@@ -23,7 +23,7 @@ mkdir -p "$run_dir/media"
 
 server_url="$(scripts/ensure_postgres.sh)"
 redis_url="$(scripts/ensure_redis.sh)"
-export DJANGO_SETTINGS_MODULE=loadtest.settings
+export DJANGO_SETTINGS_MODULE=hematovision_site.settings.loadtest
 export DATABASE_URL="${server_url%/*}/$database"
 # A Redis database of its own: `make run` uses 0 and the tests 14.
 export REDIS_URL="${redis_url%/*}/13"
@@ -70,7 +70,7 @@ for _ in $(seq 1 100); do
 done
 
 say "Locust: $users users for $duration against http://127.0.0.1:$port (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
-"$VENV/bin/locust" -f loadtest/locustfile.py --headless --users "$users" --spawn-rate "${LOAD_SPAWN_RATE:-2}" \
+"$VENV/bin/locust" -f devtools/loadtest/locustfile.py --headless --users "$users" --spawn-rate "${LOAD_SPAWN_RATE:-2}" \
   --run-time "$duration" --host "http://127.0.0.1:$port" --csv "$run_dir/locust" --html "$run_dir/report.html" \
   --only-summary --exit-code-on-error 0 >"$run_dir/locust.log" 2>&1 || true
 say "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -82,7 +82,7 @@ jobs = InferenceJob.objects.filter(slide__accession_number__startswith='LT-')
 print('Inference jobs of the slides uploaded during the run:', dict(jobs.values_list('status').annotate(n=Count('id'))))
 " | tee "$run_dir/jobs.txt"
 set +e
-"$PYTHON" loadtest/summary.py "$run_dir" | tee "$run_dir/summary.txt"
+"$PYTHON" devtools/loadtest/summary.py "$run_dir" | tee "$run_dir/summary.txt"
 status=${PIPESTATUS[0]}
 set -e
 say "Report: $run_dir/report.html, summary: $run_dir/summary.json"

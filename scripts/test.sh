@@ -12,6 +12,10 @@ if [ -n "${REDIS_URL:-}" ] && [ "$redis_url" = "$REDIS_URL" ]; then TEST_REDIS_U
 else TEST_REDIS_URL="${redis_url%/*}/14"; fi
 export DATABASE_URL TEST_REDIS_URL DJANGO_SETTINGS_MODULE=hematovision_site.settings.test
 
+# The architecture's import rules (pyproject.toml, docs/architecture.md) before any test.
+say "Checking import contracts"
+(cd "$PROJECT_ROOT" && "$VENV/bin/lint-imports" --no-cache) || { say "An import breaks the architecture's contracts."; exit 1; }
+
 say "Testing on PostgreSQL at ${DATABASE_URL##*@} and Redis at ${TEST_REDIS_URL##*@}"
 set +e
 "$PYTHON" -m pytest "$@"

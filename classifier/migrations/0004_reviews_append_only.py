@@ -5,7 +5,7 @@ Reuses ``classifier_refuse_change()`` from migration 0002 on PostgreSQL.
 
 from django.db import migrations
 
-from classifier.append_only import append_only
+from core.append_only import append_only
 
 
 class Migration(migrations.Migration):

@@ -8,7 +8,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from classifier.append_only import append_only
+from core.append_only import append_only
 
 
 class Migration(migrations.Migration):

@@ -4,7 +4,7 @@ Idempotent (PostgreSQL kept them; ``CREATE OR REPLACE``)."""
 
 from django.db import migrations
 
-from classifier.append_only import append_only
+from core.append_only import append_only
 
 
 class Migration(migrations.Migration):

@@ -2,8 +2,9 @@ import datetime
 
 import pytest
 
-from audit.exports import CSV_COLUMNS, audit_events_csv_lines, csv_safe
+from audit.exports import CSV_COLUMNS, audit_events_csv_lines
 from audit.models import AuditAction, AuditEvent
+from core.csv_safety import csv_cell_escape as csv_safe
 
 
 @pytest.mark.parametrize(

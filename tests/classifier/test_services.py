@@ -21,9 +21,9 @@ from classifier.models import (
     QuickClassification,
     QuickClassificationStatus,
 )
-from classifier.review_services import slide_classification_retry
 from ml.card import read_card, write_card
 from ml.testing import make_tiny_model_dir
+from review.services import slide_classification_retry
 from tests.classifier.conftest import image_bytes
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.db import connection
 
-from classifier.benchmark import WorkerProcess, queue_name_unique
 from classifier.models import ModelVersion
 from classifier.services import model_version_register
+from devtools.benchmark import WorkerProcess, queue_name_unique
 from hematovision_site.celery import app as celery_app
 from ml.paths import default_model_dir
 from ml.testing import make_tiny_model_dir

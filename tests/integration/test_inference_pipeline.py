@@ -11,10 +11,10 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import Patient, Sex, Slide
 from cases.services import cell_image_create, patient_create, slide_create
 from cases.uploads import UploadLimits, image_validate
-from classifier.benchmark import shared_test_images
 from classifier.models import InferenceJob, InferenceJobStatus, Prediction, PredictionFailure
 from classifier.services import slide_submit
 from classifier.tasks import inference_job_run_task
+from devtools.benchmark import shared_test_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -13,10 +13,10 @@ from fhir.resources.R4B.bundle import Bundle
 from cases.models import SlideStatus
 from cases.services import cell_image_create, patient_create, slide_create
 from cases.uploads import UploadLimits, image_validate
-from classifier.benchmark import shared_test_images
 from classifier.models import GradCam, GradCamStatus, InferenceJob, Prediction
-from classifier.review_services import prediction_review, slide_bulk_confirm, slide_sign
 from classifier.services import slide_submit
+from devtools.benchmark import shared_test_images
+from review.services import prediction_review, slide_bulk_confirm, slide_sign
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

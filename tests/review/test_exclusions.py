@@ -13,17 +13,11 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import CellImage, Slide, SlideStatus
 from cases.services import SlideLockedError, cell_image_create
 from cases.uploads import UploadLimits, image_validate
-from classifier.exports import ExportScope, export_rows
-from classifier.models import (
-    CellClass,
-    CellExclusion,
-    InferenceJob,
-    InferenceJobStatus,
-    PredictionFailure,
-    Review,
-)
-from classifier.review_selectors import slide_differential, slide_review_progress
-from classifier.review_services import (
+from classifier.models import CellClass, InferenceJob, InferenceJobStatus, PredictionFailure
+from review.exports import ExportScope, export_rows
+from review.models import CellExclusion, Review
+from review.selectors import slide_differential, slide_review_progress
+from review.services import (
     ReviewError,
     cell_image_exclude,
     cell_image_include,

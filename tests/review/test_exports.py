@@ -21,10 +21,11 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import Patient
-from classifier.exports import COLUMNS, ExportScope, csv_cell_escape, export_rows, rows_to_csv
-from classifier.fhir import LOINC, LOINC_CODES, UCUM
 from classifier.models import PROBABILITY_FIELDS, CellClass, Prediction
-from classifier.review_services import cell_image_exclude, prediction_review, slide_amend, slide_sign
+from core.csv_safety import csv_cell_escape
+from review.exports import COLUMNS, ExportScope, export_rows, rows_to_csv
+from review.fhir import LOINC, LOINC_CODES, UCUM
+from review.services import cell_image_exclude, prediction_review, slide_amend, slide_sign
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from classifier.gradcam import explainer_cache_clear
+from classifier.adapter import explainer_cache_clear
+from classifier.gradcam import gradcam_compute, gradcam_request
 from classifier.models import CellClass, GradCam, GradCamStatus
-from classifier.review_services import gradcam_compute, gradcam_request
 from classifier.services import model_version_register
 from ml.testing import make_tiny_model_dir
 

@@ -10,7 +10,8 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from classifier.models import CellClass, GradCam, ModelVersion, Review, ReviewDecision
+from classifier.models import CellClass, GradCam, ModelVersion
+from review.models import Review, ReviewDecision
 from tests.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

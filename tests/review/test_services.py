@@ -8,23 +8,16 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from cases.services import SlideLockedError, cell_image_create, slide_update
 from cases.uploads import UploadLimits, image_validate
-from classifier.models import (
-    CellClass,
-    InferenceJob,
-    InferenceJobStatus,
-    Prediction,
-    Review,
-    ReviewDecision,
-    SlideSignature,
-)
-from classifier.review_services import (
+from classifier.models import CellClass, InferenceJob, InferenceJobStatus, Prediction
+from classifier.services import inference_job_create
+from review.models import Review, ReviewDecision, SlideSignature
+from review.services import (
     ReviewError,
     prediction_review,
     slide_amend,
     slide_bulk_confirm,
     slide_sign,
 )
-from classifier.services import inference_job_create
 from tests.conftest import PASSWORD
 from tests.factories import distinct_png
 

@@ -10,9 +10,10 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
-from classifier.models import CellClass, ExclusionCategory, Review, SlideSignature
-from classifier.review_selectors import slide_differential
-from classifier.review_services import cell_image_exclude, prediction_review, slide_sign
+from classifier.models import CellClass
+from review.models import ExclusionCategory, Review, SlideSignature
+from review.selectors import slide_differential
+from review.services import cell_image_exclude, prediction_review, slide_sign
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from accounts.models import User
 from cases.models import Patient, Sex, Slide
 from cases.services import cell_image_create, patient_create, slide_create
 from cases.uploads import UploadLimits, image_validate
-from classifier.benchmark import WorkerProcess, shared_test_images
+from devtools.benchmark import WorkerProcess, shared_test_images
 from hematovision_site.celery import app as celery_app
 from tests.integration.conftest import make_worker, serving_model, worker_queue  # noqa: F401  (fixtures)
 

@@ -20,9 +20,10 @@ from pytest_django.live_server_helper import LiveServer
 from accounts.models import User
 from accounts.roles import Role
 from cases.models import CellImage, Slide, SlideStatus
-from classifier.benchmark import shared_test_images
-from classifier.fhir import LOINC_CODES
-from classifier.models import CellClass, InferenceJob, InferenceJobStatus, Prediction, Review, ReviewDecision
+from classifier.models import CellClass, InferenceJob, InferenceJobStatus, Prediction
+from devtools.benchmark import shared_test_images
+from review.fhir import LOINC_CODES
+from review.models import Review, ReviewDecision
 from tests.conftest import PASSWORD
 from tests.proof.e2e.conftest import Screens
 

@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
 from classifier.models import ModelVersion
-from classifier.scale_pages import PAGES, PageCase, scale_users
-from classifier.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create
+from devtools.scale_pages import PAGES, PageCase, scale_users
+from devtools.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create
 
 SMALL = SeedPlan(prefix="SMALL", cells=20, cells_per_slide=2, slides_per_patient=2, seed=1)
 LARGE = SeedPlan(prefix="LARGE", cells=10_000, cells_per_slide=100, slides_per_patient=4, seed=2)

@@ -5,9 +5,10 @@ import pytest
 
 from audit.selectors import audit_chain_verify
 from cases.models import CellImage, SlideStatus
-from classifier.models import Prediction, Review
-from classifier.review_views import QUEUE_PAGE_SIZE
-from classifier.scale_pages import PAGES, PageCase
+from classifier.models import Prediction
+from devtools.scale_pages import PAGES, PageCase
+from review.models import Review
+from review.views import QUEUE_PAGE_SIZE
 from tests.proof.scale.conftest import page_get
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from classifier import review_api
+from review import api as review_api
 
 urlpatterns = [
     path(

@@ -19,16 +19,14 @@ from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
     CellClass,
-    CellExclusion,
     GradCam,
     InferenceJob,
+    ModelVersion,
     Prediction,
     PredictionFailure,
-    Review,
-    SlideAmendment,
-    SlideSignature,
 )
-from classifier.selectors import prediction_visible_queryset
+from classifier.selectors import prediction_visible_queryset, slide_cell_cards
+from review.models import CellExclusion, Review, SlideAmendment, SlideSignature
 
 # Lower bounds of the confidence bands offered as queue filters; "flagged" means below the review
 # threshold of the prediction's own model version.
@@ -42,21 +40,15 @@ QUEUE_SLIDE_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW)
 
 
 def review_visible_queryset(user: AbstractBaseUser) -> QuerySet[Review]:
-    if not user.is_authenticated or not user.has_perm("classifier.view_review"):
+    if not user.is_authenticated or not user.has_perm("review.view_review"):
         return Review.objects.none()
     return Review.objects.filter(prediction__in=prediction_visible_queryset(user)).select_related("reviewer")
 
 
 def signature_visible_queryset(user: AbstractBaseUser) -> QuerySet[SlideSignature]:
-    if not user.is_authenticated or not user.has_perm("classifier.view_slidesignature"):
+    if not user.is_authenticated or not user.has_perm("review.view_slidesignature"):
         return SlideSignature.objects.none()
     return SlideSignature.objects.filter(slide__in=slide_visible_queryset(user))
-
-
-def gradcam_visible_queryset(user: AbstractBaseUser) -> QuerySet[GradCam]:
-    if not user.is_authenticated or not user.has_perm("classifier.view_gradcam"):
-        return GradCam.objects.none()
-    return GradCam.objects.filter(prediction__in=prediction_visible_queryset(user))
 
 
 def _superseded() -> Exists:
@@ -116,7 +108,7 @@ def cell_exclusion_current(cell_image: CellImage) -> CellExclusion | None:
 
 
 def cell_exclusion_visible_queryset(user: AbstractBaseUser) -> QuerySet[CellExclusion]:
-    if not user.is_authenticated or not user.has_perm("classifier.view_cellexclusion"):
+    if not user.is_authenticated or not user.has_perm("review.view_cellexclusion"):
         return CellExclusion.objects.none()
     return CellExclusion.objects.filter(cell_image__in=cell_image_visible_queryset(user)).select_related(
         "decided_by"
@@ -421,3 +413,52 @@ def slide_signature_history(*, slide: Slide) -> list[SlideSignature]:
 
 def slide_amendments(*, slide: Slide) -> QuerySet[SlideAmendment]:
     return SlideAmendment.objects.filter(slide=slide).select_related("amended_by", "signature")
+
+
+@dataclass(frozen=True)
+class ReviewedCellCard:
+    """A slide page thumbnail with, where the user may see them, the pathologist's current review
+    and whether the cell is excluded."""
+
+    cell_image: CellImage
+    prediction: Prediction | None
+    failure: PredictionFailure | None
+    needs_review: bool
+    review: Review | None = None
+    exclusion: CellExclusion | None = None
+
+    @property
+    def corrected(self) -> bool:
+        return self.review is not None and self.review.label != self.prediction.label
+
+
+def slide_reviewed_cards(
+    *, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion
+) -> list[ReviewedCellCard]:
+    """The classifier's cell cards with reviews and exclusions (two queries more, whatever the
+    number of cells)."""
+    cards = slide_cell_cards(user=user, slide=slide, model_version=model_version)
+    prediction_ids = [card.prediction.pk for card in cards if card.prediction]
+    reviews: dict[int, Review] = {}
+    if prediction_ids and user.has_perm("review.view_review"):
+        for review in Review.objects.filter(prediction_id__in=prediction_ids).order_by("id"):
+            reviews[review.prediction_id] = review  # the newest wins
+    exclusions: dict[int, CellExclusion] = {}
+    if cards and user.has_perm("review.view_cellexclusion"):
+        for exclusion in CellExclusion.objects.filter(cell_image__slide=slide).order_by("id"):
+            exclusions[exclusion.cell_image_id] = exclusion
+    reviewed = []
+    for card in cards:
+        review = reviews.get(card.prediction.pk) if card.prediction else None
+        exclusion = exclusions.get(card.cell_image.pk)
+        reviewed.append(
+            ReviewedCellCard(
+                card.cell_image,
+                card.prediction,
+                card.failure,
+                needs_review=card.below_threshold and review is None,
+                review=review,
+                exclusion=exclusion if exclusion and exclusion.excluded else None,
+            )
+        )
+    return reviewed

@@ -14,8 +14,8 @@ from django.test import Client
 from accounts.roles import Role
 from cases.models import Patient
 from classifier.models import ModelVersion
-from classifier.scale_pages import PAGES, PageCase, scale_users
-from classifier.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create, scale_dataset_load
+from devtools.scale_pages import PAGES, PageCase, scale_users
+from devtools.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create, scale_dataset_load
 
 TARGET_P95_MS = 150.0
 PREFIX = "BENCH"

@@ -21,17 +21,14 @@ from audit.services import _CHAIN_LOCK_KEY
 from cases.models import CellImage, Patient, Sex, Slide, SlideStatus, Stain
 from classifier.models import (
     PROBABILITY_FIELDS,
-    SIGNATURE_MEANING,
     CellClass,
     InferenceJob,
     InferenceJobStatus,
     ModelVersion,
     Prediction,
-    Review,
-    ReviewDecision,
-    SlideSignature,
 )
-from classifier.review_selectors import slide_differential
+from review.models import SIGNATURE_MEANING, Review, ReviewDecision, SlideSignature
+from review.selectors import slide_differential
 
 # Of every ten slides: one draft (not classified yet), three submitted, four in review (half of
 # their cells reviewed), two signed (every cell reviewed).

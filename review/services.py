@@ -6,14 +6,11 @@ and writes its audit event in the same transaction. Reviews, exclusions, signatu
 are append-only rows (the database refuses changes).
 """
 
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -23,24 +20,17 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
 from cases.services import slide_ensure_unlocked, slide_status_change
-from classifier.adapter import ModelLoadError
-from classifier.broker_recovery import task_send_or_defer
-from classifier.gradcam import explainer_for
-from classifier.models import (
-    INFERENCE_JOB_FINISHED,
-    CellClass,
+from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
+from classifier.services import inference_job_create
+from review.models import (
     CellExclusion,
     ExclusionCategory,
-    GradCam,
-    GradCamStatus,
-    InferenceJob,
-    Prediction,
     Review,
     ReviewDecision,
     SlideAmendment,
     SlideSignature,
 )
-from classifier.review_selectors import (
+from review.selectors import (
     cell_exclusion_current,
     current_predictions,
     prediction_is_current,
@@ -50,9 +40,6 @@ from classifier.review_selectors import (
     slide_review_progress,
     slide_signature_latest,
 )
-from classifier.services import inference_job_create
-from ml.card import ModelDirectoryError
-from ml.predict import ImageDecodeError
 
 REVIEWABLE_STATUSES = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
 
@@ -129,7 +116,7 @@ def prediction_review(*, actor: User, prediction: Prediction, label: str, reason
     A newer review supersedes the cell's previous one (kept as history). The first review of a
     submitted slide moves it to "in review".
     """
-    _require(actor, "classifier.add_review")
+    _require(actor, "review.add_review")
     if label not in CellClass.values:
         raise ReviewError(f"Unknown class {label!r}.")
     slide = _slide_lock_for_review(prediction.cell_image.slide_id)
@@ -161,7 +148,7 @@ def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
     One review and one audit event per cell; cells below the threshold are left for one-by-one
     review, cells already reviewed keep their review.
     """
-    _require(actor, "classifier.add_review")
+    _require(actor, "review.add_review")
     slide = _slide_lock_for_review(slide.pk)
     predictions = (
         current_predictions(Prediction.objects.filter(cell_image__slide=slide))
@@ -200,7 +187,7 @@ def cell_image_exclude(*, actor: User, cell_image: CellImage, category: str, rea
     A reason is required. The cell then no longer holds up sign-off; its prediction and reviews,
     if any, stay untouched and visible. Works for cells the model could not classify too.
     """
-    _require(actor, "classifier.add_cellexclusion")
+    _require(actor, "review.add_cellexclusion")
     if category not in ExclusionCategory.values:
         raise ReviewError(f"Unknown exclusion category {category!r}.")
     reason = reason.strip()
@@ -214,7 +201,7 @@ def cell_image_exclude(*, actor: User, cell_image: CellImage, category: str, rea
 @transaction.atomic
 def cell_image_include(*, actor: User, cell_image: CellImage, reason: str) -> CellExclusion:
     """Withdraw a cell's exclusion (with a reason): it counts, and needs its review, again."""
-    _require(actor, "classifier.add_cellexclusion")
+    _require(actor, "review.add_cellexclusion")
     reason = reason.strip()
     if not reason:
         raise ReviewError("Say why the cell counts again: withdrawing an exclusion needs a reason.")
@@ -260,7 +247,7 @@ def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
     """Classify again, with the active model, every cell of the slide that has no prediction, is
     not excluded and is not in a job now (failed, or never classified). Pathologists may do this:
     it resolves cells that would otherwise keep the slide from being signed."""
-    _require(actor, "classifier.add_review")
+    _require(actor, "review.add_review")
     slide = _slide_lock_for_review(slide.pk)
     cell_images = slide_cells_to_retry(slide=slide)
     if not cell_images:
@@ -280,7 +267,7 @@ def slide_sign(*, actor: User, slide: Slide, password: str) -> SlideSignature:
     A wrong password is refused and the refusal audited (in its own transaction, so it stays
     recorded). Signing needs every cell of the slide reviewed; the signed slide is locked.
     """
-    _require(actor, "classifier.add_slidesignature")
+    _require(actor, "review.add_slidesignature")
     if not actor.check_password(password):
         audit_event_record(
             action=AuditAction.SLIDE_SIGN_REFUSED,
@@ -331,7 +318,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
 def slide_amend(*, actor: User, slide: Slide, reason: str) -> SlideAmendment:
     """Reopen a signed slide for changes; the signature stays in the history, the next sign-off is
     a new version."""
-    _require(actor, "classifier.add_slideamendment")
+    _require(actor, "review.add_slideamendment")
     reason = reason.strip()
     if not reason:
         raise ReviewError("An amendment needs a reason.")
@@ -361,61 +348,3 @@ def results_export_record(*, actor: User, scope: dict[str, Any], export_format: 
         actor=actor,
         after={"scope": scope, "format": export_format, "cell_count": cell_count},
     )
-
-
-# --- Grad-CAM (computed by a worker, stored, served by a view) -----------------------------------------
-
-
-def gradcam_request(*, prediction: Prediction) -> GradCam:
-    """The prediction's Grad-CAM row; queues the computation when there is none yet (or it failed)."""
-    gradcam, created = GradCam.objects.get_or_create(prediction=prediction)
-    retry = not created and gradcam.status == GradCamStatus.FAILED
-    if retry:
-        retry = bool(
-            GradCam.objects.filter(pk=gradcam.pk, status=GradCamStatus.FAILED).update(
-                status=GradCamStatus.QUEUED, error="", finished_at=None
-            )
-        )
-        gradcam.refresh_from_db()
-    if created or retry:
-        transaction.on_commit(lambda: _gradcam_enqueue(gradcam.pk))
-    return gradcam
-
-
-def _gradcam_enqueue(gradcam_id: int) -> None:
-    from classifier.tasks import gradcam_compute_task
-
-    task_send_or_defer(gradcam_compute_task, gradcam_id)
-
-
-def gradcam_compute(*, gradcam_id: int) -> GradCam | None:
-    """Worker side: explain the predicted class and store the overlay; safe to run twice."""
-    gradcam = (
-        GradCam.objects.select_related("prediction__model_version", "prediction__cell_image")
-        .filter(pk=gradcam_id)
-        .first()
-    )
-    if gradcam is None or gradcam.status != GradCamStatus.QUEUED:
-        return gradcam
-    prediction = gradcam.prediction
-    try:
-        with default_storage.open(prediction.cell_image.file.name, "rb") as handle:
-            data = handle.read()
-        png = explainer_for(prediction.model_version).overlay_png(data, class_name=prediction.label)
-    except (ModelLoadError, ModelDirectoryError, ImageDecodeError, OSError, ValueError) as error:
-        return _gradcam_finish(gradcam, status=GradCamStatus.FAILED, error=f"{type(error).__name__}: {error}")
-    name = default_storage.save(
-        f"gradcam/prediction-{prediction.pk}-{uuid.uuid4().hex}.png", ContentFile(png)
-    )
-    finished = _gradcam_finish(gradcam, status=GradCamStatus.SUCCEEDED, image=name)
-    if finished.image.name != name:
-        default_storage.delete(name)  # another run stored its overlay first
-    return finished
-
-
-def _gradcam_finish(gradcam: GradCam, **fields: Any) -> GradCam:
-    GradCam.objects.filter(pk=gradcam.pk, status=GradCamStatus.QUEUED).update(
-        finished_at=timezone.now(), **fields
-    )
-    gradcam.refresh_from_db()
-    return gradcam

@@ -15,16 +15,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
-from classifier.exports import ExportScope
-from classifier.models import CellClass, ExclusionCategory, ReviewDecision
-from classifier.review_services import (
+from classifier.models import CellClass
+from classifier.selectors import prediction_visible_queryset
+from review.downloads import export_response
+from review.exports import ExportScope
+from review.forms import DateRangeExportForm
+from review.models import ExclusionCategory, ReviewDecision
+from review.services import (
     cell_image_exclude,
     cell_image_include,
     prediction_review,
     slide_classification_retry,
 )
-from classifier.review_views import DateRangeExportForm, export_response
-from classifier.selectors import prediction_visible_queryset
 
 
 class MethodPermissions(BasePermission):
@@ -61,7 +63,7 @@ class SlideExportView(APIView):
     (CSV or JSON), or the FHIR R4 Bundle of a signed slide. Each download is audited."""
 
     permission_classes = [MethodPermissions]
-    required_permissions = {"get": ("cases.view_slide", "classifier.view_review")}
+    required_permissions = {"get": ("cases.view_slide", "review.view_review")}
 
     @extend_schema(
         parameters=[_format_parameter(["csv", "json", "fhir"])],
@@ -83,7 +85,7 @@ class PatientExportView(APIView):
     """Every cell of every slide of the patient (CSV or JSON). Each download is audited."""
 
     permission_classes = [MethodPermissions]
-    required_permissions = {"get": ("cases.view_patient", "classifier.view_review")}
+    required_permissions = {"get": ("cases.view_patient", "review.view_review")}
 
     @extend_schema(parameters=[_format_parameter(["csv", "json"])], responses=EXPORT_RESPONSES)
     def get(self, request: Request, pk: int) -> HttpResponse:
@@ -98,7 +100,7 @@ class RangeExportView(APIView):
     """Every cell of every slide collected between two dates, inclusive (CSV or JSON)."""
 
     permission_classes = [MethodPermissions]
-    required_permissions = {"get": ("cases.view_slide", "classifier.view_review")}
+    required_permissions = {"get": ("cases.view_slide", "review.view_review")}
 
     @extend_schema(
         parameters=[
@@ -143,7 +145,7 @@ class PredictionReviewView(APIView):
     """Record a pathologist's final label for one cell; a correction needs a reason."""
 
     permission_classes = [MethodPermissions]
-    required_permissions = {"post": ("classifier.view_prediction", "classifier.add_review")}
+    required_permissions = {"post": ("classifier.view_prediction", "review.add_review")}
 
     @extend_schema(request=ReviewCreateSerializer, responses={201: ReviewSerializer})
     def post(self, request: Request, pk: int) -> Response:
@@ -198,7 +200,7 @@ class CellImageExclusionView(APIView):
     counted and no longer hold up sign-off; every decision is kept and audited."""
 
     permission_classes = [MethodPermissions]
-    required_permissions = {"post": ("cases.view_cellimage", "classifier.add_cellexclusion")}
+    required_permissions = {"post": ("cases.view_cellimage", "review.add_cellexclusion")}
 
     @extend_schema(request=CellExclusionCreateSerializer, responses={201: CellExclusionSerializer})
     def post(self, request: Request, pk: int) -> Response:
@@ -230,7 +232,7 @@ class SlideClassificationRetryView(APIView):
     not excluded (the model could not read them, or no model was active)."""
 
     permission_classes = [MethodPermissions]
-    required_permissions = {"post": ("cases.view_slide", "classifier.add_review")}
+    required_permissions = {"post": ("cases.view_slide", "review.add_review")}
 
     @extend_schema(
         request=None,

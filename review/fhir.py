@@ -12,8 +12,9 @@ from typing import Any
 from django.conf import settings
 
 from cases.models import Slide
-from classifier.models import CellClass, SlideSignature
-from classifier.review_selectors import reference_intervals
+from classifier.models import CellClass
+from review.models import SlideSignature
+from review.selectors import reference_intervals
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from cases.models import CellImage, Patient, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
-from classifier.models import PROBABILITY_FIELDS, CellExclusion, Prediction, PredictionFailure, SlideSignature
-from classifier.review_selectors import current_predictions
+from classifier.models import PROBABILITY_FIELDS, Prediction, PredictionFailure
+from core.csv_safety import csv_cell_escape
+from review.models import CellExclusion, SlideSignature
+from review.selectors import current_predictions
 
 # Characters that make a spreadsheet treat a cell as a formula (CWE-1236); tab and carriage return
 # too, as some spreadsheets strip them before parsing.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = (
     "patient_mrn",
@@ -182,16 +183,6 @@ def _row(cell: CellImage, prediction: Prediction | None, signature: SlideSignatu
             "signature_meaning": signature.meaning,
         }
     return row
-
-
-def csv_cell_escape(value: Any) -> str:
-    """A cell value that no spreadsheet will run as a formula (a leading quote keeps it text)."""
-    if value is None:
-        return ""
-    text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:

@@ -1,6 +1,6 @@
 """Summary of a load run: Locust's statistics plus the server's own count of 5xx answers.
 
-python loadtest/summary.py RUN_DIR   (reads locust_stats.csv and access.log, writes summary.json)
+python devtools/loadtest/summary.py RUN_DIR   (reads locust_stats.csv and access.log, writes summary.json)
 """
 
 import csv

@@ -12,9 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from accounts.roles import Role
 from cases.models import Patient
-from classifier.benchmark import shared_test_images
-from classifier.scale_seed import SeedPlan, scale_dataset_create
 from classifier.services import model_version_active
+from devtools.benchmark import shared_test_images
+from devtools.scale_seed import SeedPlan, scale_dataset_create
 
 PREFIX = "LOAD"
 LOAD_USERNAMES = {Role.LAB_STAFF: "load-labstaff", Role.PATHOLOGIST: "load-pathologist"}

@@ -4,6 +4,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -13,7 +14,6 @@ from accounts.models import User
 from cases.models import Patient, Sex, Slide
 from cases.services import cell_image_create, patient_create, slide_create
 from cases.uploads import UploadLimits, image_validate
-from classifier.benchmark import WorkerProcess, queue_name_unique, shared_test_images
 from classifier.models import InferenceJob, QuickClassificationStatus
 from classifier.services import (
     model_version_active,
@@ -21,7 +21,7 @@ from classifier.services import (
     quick_classification_create,
     slide_submit,
 )
-from hematovision_site.celery import app as celery_app
+from devtools.benchmark import WorkerProcess, queue_name_unique, shared_test_images
 
 BENCH_MRN = "BENCH-0000"
 TIMEOUT_SECONDS = 600

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from classifier import review_views as views
+from classifier import views as classifier_views
+from review import views
 
 app_name = "review"
 
@@ -18,10 +19,12 @@ urlpatterns = [
     path("patients/<int:pk>/export/", views.patient_export_view, name="patient_export"),
     path("exports/", views.range_export_view, name="range_export"),
     path("predictions/<int:pk>/", views.prediction_review_view, name="prediction_review"),
-    path("predictions/<int:pk>/gradcam/", views.prediction_gradcam_view, name="prediction_gradcam"),
+    path(
+        "predictions/<int:pk>/gradcam/", classifier_views.prediction_gradcam_view, name="prediction_gradcam"
+    ),
     path(
         "predictions/<int:pk>/gradcam/request/",
-        views.prediction_gradcam_request_view,
+        classifier_views.prediction_gradcam_request_view,
         name="prediction_gradcam_request",
     ),
 ]

@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.roles import Role
 from cases.models import SlideStatus
-from classifier.scale_seed import ScaleDataset
+from devtools.scale_seed import ScaleDataset
 
 LAB_STAFF, PATHOLOGIST, ADMIN = Role.LAB_STAFF, Role.PATHOLOGIST, Role.ADMIN
 

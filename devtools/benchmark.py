@@ -11,9 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+from celery import current_app as celery_app
 from django.conf import settings
-
-from hematovision_site.celery import app as celery_app
 
 READY_SECONDS = 60
 

@@ -1,0 +1,166 @@
+"""Pathologist review and sign-off: verdicts on predictions, cell exclusions, electronic signatures
+and amendments.
+
+Every row here is a clinical record: written once, never updated or deleted (the database refuses
+it). The tables keep the names they had when these models lived in ``classifier`` (moved by a
+state-only migration), so a database migrated by earlier code keeps every row.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from cases.models import CellImage, Slide
+from classifier.models import CellClass, Prediction
+
+
+class ReviewDecision(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    CORRECTED = "corrected", "Corrected"
+
+
+class Review(models.Model):
+    """A pathologist's verdict on one prediction; append-only (the database refuses changes).
+
+    A newer review of the same prediction supersedes the older one, which stays as history. The
+    prediction itself is never touched.
+    """
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="reviews")
+    # One row may supersede at most one other, so two concurrent reviews cannot fork the history.
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField("final label", max_length=16, choices=CellClass.choices)
+    decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
+    reason = models.TextField(blank=True)
+    bulk = models.BooleanField(default=False, help_text="Confirmed by a bulk confirm, not one by one")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "classifier_review"
+        ordering = ["prediction_id", "-created_at", "-id"]
+        default_permissions = ("add", "view")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(decision=ReviewDecision.CORRECTED) | ~Q(reason=""),
+                name="review_correction_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} {self.label} for prediction {self.prediction_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("A review is never changed; record a new one instead.")
+        super().save(*args, **kwargs)
+
+
+SIGNATURE_MEANING = "reviewed and approved"
+
+
+class SlideSignature(models.Model):
+    """An electronic signature of a slide's verified result; append-only.
+
+    ``version`` counts sign-offs of the slide: an amendment reopens the slide and the next
+    signature gets the next version, the earlier ones stay.
+    """
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="signatures")
+    version = models.PositiveIntegerField()
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # As printed at signing time: names may change later, a signature must not.
+    signer_full_name = models.CharField(max_length=300)
+    meaning = models.CharField(max_length=100, default=SIGNATURE_MEANING)
+    signed_at = models.DateTimeField()
+    # The verified differential at the moment of signing (counts and percentages per class).
+    differential = models.JSONField()
+
+    class Meta:
+        db_table = "classifier_slidesignature"
+        ordering = ["slide_id", "-version"]
+        default_permissions = ("add", "view")
+        constraints = [
+            models.UniqueConstraint(fields=["slide", "version"], name="slide_signature_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slide} v{self.version} signed by {self.signer_full_name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("A signature is never changed.")
+        super().save(*args, **kwargs)
+
+
+class SlideAmendment(models.Model):
+    """Reopening of a signed slide, with the reason; append-only."""
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="amendments")
+    signature = models.OneToOneField(SlideSignature, on_delete=models.PROTECT, related_name="amendment")
+    reason = models.TextField()
+    amended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amended_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "classifier_slideamendment"
+        ordering = ["slide_id", "-amended_at"]
+        default_permissions = ("add", "view")
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="slide_amendment_has_reason")]
+
+    def __str__(self) -> str:
+        return f"Amendment of {self.slide} v{self.signature.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("An amendment is never changed.")
+        super().save(*args, **kwargs)
+
+
+class ExclusionCategory(models.TextChoices):
+    ARTEFACT = "artefact", "Artefact"
+    SMUDGE = "smudge", "Smudge cell"
+    UNREADABLE = "unreadable", "Unreadable image"
+    OTHER = "other", "Other"
+
+
+class CellExclusion(models.Model):
+    """A pathologist's decision that a cell does not count in the slide's differential, or that an
+    earlier exclusion is withdrawn; append-only.
+
+    The cell's newest row decides: ``excluded`` keeps it out of the differential and out of the
+    cells sign-off waits for (a cell the model could not classify can only be resolved this way
+    or by a successful retry). Older rows stay as history.
+    """
+
+    cell_image = models.ForeignKey(CellImage, on_delete=models.PROTECT, related_name="exclusions")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    excluded = models.BooleanField(help_text="False: an earlier exclusion is withdrawn")
+    category = models.CharField(max_length=16, choices=ExclusionCategory.choices, blank=True)
+    reason = models.TextField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "classifier_cellexclusion"
+        ordering = ["cell_image_id", "-id"]
+        default_permissions = ("add", "view")
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="cell_exclusion_has_reason"),
+            models.CheckConstraint(
+                condition=Q(excluded=False) | ~Q(category=""), name="cell_exclusion_has_category"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        verb = "Excluded" if self.excluded else "Included again"
+        return f"{verb}: cell image {self.cell_image_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("An exclusion is never changed; record a new decision instead.")
+        super().save(*args, **kwargs)
