@@ -1,10 +1,12 @@
 """Evaluate a model on a class-folder directory.
 
     python -m ml.evaluate --data DIR [--model DIR] [--json FILE] [--png FILE] [--split all|train|val|test]
-                          [--serving FILE]
+                          [--serving FILE] [--slide-size N]
 
 Prints a table, writes JSON (n, accuracy, macro_f1, per_class, labels, confusion_matrix, ece,
-coverage_accuracy, skipped files) and a confusion-matrix PNG. When DIR is inside the Kaggle
+coverage_accuracy, auto_accept, cells_flagged_rate, skipped files) and a confusion-matrix PNG.
+`auto_accept` applies `ml.domain.decide_auto_accept` to pseudo-slides: the images shuffled with
+a fixed seed and cut into groups of `--slide-size` (default 25). When DIR is inside the Kaggle
 blood-cells layout (a groups.csv above it), TEST-clean (no `shares_group_with_train` rows) and
 cell-level accuracy (majority vote per `source_image`) are added. `--split` applies the fixed
 per-class PBC split to a folder of distinct cells (e.g. `--data ../shared/data/pbc --split test`).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from PIL import Image
 
 from ml.card import ModelDirectoryError
 from ml.data import PBC_FRACTIONS, SPLIT_SEED, DatasetError, Sample, read_class_folders, stratified_split
+from ml.domain import MIN_SLIDE_CELLS, CellEvidence, decide_auto_accept
 from ml.metrics import (
     confusion_matrix,
     coverage_accuracy,
@@ -35,6 +39,8 @@ from ml.paths import PROJECT_ROOT
 from ml.predict import Predictor, softmax
 
 CHUNK = 256
+SLIDE_SIZE = 25
+SLIDE_SEED = 0  # one fixed shuffle, so every model is judged on the same pseudo-slides
 
 
 def select_split(samples: list[Sample], split: str) -> list[Sample]:
@@ -46,25 +52,45 @@ def select_split(samples: list[Sample], split: str) -> list[Sample]:
     return parts[split]
 
 
-def predict_samples(predictor: Predictor, samples: list[Sample]) -> tuple[np.ndarray, list[int], list[dict]]:
-    """Calibrated probabilities of the readable samples, their indices, and the skipped files."""
-    probabilities, kept, skipped = [], [], []
+@dataclass(frozen=True)
+class ServedOutputs:
+    """What the served model returns for the readable samples of a list, and what it skipped."""
+
+    logits: np.ndarray
+    features: np.ndarray | None  # None for a serving file exported without features
+    kept: list[int]  # index into the samples of each row
+    skipped: list[dict]
+
+
+def read_pixels(predictor: Predictor, samples: list[Sample], skipped: list[dict]) -> tuple[list, list[int]]:
+    """Preprocessed pixels of the readable samples and their positions; unreadable ones go to skipped."""
+    pixels, kept = [], []
+    for position, sample in enumerate(samples):
+        try:
+            with Image.open(sample.path) as opened:
+                image = opened.convert("RGB")
+        except (OSError, ValueError, SyntaxError) as error:
+            skipped.append({"path": str(sample.path), "error": str(error) or type(error).__name__})
+            continue
+        pixels.append(predictor.preprocess(image))
+        kept.append(position)
+    return pixels, kept
+
+
+def served_outputs(predictor: Predictor, samples: list[Sample]) -> ServedOutputs:
+    """Logits and features of every readable sample, CHUNK images at a time (bounded memory)."""
+    logits, features, kept, skipped = [], [], [], []
     for start in range(0, len(samples), CHUNK):
-        chunk = samples[start : start + CHUNK]
-        pixels = []
-        for offset, sample in enumerate(chunk):
-            try:
-                with Image.open(sample.path) as opened:
-                    image = opened.convert("RGB")
-            except (OSError, ValueError, SyntaxError) as error:
-                skipped.append({"path": str(sample.path), "error": str(error) or type(error).__name__})
-                continue
-            pixels.append(predictor.preprocess(image))
-            kept.append(start + offset)
+        pixels, positions = read_pixels(predictor, samples[start : start + CHUNK], skipped)
         if pixels:
-            probabilities.append(softmax(predictor.logits(np.stack(pixels)), predictor.temperature))
-    stacked = np.concatenate(probabilities) if probabilities else np.zeros((0, len(predictor.classes)))
-    return stacked, kept, skipped
+            chunk_logits, chunk_features = predictor.outputs(np.stack(pixels))
+            logits.append(chunk_logits)
+            features.append(chunk_features)
+            kept.extend(start + position for position in positions)
+    if not logits:
+        return ServedOutputs(np.zeros((0, len(predictor.classes))), None, [], skipped)
+    stacked = None if features[0] is None else np.concatenate(features)
+    return ServedOutputs(np.concatenate(logits), stacked, kept, skipped)
 
 
 def summarise(probabilities: np.ndarray, truth: np.ndarray, classes: list[str]) -> dict:
@@ -122,24 +148,82 @@ def kaggle_extras(
     return extras
 
 
-def evaluate(data: Path, predictor: Predictor, split: str = "all") -> dict:
+def pseudo_slides(count: int, slide_size: int, seed: int = SLIDE_SEED) -> list[np.ndarray]:
+    """Indices of `count` images shuffled with a fixed seed (classes mixed), cut into slides.
+
+    Consecutive groups of slide_size; a last group smaller than MIN_SLIDE_CELLS joins the one
+    before, so only a data set smaller than that makes a slide with few cells.
+    """
+    order = np.random.default_rng(seed).permutation(count)
+    slides = [order[start : start + slide_size] for start in range(0, count, slide_size)]
+    if len(slides) > 1 and len(slides[-1]) < MIN_SLIDE_CELLS:
+        slides[-2:] = [np.concatenate(slides[-2:])]
+    return slides
+
+
+def auto_accept(
+    probabilities: np.ndarray,
+    truth: np.ndarray,
+    domain_scores: np.ndarray | None,
+    predictor: Predictor,
+    slide_size: int,
+) -> dict:
+    """What `decide_auto_accept` lets through on pseudo-slides of these images.
+
+    slides_out_of_domain counts every slide not in domain, including "unknown" (no statistics).
+    """
+    thresholds = predictor.domain.thresholds if predictor.domain is not None else None
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == truth
+    slides, accepted, wrong, cells_flagged = 0, 0, 0, 0
+    out_of_domain = 0
+    for indices in pseudo_slides(len(truth), slide_size):
+        evidence = [
+            CellEvidence(float(confidence[i]), None if domain_scores is None else float(domain_scores[i]))
+            for i in indices
+        ]
+        decision = decide_auto_accept(
+            evidence, review_threshold=predictor.review_threshold, thresholds=thresholds
+        )
+        slides += 1
+        out_of_domain += not decision.in_domain
+        cells_flagged += sum(cell.in_domain is False for cell in decision.cells)
+        for index, cell in zip(indices, decision.cells, strict=True):
+            accepted += cell.auto_acceptable
+            wrong += cell.auto_acceptable and not correct[index]
+    return {
+        "auto_accept": {
+            "slide_size": slide_size,
+            "slides": slides,
+            "slides_out_of_domain": out_of_domain,
+            "cells": int(len(truth)),
+            "accepted": int(accepted),
+            "accepted_wrong": int(wrong),
+        },
+        "cells_flagged_rate": None if thresholds is None else cells_flagged / max(1, len(truth)),
+    }
+
+
+def evaluate(data: Path, predictor: Predictor, split: str = "all", slide_size: int = SLIDE_SIZE) -> dict:
     samples = select_split(read_class_folders(data, predictor.classes), split)
-    probabilities, kept, skipped = predict_samples(predictor, samples)
-    if not kept:
+    outputs = served_outputs(predictor, samples)
+    if not outputs.kept:
         raise DatasetError(f"no readable images in {data}")
-    truth = np.array([samples[i].label for i in kept])
+    probabilities = softmax(outputs.logits, predictor.temperature)
+    truth = np.array([samples[i].label for i in outputs.kept])
     result = {
         "data": str(data),
         "split": split,
         "model_version": predictor.version,
         **summarise(probabilities, truth, predictor.classes),
-        "skipped": skipped,
+        **auto_accept(probabilities, truth, predictor.domain_scores(outputs.features), predictor, slide_size),
+        "skipped": outputs.skipped,
     }
     groups_csv = find_groups_csv(data)
     if groups_csv is not None:
         result.update(
             kaggle_extras(
-                groups_csv, [samples[i].path for i in kept], probabilities, truth, predictor.classes
+                groups_csv, [samples[i].path for i in outputs.kept], probabilities, truth, predictor.classes
             )
         )
     return result
@@ -185,8 +269,21 @@ def format_table(result: dict) -> str:
         )
         cells = result["cell_level"]
         lines.append(f"cell-level {cells['n_cells']} cells  accuracy {cells['accuracy']:.4f}")
+    lines.append(format_auto_accept(result))
     lines.extend(f"skipped {item['path']}: {item['error']}" for item in result["skipped"])
     return "\n".join(lines)
+
+
+def format_auto_accept(result: dict) -> str:
+    gate = result["auto_accept"]
+    flagged = result["cells_flagged_rate"]
+    flagged_text = "domain unknown (no statistics)" if flagged is None else f"cells flagged {flagged:.4f}"
+    wrong_rate = gate["accepted_wrong"] / gate["accepted"] if gate["accepted"] else 0.0
+    return (
+        f"auto-accept: {gate['slides']} slides of {gate['slide_size']}, "
+        f"{gate['slides_out_of_domain']} out of domain; {gate['accepted']}/{gate['cells']} cells "
+        f"accepted, {gate['accepted_wrong']} wrong ({wrong_rate:.4f}); {flagged_text}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,10 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--serving", help="serve from this file of the model directory (e.g. model.keras)")
     parser.add_argument("--split", choices=("all", "train", "val", "test"), default="all")
+    parser.add_argument("--slide-size", type=int, default=SLIDE_SIZE, help="cells per pseudo-slide")
     args = parser.parse_args(argv)
     try:
         predictor = Predictor(args.model, serving_file=args.serving)
-        result = evaluate(args.data, predictor, args.split)
+        result = evaluate(args.data, predictor, args.split, args.slide_size)
     except (DatasetError, ModelDirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

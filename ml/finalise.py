@@ -1,10 +1,11 @@
-"""Finish a trained model directory: test metrics, fast export gate, evaluation.json, card hashes.
+"""Finish a trained model directory: fast export gate, domain statistics, test metrics, card hashes.
 
     python -m ml.finalise --model DIR
 
 Runs after training (`python -m ml.train` calls it). TEST is read here only to *report* the
 model and to check that a fast export is as accurate as the Keras model it was converted from;
-nothing here changes the trained weights or chooses between trained models.
+nothing here changes the trained weights or chooses between trained models. The domain
+statistics (`ml.domain_fit`) are fitted on training and validation cells only.
 """
 
 from __future__ import annotations
@@ -18,16 +19,27 @@ import numpy as np
 
 from ml.card import read_card, write_card
 from ml.data import training_splits
+from ml.domain_fit import fit_into_model
 from ml.evaluate import evaluate, plot_confusion
 from ml.export import export_tflite
-from ml.paths import kaggle_dir, pbc_dir
+from ml.paths import cellavision_dir, kaggle_dir, pbc_dir
 from ml.predict import Predictor
 
 # Export candidates, fastest first; one is served only if within this many accuracy points.
 EXPORT_CANDIDATES = ("int8", "float16")
 MAX_ACCURACY_DROP = 0.005
 REPRESENTATIVE_IMAGES = 200
-HEADLINE_FIELDS = ("n", "accuracy", "macro_f1", "ece", "coverage_accuracy", "test_clean", "cell_level")
+HEADLINE_FIELDS = (
+    "n",
+    "accuracy",
+    "macro_f1",
+    "ece",
+    "coverage_accuracy",
+    "auto_accept",
+    "cells_flagged_rate",
+    "test_clean",
+    "cell_level",
+)
 
 
 def representative_pixels(predictor: Predictor) -> np.ndarray:
@@ -54,16 +66,24 @@ def evaluate_sets(predictor: Predictor) -> dict[str, dict]:
     }
 
 
+def report_sets(predictor: Predictor) -> dict[str, dict]:
+    """The test sets, plus the other labs' cells when present (reported, never used to choose)."""
+    results = evaluate_sets(predictor)
+    if cellavision_dir().is_dir():
+        results["cellavision_blog"] = evaluate(cellavision_dir(), predictor)
+    return results
+
+
 def within_tolerance(reference: dict[str, dict], candidate: dict[str, dict]) -> bool:
     return all(
         reference[name]["accuracy"] - candidate[name]["accuracy"] <= MAX_ACCURACY_DROP for name in reference
     )
 
 
-def choose_serving(model_dir: Path, keras_results: dict[str, dict]) -> tuple[str, dict, dict]:
+def choose_serving(model_dir: Path, keras_results: dict[str, dict]) -> tuple[str, dict]:
     """Export each candidate; keep the fastest that matches Keras accuracy, else serve Keras.
 
-    Returns the chosen file, the headline comparison and the full results of the chosen file.
+    Returns the chosen file and the headline comparison.
     """
     import keras
 
@@ -71,24 +91,29 @@ def choose_serving(model_dir: Path, keras_results: dict[str, dict]) -> tuple[str
     model = keras.saving.load_model(model_dir / "model.keras", compile=False)
     representative = representative_pixels(keras_predictor)
     comparison: dict[str, dict] = {"keras": {k: headline(v) for k, v in keras_results.items()}}
-    chosen, chosen_results = "model.keras", keras_results
+    chosen = "model.keras"
     for mode in EXPORT_CANDIDATES:
         path = export_tflite(model, model_dir / f"model_{mode}.tflite", mode, representative)
         write_card(model_dir, read_card(model_dir))
         results = evaluate_sets(Predictor(model_dir, serving_file=path.name))
         comparison[mode] = {k: headline(v) for k, v in results.items()}
         if within_tolerance(keras_results, results) and chosen == "model.keras":
-            chosen, chosen_results = path.name, results
+            chosen = path.name
         else:
             path.unlink()
-    return chosen, comparison, chosen_results
+    return chosen, comparison
 
 
 def finalise(model_dir: Path) -> dict:
     keras_results = evaluate_sets(Predictor(model_dir, serving_file="model.keras"))
-    chosen, comparison, served = choose_serving(model_dir, keras_results)
+    chosen, comparison = choose_serving(model_dir, keras_results)
     card = read_card(model_dir)
     card["serving"] = {"format": Path(chosen).suffix.lstrip("."), "file": chosen}
+    write_card(model_dir, card)
+    # The statistics describe the served file's own features, so they are fitted after the choice.
+    card["domain"] = fit_into_model(model_dir)
+    write_card(model_dir, card)
+    served = report_sets(Predictor(model_dir))
     for name, result in served.items():
         plot_confusion(result, model_dir / f"confusion_{name}.png")
     evaluation = {
@@ -97,6 +122,7 @@ def finalise(model_dir: Path) -> dict:
         "export_comparison": comparison,
         "export_rule": f"fastest export within {MAX_ACCURACY_DROP * 100:.1f} accuracy points of Keras "
         "on each set",
+        "domain": card["domain"],
     }
     (model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
     card["metrics"] = {

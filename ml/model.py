@@ -61,3 +61,23 @@ def lower_with_scaling(input_size: int, lower):
     inputs = keras.Input((input_size, input_size, 3))
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     return keras.Model(inputs, lower(scaled))
+
+
+def with_features(model):
+    """The same layers and weights, returning {"logits", "features"}; features feed the final Dense.
+
+    Works on the chain models this project builds (serving model, head, tiny test model): every
+    layer feeds the next, and the last layer is either the logits Dense or a sub-model ending in it.
+    The domain check describes the training data in these penultimate features.
+    """
+    import keras
+
+    inputs = keras.Input(model.input.shape[1:], name=model.layers[0].name)
+    x = inputs
+    for layer in model.layers[1:-1]:
+        x = layer(x)
+    last = model.layers[-1]
+    if isinstance(last, keras.Model):
+        outputs = with_features(last)(x)
+        return keras.Model(inputs, outputs, name=f"{model.name}_with_features")
+    return keras.Model(inputs, {"logits": last(x), "features": x}, name=f"{model.name}_with_features")

@@ -36,3 +36,7 @@ def kaggle_dir() -> Path:
 
 def pbc_dir() -> Path:
     return data_dir() / "pbc"
+
+
+def cellavision_dir() -> Path:
+    return data_dir() / "cellavision-blog"

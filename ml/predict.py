@@ -10,6 +10,11 @@ Interface used by the Django inference pipeline::
 which one) before any inference runs. `predict_each` never raises for a bad image: it returns the
 `ImageDecodeError` in that image's slot and classifies the rest, so a caller can store one failure
 row per bad image. Both are thread-safe; the model is never run by two threads at once.
+
+Each `CellPrediction` also carries `domain_score` (distance of the image's features from the
+training domain, `ml.domain`) and `in_domain` (score within the model's cell threshold). Both
+are None when the model directory has no domain statistics: its domain is unknown, which
+`ml.domain.decide_auto_accept` treats as out of domain.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ml.card import ModelDirectoryError, read_card, verify_file
 from ml.cells import LocalisationConfig, crop_cell
+from ml.domain import DomainStatistics, load_domain_statistics
 from ml.paths import default_model_dir
 
 ImageInput = Image.Image | bytes
@@ -46,6 +52,8 @@ class CellPrediction:
     label: str
     probabilities: dict[str, float]
     confidence: float
+    domain_score: float | None = None
+    in_domain: bool | None = None
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -68,6 +76,19 @@ def decode_image(image: ImageInput, index: int) -> Image.Image:
         raise ImageDecodeError(index, str(error) or type(error).__name__) from error
 
 
+# A backend returns (logits, features); features are None for a file exported without them.
+ModelOutputs = tuple[np.ndarray, np.ndarray | None]
+
+
+def _output_indices(interpreter) -> tuple[int, int | None]:
+    """Tensor indices of (logits, features): named outputs, or the single output of older exports."""
+    has_signature = bool(interpreter.get_signature_list())
+    named = interpreter.get_signature_runner().get_output_details() if has_signature else {}
+    if "logits" in named:
+        return named["logits"]["index"], named["features"]["index"]
+    return interpreter.get_output_details()[0]["index"], None
+
+
 class _TFLiteBackend:
     """TFLite interpreter (XNNPACK on CPU); resized only when the batch size changes."""
 
@@ -76,29 +97,34 @@ class _TFLiteBackend:
 
         self._interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
         self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
+        self._logits, self._features = _output_indices(self._interpreter)
         self._batch = 0
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+    def __call__(self, pixels: np.ndarray) -> ModelOutputs:
         if pixels.shape[0] != self._batch:
             self._interpreter.resize_tensor_input(self._input["index"], list(pixels.shape))
             self._interpreter.allocate_tensors()
             self._input = self._interpreter.get_input_details()[0]
-            self._output = self._interpreter.get_output_details()[0]
             self._batch = pixels.shape[0]
         self._interpreter.set_tensor(self._input["index"], pixels.astype(self._input["dtype"]))
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output["index"]).astype(np.float32)
+        logits = self._interpreter.get_tensor(self._logits).astype(np.float32)
+        if self._features is None:
+            return logits, None
+        return logits, self._interpreter.get_tensor(self._features).astype(np.float32)
 
 
 class _KerasBackend:
     def __init__(self, path: Path) -> None:
         import keras
 
-        self._model = keras.saving.load_model(path, compile=False)
+        from ml.model import with_features
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        return np.asarray(self._model(pixels, training=False), dtype=np.float32)
+        self._model = with_features(keras.saving.load_model(path, compile=False))
+
+    def __call__(self, pixels: np.ndarray) -> ModelOutputs:
+        outputs = self._model(pixels, training=False)
+        return np.asarray(outputs["logits"], np.float32), np.asarray(outputs["features"], np.float32)
 
 
 _BACKENDS = {"tflite": _TFLiteBackend, "keras": _KerasBackend}
@@ -126,6 +152,7 @@ class Predictor:
         path = verify_file(self.model_dir, self.card, serving["file"])
         self._run = _BACKENDS[serving["format"]](path)
         self._lock = threading.Lock()
+        self.domain: DomainStatistics | None = load_domain_statistics(self.model_dir, self.card)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """Exactly the training-time preprocessing: cell crop, resize, RGB 0..255 float32."""
@@ -134,11 +161,25 @@ class Predictor:
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """Uncalibrated model outputs for preprocessed pixels, in batches of BATCH_SIZE."""
-        outputs = []
+        return self.outputs(pixels)[0]
+
+    def outputs(self, pixels: np.ndarray) -> ModelOutputs:
+        """(logits, penultimate features or None), in batches of BATCH_SIZE."""
+        logits, features = [], []
         for start in range(0, len(pixels), BATCH_SIZE):
             with self._lock:
-                outputs.append(self._run(pixels[start : start + BATCH_SIZE]))
-        return np.concatenate(outputs) if outputs else np.zeros((0, len(self.classes)))
+                batch_logits, batch_features = self._run(pixels[start : start + BATCH_SIZE])
+            logits.append(batch_logits)
+            features.append(batch_features)
+        if not logits:
+            return np.zeros((0, len(self.classes))), None
+        return np.concatenate(logits), None if features[0] is None else np.concatenate(features)
+
+    def domain_scores(self, features: np.ndarray | None) -> np.ndarray | None:
+        """Each image's domain score, or None when the model has no domain statistics."""
+        if self.domain is None or features is None:
+            return None
+        return self.domain.score(features)
 
     def predict(self, images: Sequence[ImageInput]) -> list[CellPrediction]:
         decoded = [decode_image(image, index) for index, image in enumerate(images)]
@@ -159,13 +200,19 @@ class Predictor:
         if not images:
             return []
         pixels = np.stack([self.preprocess(image) for image in images])
-        probabilities = softmax(self.logits(pixels), self.temperature)
-        return [self._to_prediction(row) for row in probabilities]
+        logits, features = self.outputs(pixels)
+        probabilities = softmax(logits, self.temperature)
+        scores = self.domain_scores(features)
+        if scores is None:
+            return [self._to_prediction(row, None) for row in probabilities]
+        return [self._to_prediction(row, float(s)) for row, s in zip(probabilities, scores, strict=True)]
 
-    def _to_prediction(self, row: np.ndarray) -> CellPrediction:
+    def _to_prediction(self, row: np.ndarray, domain_score: float | None) -> CellPrediction:
         best = int(np.argmax(row))
         return CellPrediction(
             label=self.classes[best],
             probabilities={name: float(p) for name, p in zip(self.classes, row, strict=True)},
             confidence=float(row[best]),
+            domain_score=domain_score,
+            in_domain=None if domain_score is None else self.domain.cell_in_domain(domain_score),
         )

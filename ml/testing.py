@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ml.card import write_card
 from ml.cells import LocalisationConfig
+from ml.domain import DOMAIN_FILE, DomainStatistics, DomainThresholds, save_domain_statistics
 
 CLASSES = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
+TINY_FEATURES = 4  # width of the tiny classifier's penultimate layer
 
 
 def build_tiny_classifier(input_size: int, classes: int, seed: int):
@@ -17,7 +21,7 @@ def build_tiny_classifier(input_size: int, classes: int, seed: int):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((input_size, input_size, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(TINY_FEATURES, 3, strides=2, activation="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(classes)(x)
     return keras.Model(inputs, outputs, name="tiny_classifier")
@@ -32,12 +36,18 @@ def make_tiny_model_dir(
     review_threshold: float = 0.9,
     input_size: int = 32,
     seed: int = 0,
+    domain: DomainThresholds | None = None,
 ) -> Path:
     """Write an untrained tiny model directory that `ml.predict.Predictor` loads like the real one.
 
     serving="tflite" (default) exercises the same fast-export path as the default model;
     "keras" serves the .keras file. About a second either way (plus the TensorFlow import).
     Predictions are arbitrary but deterministic per seed.
+
+    Without `domain` the model has no domain statistics (every slide "unknown"). With it, the
+    statistics are one zero mean per class and identity whitening, so an image's domain score is
+    the mean square of its 4 features (`Predictor.predict` shows it); pick thresholds around it
+    to make cells and slides in or out of domain.
     """
     from ml.export import export_tflite
 
@@ -58,5 +68,12 @@ def make_tiny_model_dir(
         "temperature": 1.0,
         "review_threshold": review_threshold,
     }
+    if domain is not None:
+        features = TINY_FEATURES
+        statistics = DomainStatistics(
+            np.zeros((len(classes), features), np.float32), np.eye(features), domain
+        )
+        save_domain_statistics(model_dir, statistics)
+        card["domain"] = {"file": DOMAIN_FILE, "cell_threshold": domain.cell, "slide_threshold": domain.slide}
     write_card(model_dir, card)
     return model_dir

@@ -1,9 +1,11 @@
 import json
 
+import numpy as np
 import pytest
 
-from ml.evaluate import main
-from ml.testing import CLASSES
+from ml.domain import DomainThresholds
+from ml.evaluate import main, pseudo_slides
+from ml.testing import CLASSES, make_tiny_model_dir
 from tests.ml.conftest import synthetic_cell
 
 
@@ -80,3 +82,68 @@ def test_a_missing_model_directory_exits_non_zero(capsys, tmp_path, class_folder
     code, _, err = run_cli(capsys, "--data", class_folder_dataset, "--model", tmp_path / "nope")
     assert code == 2
     assert "model_card.json" in err
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [(75, [25, 25, 25]), (59, [25, 34]), (60, [25, 25, 10]), (30, [30]), (7, [7])],
+)
+def test_pseudo_slides_cut_a_fixed_shuffle_and_a_small_last_group_joins_the_previous(count, sizes):
+    slides = pseudo_slides(count, 25)
+    assert [len(slide) for slide in slides] == sizes
+    assert sorted(np.concatenate(slides).tolist()) == list(range(count))
+    assert all((a == b).all() for a, b in zip(slides, pseudo_slides(count, 25), strict=True))
+    if count > 25:
+        assert not (np.concatenate(slides) == np.arange(count)).all()  # shuffled, classes mixed
+
+
+def class_folders(root, per_class):
+    for index, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True)
+        for number in range(per_class):
+            synthetic_cell((35 + 3 * number, 40 + index), 10 + number % 6).save(root / name / f"{number}.png")
+    return root
+
+
+def test_auto_accept_is_reported_with_exactly_its_fields(capsys, tmp_path):
+    data = class_folders(tmp_path / "cells", 6)  # 24 images: slides of 10, 14
+    model_dir = make_tiny_model_dir(tmp_path / "m", review_threshold=0.0, domain=DomainThresholds(1e9, 1e9))
+    report = tmp_path / "eval.json"
+    code, out, _ = run_cli(capsys, "--data", data, "--model", model_dir, "--json", report, "--slide-size", 10)
+    assert code == 0
+    result = json.loads(report.read_text())
+    wrong = sum(result["confusion_matrix"][i][j] for i in range(4) for j in range(4) if i != j)
+    assert result["auto_accept"] == {
+        "slide_size": 10,
+        "slides": 2,
+        "slides_out_of_domain": 0,
+        "cells": 24,
+        "accepted": 24,
+        "accepted_wrong": wrong,
+    }
+    assert result["cells_flagged_rate"] == 0.0
+    assert "auto-accept: 2 slides of 10" in out
+
+
+def test_an_out_of_domain_set_has_every_slide_flagged_and_nothing_accepted(capsys, tmp_path):
+    data = class_folders(tmp_path / "cells", 13)  # 52 images: 25, 27
+    model_dir = make_tiny_model_dir(tmp_path / "m", review_threshold=0.0, domain=DomainThresholds(0.0, 0.0))
+    report = tmp_path / "eval.json"
+    assert run_cli(capsys, "--data", data, "--model", model_dir, "--json", report)[0] == 0
+    result = json.loads(report.read_text())
+    gate = result["auto_accept"]
+    assert (gate["slide_size"], gate["slides"], gate["slides_out_of_domain"]) == (25, 2, 2)
+    assert (gate["accepted"], gate["accepted_wrong"]) == (0, 0)
+    assert result["cells_flagged_rate"] == 1.0
+
+
+def test_a_model_without_domain_statistics_accepts_nothing(capsys, tmp_path, tiny_model_dir):
+    data = class_folders(tmp_path / "cells", 3)
+    report = tmp_path / "eval.json"
+    code, out, _ = run_cli(capsys, "--data", data, "--model", tiny_model_dir, "--json", report)
+    result = json.loads(report.read_text())
+    assert code == 0
+    assert result["auto_accept"]["slides_out_of_domain"] == result["auto_accept"]["slides"] == 1
+    assert result["auto_accept"]["accepted"] == 0
+    assert result["cells_flagged_rate"] is None
+    assert "domain unknown" in out

@@ -2,9 +2,11 @@ import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from ml.card import ModelDirectoryError
+from ml.domain import DomainThresholds
 from ml.predict import CellPrediction, ImageDecodeError, Predictor
 from ml.testing import CLASSES, make_tiny_model_dir
 from tests.ml.conftest import synthetic_cell
@@ -94,3 +96,30 @@ def test_temperature_from_the_card_is_applied(tmp_path):
     flat = Predictor(model_dir).predict([image])[0]
     assert flat.confidence < sharp.confidence
     assert flat.confidence == pytest.approx(0.25, abs=0.01)
+
+
+def test_a_model_without_domain_statistics_returns_no_domain_score(tiny_model_dir):
+    prediction = Predictor(tiny_model_dir).predict([synthetic_cell((50, 40), 15)])[0]
+    assert prediction.domain_score is None and prediction.in_domain is None
+
+
+@pytest.mark.parametrize("serving", ["tflite", "keras"])
+def test_each_prediction_carries_its_domain_score_and_cell_flag(tmp_path, serving):
+    images = [synthetic_cell((40 + 2 * i, 45), 10 + i) for i in range(6)]
+    probe = make_tiny_model_dir(tmp_path / "probe", serving=serving, domain=DomainThresholds(1e9, 1e9))
+    scores = [p.domain_score for p in Predictor(probe).predict(images)]
+    assert all(score >= 0 for score in scores) and len(set(scores)) > 1
+    middle = float(np.median(scores))
+    model_dir = make_tiny_model_dir(tmp_path / "m", serving=serving, domain=DomainThresholds(middle, 1e9))
+    predictions = Predictor(model_dir).predict(images)
+    assert [p.domain_score for p in predictions] == pytest.approx(scores, rel=1e-5)
+    assert [p.in_domain for p in predictions] == [score <= middle for score in scores]
+
+
+def test_the_domain_score_does_not_change_the_classification(tmp_path, tiny_model_dir):
+    image = synthetic_cell((50, 40), 15)
+    plain = Predictor(tiny_model_dir).predict([image])[0]
+    gated = Predictor(make_tiny_model_dir(tmp_path / "m", domain=DomainThresholds(1.0, 1.0))).predict(
+        [image]
+    )[0]
+    assert (gated.label, gated.probabilities) == (plain.label, plain.probabilities)

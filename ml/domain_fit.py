@@ -1,0 +1,191 @@
+"""Fit a model's domain statistics on its own served features, and add them to a model.
+
+    python -m ml.domain add --model ml/models/wbc-mnv2-v1 --out ml/models/wbc-mnv2-v1.1 \\
+        --version wbc-mnv2-v1.1
+
+`add` writes a NEW model directory: the same Keras weights, a fast export that also returns the
+penultimate features, the domain statistics and a card naming its `parent_version`. Finalising a
+freshly trained model fits the statistics the same way (`fit_into_model`).
+
+Gaussians are fitted on the training split's cells, thresholds on validation only (Kaggle
+validation groups and PBC validation cells), each source on its own: a real slide comes from one
+lab, and the threshold must hold for every source, so it is the larger of the per-source values.
+Test sets are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ml.card import read_card, sha256_of, write_card
+from ml.data import Sample, Splits, training_splits
+from ml.domain import (
+    DOMAIN_FILE,
+    DomainStatistics,
+    DomainThresholds,
+    fit_gaussians,
+    save_domain_statistics,
+)
+from ml.evaluate import ServedOutputs, served_outputs
+from ml.paths import cache_dir
+from ml.predict import Predictor
+
+# At most this fraction of in-domain validation cells, and of validation pseudo-slides, is flagged.
+FLAG_RATE = 0.01
+SLIDE_SIZE = 25
+SLIDE_DRAWS = 4000  # random validation slides per source: enough for a stable 99th percentile
+FIT_SEED = 0
+# What a derived model keeps of its parent: the weights and the record of how they were trained.
+COPIED_FILES = ("model.keras", "training_curves.png")
+# Augmented copies of one Kaggle original add little to a Gaussian beyond this many.
+KAGGLE_COPIES_PER_GROUP = 8
+
+
+def cached_outputs(predictor: Predictor, samples: list[Sample], name: str) -> ServedOutputs:
+    """served_outputs, cached under the cache dir by serving file hash and sample list."""
+    digest = hashlib.sha256(sha256_of(predictor.model_dir / predictor.serving_file).encode())
+    for sample in samples:
+        digest.update(str(sample.path).encode())
+    path = cache_dir() / "domain" / f"{name}-{digest.hexdigest()[:20]}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as arrays:
+            return ServedOutputs(arrays["logits"], arrays["features"], arrays["kept"].tolist(), [])
+    outputs = served_outputs(predictor, samples)
+    if outputs.features is None:
+        raise ValueError(f"{predictor.serving_file} does not return features; re-export it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, logits=outputs.logits, features=outputs.features, kept=np.array(outputs.kept))
+    print(f"  served features {name}: {len(outputs.kept)} images", file=sys.stderr, flush=True)
+    return outputs
+
+
+def per_group(samples: list[Sample], limit: int) -> list[Sample]:
+    """The first `limit` images (in path order) of each group; PBC groups are single cells."""
+    seen: dict[str, int] = {}
+    kept = []
+    for sample in sorted(samples, key=lambda s: str(s.path)):
+        if seen.get(sample.group, 0) < limit:
+            kept.append(sample)
+            seen[sample.group] = seen.get(sample.group, 0) + 1
+    return kept
+
+
+def slide_medians(scores: np.ndarray, slide_size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Median score of `draws` random slides of distinct validation cells."""
+    size = min(slide_size, len(scores))
+    return np.array([np.median(rng.choice(scores, size=size, replace=False)) for _ in range(draws)])
+
+
+def fit_thresholds(validation_scores: dict[str, np.ndarray]) -> tuple[DomainThresholds, dict]:
+    """Cell and slide thresholds flagging at most FLAG_RATE of every validation source."""
+    rng = np.random.default_rng(FIT_SEED)
+    quantile = 1 - FLAG_RATE
+    per_source = {}
+    for source, scores in validation_scores.items():
+        medians = slide_medians(scores, SLIDE_SIZE, SLIDE_DRAWS, rng)
+        per_source[source] = {
+            "cells": len(scores),
+            "cell_quantile": float(np.quantile(scores, quantile)),
+            "slide_quantile": float(np.quantile(medians, quantile)),
+        }
+    thresholds = DomainThresholds(
+        cell=max(item["cell_quantile"] for item in per_source.values()),
+        slide=max(item["slide_quantile"] for item in per_source.values()),
+    )
+    return thresholds, per_source
+
+
+def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatistics, dict]:
+    """Gaussians on the training split's served features, thresholds on validation."""
+    train = [s for s in splits.train if s.source != "kaggle"] + per_group(
+        [s for s in splits.train if s.source == "kaggle"], KAGGLE_COPIES_PER_GROUP
+    )
+    fitted = cached_outputs(predictor, train, "train")
+    labels = np.array([train[i].label for i in fitted.kept])
+    means, whitening = fit_gaussians(fitted.features, labels, len(predictor.classes))
+    unthresholded = DomainStatistics(means, whitening, DomainThresholds(np.inf, np.inf))
+    validation = {"kaggle_val": splits.val_kaggle, "pbc_val": splits.val_pbc}
+    scores = {
+        name: unthresholded.score(cached_outputs(predictor, samples, name).features)
+        for name, samples in validation.items()
+    }
+    thresholds, per_source = fit_thresholds(scores)
+    report = {
+        "fit_cells": len(fitted.kept),
+        "validation": per_source,
+    }
+    return DomainStatistics(means, whitening, thresholds), report
+
+
+def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
+    return {
+        "file": DOMAIN_FILE,
+        "method": "class-conditional Gaussians, shared Ledoit-Wolf-shrunk covariance, on the served "
+        "model's penultimate (pooled) features; score = squared Mahalanobis distance to the nearest "
+        "class mean / feature dimension",
+        "feature_dimension": int(statistics.means.shape[1]),
+        "cell_threshold": statistics.thresholds.cell,
+        "slide_threshold": statistics.thresholds.slide,
+        "slide_statistic": "median of the slide's cell scores",
+        "threshold_rule": f"larger over validation sources (Kaggle validation groups, PBC validation) "
+        f"of the {1 - FLAG_RATE:.0%} quantile of cell scores, and of the median of {SLIDE_SIZE}-cell "
+        f"random validation slides ({SLIDE_DRAWS} per source)",
+        "fit_data": "training split (Kaggle TRAIN groups outside validation, at most "
+        f"{KAGGLE_COPIES_PER_GROUP} copies per original; PBC train)",
+        **report,
+    }
+
+
+def fit_into_model(model_dir: Path) -> dict:
+    """Fit the served model's domain statistics and save them; returns the card's `domain` entry."""
+    predictor = Predictor(model_dir)
+    statistics, report = fit_statistics(predictor, training_splits())
+    save_domain_statistics(model_dir, statistics)
+    return domain_card_entry(statistics, report)
+
+
+def add_domain(parent: Path, out: Path, version: str) -> dict:
+    """New model directory `out`: the parent's weights and card, finalised with domain statistics.
+
+    Finalising re-exports the fast serving file (now with the features output; its logits are
+    those of the parent's export), fits the statistics on it and re-reports every test set.
+    """
+    from ml.finalise import finalise  # finalise imports this module
+
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; a model version is never overwritten")
+    parent_card = read_card(parent)
+    out.mkdir(parents=True)
+    for name in COPIED_FILES:
+        shutil.copyfile(parent / name, out / name)
+    card = {key: value for key, value in parent_card.items() if key not in ("files", "domain", "serving")}
+    card.update(
+        version=version,
+        parent_version=parent_card["version"],
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        derivation=f"weights of {parent_card['version']} unchanged (model.keras byte-identical); fast "
+        "export re-made with a features output; domain statistics added by python -m ml.domain add",
+        serving={"format": "keras", "file": "model.keras"},
+    )
+    write_card(out, card)
+    return finalise(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.domain", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="write a new model directory = MODEL + domain statistics")
+    add.add_argument("--model", type=Path, required=True, help="existing model directory")
+    add.add_argument("--out", type=Path, required=True, help="new model directory (must not exist)")
+    add.add_argument("--version", required=True, help="version name of the new model")
+    args = parser.parse_args(argv)
+    print(json.dumps(add_domain(args.model, args.out, args.version), indent=1))
+    return 0

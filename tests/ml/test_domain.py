@@ -1,0 +1,160 @@
+import json
+
+import numpy as np
+import pytest
+
+from ml.card import ModelDirectoryError, read_card, write_card
+from ml.domain import (
+    DOMAIN_FILE,
+    CellEvidence,
+    DomainStatistics,
+    DomainThresholds,
+    Verdict,
+    decide_auto_accept,
+    fit_gaussians,
+    load_domain_statistics,
+    save_domain_statistics,
+)
+from ml.domain_fit import fit_thresholds
+
+THRESHOLDS = DomainThresholds(cell=2.0, slide=1.0)
+REVIEW = 0.9
+
+
+def decide(cells, thresholds=THRESHOLDS):
+    return decide_auto_accept(
+        [CellEvidence(c, s) for c, s in cells], review_threshold=REVIEW, thresholds=thresholds
+    )
+
+
+def test_a_confident_in_domain_cell_on_an_in_domain_slide_is_auto_acceptable():
+    decision = decide([(0.95, 0.5)] * 12)
+    assert decision.verdict == Verdict.IN_DOMAIN
+    assert decision.statistic == 0.5
+    assert decision.cell_count == 12 and not decision.few_cells
+    assert all(cell.auto_acceptable for cell in decision.cells)
+
+
+def test_a_low_confidence_cell_is_not_auto_acceptable():
+    decision = decide([(0.5, 0.5)] + [(0.95, 0.5)] * 11)
+    first = decision.cells[0]
+    assert not first.auto_acceptable and not first.confident and first.in_domain
+    assert all(cell.auto_acceptable for cell in decision.cells[1:])
+
+
+def test_an_out_of_domain_cell_is_not_auto_acceptable_on_an_in_domain_slide():
+    decision = decide([(0.99, 5.0)] + [(0.95, 0.5)] * 11)
+    assert decision.verdict == Verdict.IN_DOMAIN
+    first = decision.cells[0]
+    assert first.confident and first.in_domain is False and not first.auto_acceptable
+    assert first.domain_score == 5.0
+
+
+def test_no_cell_of_an_out_of_domain_slide_is_auto_acceptable():
+    # Every cell is within the cell threshold, but the slide's median is beyond the slide one.
+    decision = decide([(0.99, 1.5)] * 12)
+    assert decision.verdict == Verdict.OUT_OF_DOMAIN
+    assert decision.statistic == 1.5
+    assert all(cell.in_domain and cell.confident for cell in decision.cells)
+    assert not any(cell.auto_acceptable for cell in decision.cells)
+
+
+def test_the_slide_statistic_is_the_median_so_a_few_odd_cells_do_not_flag_a_slide():
+    decision = decide([(0.99, 50.0)] * 3 + [(0.99, 0.2)] * 9)
+    assert decision.verdict == Verdict.IN_DOMAIN
+    assert [cell.auto_acceptable for cell in decision.cells] == [False] * 3 + [True] * 9
+
+
+def test_a_slide_with_few_cells_gets_a_verdict_and_says_so():
+    inside = decide([(0.99, 0.3)] * 4)
+    outside = decide([(0.99, 1.8)] * 4)
+    assert inside.few_cells and inside.cell_count == 4 and inside.verdict == Verdict.IN_DOMAIN
+    assert outside.few_cells and outside.verdict == Verdict.OUT_OF_DOMAIN
+
+
+def test_a_model_without_domain_statistics_makes_every_slide_unknown_and_accepts_nothing():
+    decision = decide([(0.999, None)] * 30, thresholds=None)
+    assert decision.verdict == Verdict.UNKNOWN and not decision.in_domain
+    assert decision.statistic is None
+    assert all(cell.confident and cell.in_domain is None for cell in decision.cells)
+    assert not any(cell.auto_acceptable for cell in decision.cells)
+
+
+def test_an_empty_slide_is_unknown():
+    decision = decide([])
+    assert decision.verdict == Verdict.UNKNOWN
+    assert decision.cell_count == 0 and decision.few_cells
+
+
+def test_verdicts_are_the_strings_the_app_stores():
+    assert [v.value for v in Verdict] == ["in_domain", "out_of_domain", "unknown"]
+
+
+def gaussian_cells(rng, count=400, dimension=6, shift=0.0):
+    labels = rng.integers(0, 3, count)
+    centres = np.eye(3, dimension) * 4
+    return centres[labels] + rng.normal(size=(count, dimension)) + shift, labels
+
+
+def test_cells_far_from_the_fitted_classes_score_higher():
+    rng = np.random.default_rng(0)
+    features, labels = gaussian_cells(rng)
+    means, whitening = fit_gaussians(features, labels, 3)
+    statistics = DomainStatistics(means, whitening, THRESHOLDS)
+    near = statistics.score(gaussian_cells(rng)[0])
+    far = statistics.score(gaussian_cells(rng, shift=3.0)[0])
+    assert np.median(near) == pytest.approx(1.0, abs=0.3)  # per dimension, about 1 in domain
+    assert np.median(far) > 2 * np.median(near)
+
+
+def test_thresholds_flag_at_most_one_percent_of_each_validation_source():
+    rng = np.random.default_rng(1)
+    scores = {"tight": rng.gamma(2.0, 0.1, 3000), "broad": rng.gamma(2.0, 1.0, 800)}
+    thresholds, per_source = fit_thresholds(scores)
+    for values in scores.values():
+        assert (values > thresholds.cell).mean() <= 0.01
+    assert thresholds.cell == per_source["broad"]["cell_quantile"]
+    assert thresholds.slide < thresholds.cell
+
+
+def save_fitted(model_dir):
+    rng = np.random.default_rng(2)
+    features, labels = gaussian_cells(rng)
+    statistics = DomainStatistics(*fit_gaussians(features, labels, 3), THRESHOLDS)
+    model_dir.mkdir(exist_ok=True)
+    save_domain_statistics(model_dir, statistics)
+    write_card(model_dir, {"version": "t", "domain": {"file": DOMAIN_FILE}})
+    return statistics, features
+
+
+def test_domain_statistics_survive_a_save_and_load(tmp_path):
+    statistics, features = save_fitted(tmp_path)
+    card = read_card(tmp_path)
+    loaded = load_domain_statistics(tmp_path, card)
+    assert card["files"][DOMAIN_FILE]
+    assert loaded.thresholds == THRESHOLDS
+    np.testing.assert_allclose(loaded.score(features), statistics.score(features), rtol=1e-6)
+
+
+def test_a_tampered_domain_file_is_refused(tmp_path):
+    save_fitted(tmp_path)
+    with (tmp_path / DOMAIN_FILE).open("ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(ModelDirectoryError, match="sha256"):
+        load_domain_statistics(tmp_path, read_card(tmp_path))
+
+
+def test_a_declared_but_missing_or_unhashed_domain_file_is_refused(tmp_path):
+    save_fitted(tmp_path)
+    card = read_card(tmp_path)
+    unhashed = {**card, "files": {}}
+    with pytest.raises(ModelDirectoryError, match="no sha256"):
+        load_domain_statistics(tmp_path, unhashed)
+    (tmp_path / DOMAIN_FILE).unlink()
+    with pytest.raises(ModelDirectoryError, match="missing"):
+        load_domain_statistics(tmp_path, card)
+
+
+def test_a_card_without_domain_means_no_statistics(tmp_path):
+    (tmp_path / "model_card.json").write_text(json.dumps({"version": "t"}))
+    assert load_domain_statistics(tmp_path, read_card(tmp_path)) is None
