@@ -27,6 +27,7 @@ class AuditAction(models.TextChoices):
     INFERENCE_JOB_CREATED = "inference_job.created", "Inference job created"
     INFERENCE_JOB_STARTED = "inference_job.started", "Inference job started"
     INFERENCE_JOB_FINISHED = "inference_job.finished", "Inference job finished"
+    SLIDE_DOMAIN_ASSESSED = "slide.domain_assessed", "Slide domain assessed"
     REVIEW_RECORDED = "review.recorded", "Cell review recorded"
     SLIDE_SIGNED = "slide.signed", "Slide signed"
     SLIDE_SIGN_REFUSED = "slide.sign_refused", "Slide sign-off refused (wrong password)"

@@ -14,19 +14,34 @@ from pathlib import Path
 from django.conf import settings
 
 from ml.card import ModelDirectoryError, read_card
+from ml.domain import (
+    MIN_SLIDE_CELLS,
+    CellEvidence,
+    DomainThresholds,
+    SlideDecision,
+    Verdict,
+    decide_auto_accept,
+)
 from ml.gradcam import GradCamExplainer
 from ml.paths import default_model_dir
 from ml.predict import CellPrediction, ImageDecodeError, Predictor
 
 # The ml names the rest of the app works with, re-exported so that this stays the only door.
 __all__ = [
+    "MIN_SLIDE_CELLS",
+    "CellEvidence",
     "CellPrediction",
+    "DomainThresholds",
+    "SlideDecision",
+    "Verdict",
+    "decide_auto_accept",
     "ImageDecodeError",
     "ModelDirectoryError",
     "ModelLoadError",
     "default_model_directory",
     "explainer_for",
     "predictor_for",
+    "validated_domains",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +97,32 @@ def model_card_read(path: Path) -> dict:
         return read_card(path)
     except (ModelDirectoryError, ValueError) as error:
         raise ModelLoadError(f"Cannot read the model card in {path}: {error}") from error
+
+
+# The training sources a card's ``data.train_sources`` names, as the Models page says them.
+SOURCE_NAMES = {
+    "kaggle": "Kaggle blood-cells (BCCD smears, one lab)",
+    "pbc": "PBC (CellaVision DM96, Hospital Clinic of Barcelona)",
+}
+
+
+def validated_domains(card: dict) -> dict:
+    """The domains a model was trained and validated on, from its card: sources and image counts."""
+    data = card.get("data") or {}
+    sources = [name for name in str(data.get("train_sources", "")).split("+") if name]
+    validation = data.get("validation_images") or {}
+    return {
+        "train_images": data.get("train_images"),
+        "sources": [
+            {
+                "source": source,
+                "name": SOURCE_NAMES.get(source, source),
+                "validation_images": validation.get(f"val_{source}"),
+            }
+            for source in sources
+        ],
+        "domain_statistics": bool(card.get("domain")),
+    }
 
 
 def _file_sha256(path: Path) -> str:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
+from classifier.domain import slide_domain
 from classifier.models import ModelVersion
 from classifier.selectors import (
     inference_job_visible_queryset,
@@ -26,6 +27,7 @@ from classifier.serializers import (
     PredictionSerializer,
     QuickClassificationCreateSerializer,
     QuickClassificationSerializer,
+    SlideDomainAssessmentSerializer,
 )
 from classifier.services import (
     inference_job_create,
@@ -43,6 +45,7 @@ class SlideInferenceViewSet(viewsets.GenericViewSet):
     required_permissions = {
         "submit": ("cases.view_slide", "classifier.add_inferencejob"),
         "predictions": ("cases.view_slide", "classifier.view_prediction"),
+        "domain": ("cases.view_slide", "classifier.view_prediction"),
     }
     # Only looks a slide up by id: the default ordering filter needs fields this view does not
     # have, and answered ?ordering=x with a server error.
@@ -71,6 +74,18 @@ class SlideInferenceViewSet(viewsets.GenericViewSet):
         predictions = slide_predictions(user=request.user, slide=slide, model_version=model_version)
         page = self.paginate_queryset(predictions)
         return self.get_paginated_response(PredictionSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: SlideDomainAssessmentSerializer})
+    @action(detail=True, methods=["get"])
+    def domain(self, request: Request, pk: str) -> Response:
+        """The slide's domain verdict: whether its cells lie inside the model's validated domain
+        (decided when its latest job finished). 404 while the slide has none."""
+        assessment = slide_domain(slide=self.get_object()).assessment
+        if assessment is None:
+            return Response(
+                {"detail": "The slide has no domain verdict yet."}, status=status.HTTP_404_NOT_FOUND
+            )
+        return Response(SlideDomainAssessmentSerializer(assessment).data)
 
 
 class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -31,6 +31,13 @@ class ModelVersion(models.Model):
     file_hashes = models.JSONField(help_text="sha256 of each file of the directory at registration")
     review_threshold = models.FloatField(help_text="Below this confidence a prediction is flagged for review")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation metrics from the model card")
+    # The training domain's thresholds from the card (ml.domain); both null: no domain statistics,
+    # so every slide's domain is unknown and nothing is auto-acceptable.
+    domain_cell_threshold = models.FloatField(null=True, blank=True)
+    domain_slide_threshold = models.FloatField(null=True, blank=True)
+    validated_domains = models.JSONField(
+        default=dict, blank=True, help_text="The sources the model was trained and validated on, with counts"
+    )
     is_active = models.BooleanField(default=False)
     registered_at = models.DateTimeField(auto_now_add=True)
     registered_by = models.ForeignKey(
@@ -51,6 +58,10 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_domain_statistics(self) -> bool:
+        return self.domain_cell_threshold is not None and self.domain_slide_threshold is not None
 
 
 class InferenceJobStatus(models.TextChoices):
@@ -140,6 +151,10 @@ class Prediction(models.Model):
     probability_monocyte = models.FloatField()
     probability_neutrophil = models.FloatField()
     confidence = models.FloatField(db_index=True)
+    # Distance of the cell's features from the model's training domain (ml.domain) and whether it is
+    # within the model's cell threshold; both null when the model has no domain statistics.
+    domain_score = models.FloatField(null=True, blank=True)
+    in_domain = models.BooleanField(null=True, blank=True)
     # The cell's share of its batch's model time (decoding and preprocessing included).
     inference_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -219,6 +234,8 @@ class QuickClassification(models.Model):
     label = models.CharField(max_length=16, choices=CellClass.choices, blank=True)
     probabilities = models.JSONField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
+    domain_score = models.FloatField(null=True, blank=True)
+    in_domain = models.BooleanField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -228,6 +245,42 @@ class QuickClassification(models.Model):
 
     def __str__(self) -> str:
         return f"Quick classification {self.pk} ({self.get_status_display()})"
+
+
+class DomainVerdict(models.TextChoices):
+    """A slide's cells against the model's validated domain (``ml.domain.Verdict``)."""
+
+    IN_DOMAIN = "in_domain", "In domain"
+    OUT_OF_DOMAIN = "out_of_domain", "Out of domain"
+    UNKNOWN = "unknown", "Domain unknown"
+
+
+class SlideDomainAssessment(models.Model):
+    """Whether a slide's cells look like the model's training domain, decided when one of its jobs
+    finishes; append-only. The newest row per slide and model version is the slide's verdict."""
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="domain_assessments")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    job = models.ForeignKey(InferenceJob, on_delete=models.PROTECT, related_name="domain_assessments")
+    verdict = models.CharField(max_length=16, choices=DomainVerdict.choices)
+    # The slide statistic (median cell domain score) and the threshold it was compared with.
+    statistic = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    cell_count = models.PositiveIntegerField()
+    few_cells = models.BooleanField(help_text="Fewer cells than a reliable verdict needs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slide_id", "-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.slide}: {self.get_verdict_display()} ({self.model_version})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("A domain assessment is never changed; a later job adds a new one.")
+        super().save(*args, **kwargs)
 
 
 class GradCamStatus(models.TextChoices):

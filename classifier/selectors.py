@@ -7,12 +7,13 @@ from typing import Any
 from celery import current_app as celery_app
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import Prefetch, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.domain import prediction_auto_acceptable_q, slide_auto_acceptable_ids
 from classifier.models import InferenceJob, ModelVersion, Prediction, PredictionFailure, QuickClassification
 
 _WORKERS_CACHE_KEY = "classifier:workers-available"
@@ -59,9 +60,13 @@ def quick_classification_visible_queryset(user: AbstractBaseUser) -> QuerySet[Qu
 
 
 def slide_predictions(*, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion | None = None):  # noqa: ANN201
+    """The slide's predictions, each annotated ``auto_acceptable`` (``classifier.domain``)."""
     predictions = prediction_visible_queryset(user).filter(cell_image__slide=slide)
     if model_version is not None:
         predictions = predictions.filter(model_version=model_version)
+    predictions = predictions.annotate(
+        auto_acceptable=ExpressionWrapper(prediction_auto_acceptable_q(), output_field=BooleanField())
+    )
     return predictions.order_by("cell_image_id", "model_version__registered_at")
 
 
@@ -76,12 +81,14 @@ class CellCard:
     cell_image: CellImage
     prediction: Prediction | None
     failure: PredictionFailure | None
-    below_threshold: bool
+    # Not auto-acceptable (ml.domain.decide_auto_accept): below the review threshold, or the cell
+    # or its slide outside the model's validated domain.
+    flagged: bool
 
 
 def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: ModelVersion) -> list[CellCard]:
-    """Every visible cell image of the slide with its outcome from ``model_version`` (three queries,
-    whatever the number of cells)."""
+    """Every visible cell image of the slide with its outcome from ``model_version`` (a fixed
+    number of queries, whatever the number of cells)."""
     if not user.has_perm("classifier.view_prediction"):
         return []
     images = (
@@ -99,13 +106,12 @@ def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: Mod
             ),
         )
     )
+    acceptable = slide_auto_acceptable_ids(slide=slide)
     cards = []
     for image in images:
         prediction = image.outcomes[0] if image.outcomes else None
-        below_threshold = prediction is not None and prediction.confidence < model_version.review_threshold
-        cards.append(
-            CellCard(image, prediction, image.failures[0] if image.failures else None, below_threshold)
-        )
+        flagged = prediction is not None and prediction.pk not in acceptable
+        cards.append(CellCard(image, prediction, image.failures[0] if image.failures else None, flagged))
     return cards
 
 

@@ -3,13 +3,31 @@ from rest_framework import serializers
 
 from cases.models import Slide
 from cases.selectors import slide_visible_queryset
-from classifier.models import CellClass, InferenceJob, ModelVersion, Prediction, QuickClassification
+from classifier.models import (
+    CellClass,
+    InferenceJob,
+    ModelVersion,
+    Prediction,
+    QuickClassification,
+    SlideDomainAssessment,
+)
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = ["id", "name", "is_active", "review_threshold", "metrics", "sha256", "registered_at"]
+        fields = [
+            "id",
+            "name",
+            "is_active",
+            "review_threshold",
+            "domain_cell_threshold",
+            "domain_slide_threshold",
+            "validated_domains",
+            "metrics",
+            "sha256",
+            "registered_at",
+        ]
         read_only_fields = fields
 
 
@@ -67,7 +85,8 @@ class PredictionSerializer(serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="name", read_only=True)
     probabilities = ProbabilitiesSerializer(read_only=True)
     needs_review = serializers.SerializerMethodField(
-        help_text="Confidence below the model card's review threshold"
+        help_text="Not auto-acceptable: confidence below the model card's review threshold, or the cell "
+        "or its slide outside the model's validated domain (or of unknown domain)"
     )
 
     class Meta:
@@ -80,6 +99,8 @@ class PredictionSerializer(serializers.ModelSerializer):
             "label",
             "probabilities",
             "confidence",
+            "domain_score",
+            "in_domain",
             "needs_review",
             "inference_ms",
             "created_at",
@@ -87,7 +108,7 @@ class PredictionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_needs_review(self, prediction: Prediction) -> bool:
-        return prediction.confidence < prediction.model_version.review_threshold
+        return not prediction.auto_acceptable
 
 
 class QuickClassificationSerializer(serializers.ModelSerializer):
@@ -106,6 +127,8 @@ class QuickClassificationSerializer(serializers.ModelSerializer):
             "label",
             "probabilities",
             "confidence",
+            "domain_score",
+            "in_domain",
             "error",
             "status_url",
             "created_at",
@@ -121,3 +144,21 @@ class QuickClassificationSerializer(serializers.ModelSerializer):
 
 class QuickClassificationCreateSerializer(serializers.Serializer):
     image = serializers.FileField(help_text="One cell image: PNG, JPEG, TIFF or BMP")
+
+
+class SlideDomainAssessmentSerializer(serializers.ModelSerializer):
+    model_version = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = SlideDomainAssessment
+        fields = [
+            "verdict",
+            "statistic",
+            "threshold",
+            "cell_count",
+            "few_cells",
+            "model_version",
+            "job",
+            "created_at",
+        ]
+        read_only_fields = fields

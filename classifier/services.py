@@ -38,8 +38,10 @@ from classifier.adapter import (
     model_directory_hashes,
     model_directory_store,
     predictor_for,
+    validated_domains,
 )
 from classifier.broker_recovery import task_send_or_defer
+from classifier.domain import slide_domain_assess
 from classifier.models import (
     INFERENCE_JOB_TRANSITIONS,
     PROBABILITY_FIELDS,
@@ -87,6 +89,9 @@ def model_version_register(
         file_hashes=file_hashes,
         review_threshold=float(card["review_threshold"]),
         metrics=card.get("metrics", {}),
+        domain_cell_threshold=_card_domain_threshold(card, "cell_threshold"),
+        domain_slide_threshold=_card_domain_threshold(card, "slide_threshold"),
+        validated_domains=validated_domains(card),
         registered_by=actor,
     )
     model_version.full_clean()
@@ -105,6 +110,11 @@ def model_version_register(
     if activate or not ModelVersion.objects.filter(is_active=True).exists():
         model_version_activate(actor=actor, model_version=model_version)
     return model_version
+
+
+def _card_domain_threshold(card: dict, key: str) -> float | None:
+    domain = card.get("domain") or {}
+    return float(domain[key]) if key in domain else None
 
 
 def model_version_register_default(*, actor: User | None = None) -> ModelVersion | None:
@@ -390,6 +400,8 @@ def _prediction_row(
         job=job,
         label=prediction.label,
         confidence=prediction.confidence,
+        domain_score=prediction.domain_score,
+        in_domain=prediction.in_domain,
         inference_ms=milliseconds,
         **probabilities,
     )
@@ -427,6 +439,8 @@ def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
         after={"status": status.value, "total": job.total, "done": job.done, "failed": job.failed},
         reason=error,
     )
+    if job.done:
+        slide_domain_assess(job=job, actor_username=WORKER_ACTOR)
     return job
 
 
@@ -499,6 +513,8 @@ def _quick_classification_finish(quick: QuickClassification, result: object) -> 
             "label": result.label,
             "probabilities": result.probabilities,
             "confidence": result.confidence,
+            "domain_score": result.domain_score,
+            "in_domain": result.in_domain,
         }
     else:
         fields |= {"status": QuickClassificationStatus.FAILED, "error": str(result)}

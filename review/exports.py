@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from cases.models import CellImage, Patient, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
-from classifier.models import PROBABILITY_FIELDS, Prediction, PredictionFailure
+from classifier.models import PROBABILITY_FIELDS, Prediction, PredictionFailure, SlideDomainAssessment
 from core.csv_safety import csv_cell_escape
 from review.models import CellExclusion, SlideSignature
 from review.selectors import current_predictions
@@ -37,6 +37,9 @@ COLUMNS = (
     "predicted_label",
     *PROBABILITY_FIELDS.values(),
     "confidence",
+    "domain_score",
+    "cell_in_domain",
+    "slide_domain_verdict",
     "final_label",
     "review_decision",
     "review_reason",
@@ -126,8 +129,9 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
     )
     failures = _newest_by_cell(PredictionFailure.objects.filter(cell_image__in=cell_ids))
     signatures = _signatures_by_slide({cell.slide_id for cell in cells})
+    verdicts = _domain_verdicts({cell.slide_id for cell in cells})
     return [
-        _row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id))
+        _row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id), verdicts)
         | _exclusion_columns(exclusions.get(cell.pk))
         # A failure that a retry has since overcome is history, not the cell's state.
         | (
@@ -151,7 +155,18 @@ def _exclusion_columns(exclusion: CellExclusion | None) -> dict[str, Any]:
     }
 
 
-def _row(cell: CellImage, prediction: Prediction | None, signature: SlideSignature | None) -> dict[str, Any]:
+def _domain_verdicts(slide_ids: Iterable[int]) -> dict[tuple[int, int], str]:
+    """The newest domain verdict per (slide, model version)."""
+    assessments = SlideDomainAssessment.objects.filter(slide__in=list(slide_ids)).order_by("id")
+    return {(a.slide_id, a.model_version_id): a.verdict for a in assessments}
+
+
+def _row(
+    cell: CellImage,
+    prediction: Prediction | None,
+    signature: SlideSignature | None,
+    verdicts: dict[tuple[int, int], str],
+) -> dict[str, Any]:
     slide, patient = cell.slide, cell.slide.patient
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row |= {
@@ -169,6 +184,9 @@ def _row(cell: CellImage, prediction: Prediction | None, signature: SlideSignatu
             "predicted_label": prediction.label,
             **{name: getattr(prediction, name) for name in PROBABILITY_FIELDS.values()},
             "confidence": prediction.confidence,
+            "domain_score": prediction.domain_score,
+            "cell_in_domain": prediction.in_domain,
+            "slide_domain_verdict": verdicts.get((cell.slide_id, prediction.model_version_id), "unknown"),
             "final_label": prediction.review_label,
             "review_decision": prediction.review_decision,
             "review_reason": prediction.review_reason,

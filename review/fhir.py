@@ -95,7 +95,10 @@ def _observation(
         "issued": signature.signed_at.isoformat(),
         "performer": [_reference(urls["practitioner"])],
         "valueQuantity": {"value": result["percent"], "unit": "/100 leukocytes", "system": UCUM, "code": "%"},
-        "note": [{"text": f"{result['count']} of {signature.differential['total']} cells counted"}],
+        "note": [
+            {"text": f"{result['count']} of {signature.differential['total']} cells counted"},
+            *([{"text": domain_note}] if (domain_note := _domain_note(signature)) else []),
+        ],
     }
     low, high = reference_intervals().get(label, (None, None))
     if low is not None or high is not None:
@@ -140,6 +143,21 @@ def _diagnostic_report(
     }
 
 
+def _domain_note(signature: SlideSignature) -> str:
+    """What the report says when the slide was outside the model's validated domain ("" inside it).
+    Signatures from before the domain gate carry no domain and say nothing."""
+    domain = signature.differential.get("domain")
+    if not domain or domain["verdict"] == "in_domain":
+        return ""
+    what = (
+        "outside the validated domain of" if domain["verdict"] == "out_of_domain" else "of unknown domain for"
+    )
+    return (
+        f"The slide's cells were {what} the classification model {domain['model_version']}; every cell "
+        f"was reviewed individually by the signing pathologist, who acknowledged it."
+    )
+
+
 def _conclusion(signature: SlideSignature) -> str:
     text = f"{signature.meaning.capitalize()} by {signature.signer_full_name}. "
     text += f"{signature.differential['total']} cells counted"
@@ -147,7 +165,9 @@ def _conclusion(signature: SlideSignature) -> str:
     excluded = signature.differential.get("excluded", 0)
     if excluded:
         text += f"; {excluded} excluded from the differential (artefact, smudge cell or unreadable image)"
-    return text + "."
+    text += "."
+    domain_note = _domain_note(signature)
+    return f"{text} {domain_note}" if domain_note else text
 
 
 def _provenance(signature: SlideSignature, urls: dict[str, str]) -> dict[str, Any]:

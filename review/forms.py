@@ -50,6 +50,18 @@ class SignForm(forms.Form):
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True})
     )
+    acknowledge_domain = forms.BooleanField(
+        required=False,
+        label="I reviewed every cell myself: this slide is outside the model's validated domain, "
+        "where its confidence does not hold.",
+    )
+
+    def __init__(self, *args, domain_attention: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not domain_attention:
+            del self.fields["acknowledge_domain"]
+        else:
+            self.fields["acknowledge_domain"].required = True
 
 
 class AmendForm(forms.Form):

@@ -64,7 +64,26 @@ def cell_urls_maker() -> Callable[[Prediction], dict[str, str]]:
     }
 
 
-def cell_json(prediction: Prediction, urls: Callable[[Prediction], dict[str, str]]) -> dict:
+def flag_reason(prediction: Prediction, *, auto_acceptable: bool, slide_in_domain: bool) -> str:
+    """Why a cell waits for a person ("" when it may be accepted without review)."""
+    if auto_acceptable:
+        return ""
+    if prediction.in_domain is None:
+        return "domain unknown"
+    if not prediction.in_domain:
+        return "cell out of domain"
+    if not slide_in_domain:
+        return "slide out of domain"
+    return "below review threshold"
+
+
+def cell_json(
+    prediction: Prediction,
+    urls: Callable[[Prediction], dict[str, str]],
+    *,
+    auto_acceptable: bool,
+    slide_in_domain: bool,
+) -> dict:
     history = [
         review_json(review.label, review.decision, review.reason, review.reviewer.username, review.created_at)
         for review in prediction.history
@@ -80,7 +99,12 @@ def cell_json(prediction: Prediction, urls: Callable[[Prediction], dict[str, str
         "label_name": CellClass(prediction.label).label,
         "probabilities": prediction.probabilities,
         "confidence": prediction.confidence,
-        "flagged": prediction.confidence < prediction.model_version.review_threshold,
+        "flagged": not auto_acceptable,
+        "flag_reason": flag_reason(
+            prediction, auto_acceptable=auto_acceptable, slide_in_domain=slide_in_domain
+        ),
+        "domain_score": prediction.domain_score,
+        "in_domain": prediction.in_domain,
         "model_version": prediction.model_version.name,
         "review": history[0] if history else None,
         "history": history,

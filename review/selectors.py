@@ -11,11 +11,22 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import BooleanField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from cases.models import CellImage, Slide, SlideStatus
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.domain import prediction_auto_acceptable_q, slide_in_domain_exists
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
     CellClass,
@@ -31,7 +42,10 @@ from review.models import CellExclusion, Review, SlideAmendment, SlideSignature
 # Lower bounds of the confidence bands offered as queue filters; "flagged" means below the review
 # threshold of the prediction's own model version.
 CONFIDENCE_BANDS: dict[str, tuple[str, Q]] = {
-    "flagged": ("Below the model's review threshold", Q(confidence__lt=F("model_version__review_threshold"))),
+    "flagged": (
+        "Not auto-acceptable (below the review threshold or out of domain)",
+        ~prediction_auto_acceptable_q(),
+    ),
     "low": ("Under 60 %", Q(confidence__lt=0.6)),
     "medium": ("60–90 %", Q(confidence__gte=0.6, confidence__lt=0.9)),
     "high": ("90 % and above", Q(confidence__gte=0.9)),
@@ -144,6 +158,10 @@ def review_queue(*, user: AbstractBaseUser, filters: QueueFilters) -> QuerySet[P
         predictions = predictions.filter(reviewed if filters.reviewed else ~reviewed)
     if not filters.include_excluded:
         predictions = predictions.filter(~_excluded_now())
+    predictions = predictions.annotate(
+        auto_acceptable=ExpressionWrapper(prediction_auto_acceptable_q(), output_field=BooleanField()),
+        slide_in_domain=slide_in_domain_exists("cell_image__slide", "model_version"),
+    )
     return predictions.order_by("confidence", "id")
 
 
@@ -456,7 +474,7 @@ def slide_reviewed_cards(
                 card.cell_image,
                 card.prediction,
                 card.failure,
-                needs_review=card.below_threshold and review is None,
+                needs_review=card.flagged and review is None,
                 review=review,
                 exclusion=exclusion if exclusion and exclusion.excluded else None,
             )

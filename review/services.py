@@ -20,6 +20,7 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
 from cases.services import slide_ensure_unlocked, slide_status_change
+from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
 from classifier.services import inference_job_create
 from review.models import (
@@ -143,13 +144,20 @@ class BulkConfirmSummary:
 
 @transaction.atomic
 def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
-    """Confirm every unreviewed cell whose prediction is at or above its model's review threshold.
+    """Confirm every unreviewed cell that may be accepted without review: at or above its model's
+    review threshold, the cell and its slide inside the model's validated domain
+    (``classifier.domain``). Refused outright on a slide outside the domain (or of unknown domain).
 
-    One review and one audit event per cell; cells below the threshold are left for one-by-one
-    review, cells already reviewed keep their review.
+    One review and one audit event per cell; the other cells are left for one-by-one review, cells
+    already reviewed keep their review.
     """
     _require(actor, "review.add_review")
     slide = _slide_lock_for_review(slide.pk)
+    if not slide_domain(slide=slide).in_domain:
+        raise ReviewError(
+            "This slide is outside the model's validated domain (or its domain is unknown): "
+            "nothing on it is confirmed in bulk. Review every cell one by one."
+        )
     predictions = (
         current_predictions(Prediction.objects.filter(cell_image__slide=slide))
         .filter(excluded=False)
@@ -157,7 +165,8 @@ def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
     )
     already_reviewed = predictions.filter(reviewed=True).count()
     unreviewed = list(predictions.filter(reviewed=False).select_related("model_version").order_by("id"))
-    confident = [p for p in unreviewed if p.confidence >= p.model_version.review_threshold]
+    acceptable = slide_auto_acceptable_ids(slide=slide)
+    confident = [p for p in unreviewed if p.pk in acceptable]
     if confident:
         slide = _slide_start_review(actor=actor, slide=slide)
     for prediction in confident:
@@ -261,11 +270,15 @@ def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
 # --- Sign-off and amendment -------------------------------------------------------------------------------
 
 
-def slide_sign(*, actor: User, slide: Slide, password: str) -> SlideSignature:
+def slide_sign(
+    *, actor: User, slide: Slide, password: str, domain_acknowledged: bool = False
+) -> SlideSignature:
     """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
 
     A wrong password is refused and the refusal audited (in its own transaction, so it stays
-    recorded). Signing needs every cell of the slide reviewed; the signed slide is locked.
+    recorded). Signing needs every cell of the slide reviewed, and on a slide outside the model's
+    validated domain (or of unknown domain) the signer's acknowledgement of it; the signed slide
+    is locked. The domain verdict and the acknowledgement are kept with the signed differential.
     """
     _require(actor, "review.add_slidesignature")
     if not actor.check_password(password):
@@ -276,11 +289,28 @@ def slide_sign(*, actor: User, slide: Slide, password: str) -> SlideSignature:
             after={"slide_id": slide.pk, "cause": "wrong password"},
         )
         raise ReviewError("The password is not correct; the slide was not signed.")
-    return _slide_sign_verified(actor=actor, slide_id=slide.pk)
+    return _slide_sign_verified(actor=actor, slide_id=slide.pk, domain_acknowledged=domain_acknowledged)
+
+
+def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
+    domain = slide_domain(slide=slide)
+    if domain.needs_attention and not acknowledged:
+        raise ReviewError(
+            "This slide is outside the model's validated domain (or its domain is unknown): confirm "
+            "that you reviewed every cell yourself, knowing the model's confidence does not hold here."
+        )
+    assessment = domain.assessment
+    return {
+        "verdict": domain.verdict,
+        "model_version": assessment.model_version.name if assessment else None,
+        "statistic": assessment.statistic if assessment else None,
+        "cells": assessment.cell_count if assessment else 0,
+        "acknowledged": bool(domain.needs_attention and acknowledged),
+    }
 
 
 @transaction.atomic
-def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
+def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: bool) -> SlideSignature:
     slide = Slide.objects.select_for_update().get(pk=slide_id)
     if slide.status != SlideStatus.IN_REVIEW:
         raise ReviewError(f"Only a slide in review can be signed; this one is {slide.get_status_display()}.")
@@ -289,7 +319,10 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
     progress = slide_review_progress(slide=slide)
     if not progress.complete:
         raise ReviewError(" ".join(["The slide cannot be signed yet:", *progress.blockers()]))
-    differential = slide_differential(slide=slide).as_dict()
+    differential = {
+        **slide_differential(slide=slide).as_dict(),
+        "domain": _signed_domain(slide, acknowledged=domain_acknowledged),
+    }
     signature = SlideSignature.objects.create(
         slide=slide,
         version=SlideSignature.objects.filter(slide=slide).count() + 1,

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cases.models import SlideStatus
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
+from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import CellClass
 from classifier.selectors import prediction_visible_queryset
 from core.permissions import permission_needed
@@ -59,7 +60,15 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
     page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    context = {"form": form, "page": page, "page_query": params.urlencode()}
+    slides_out_of_domain = sorted(
+        {p.cell_image.slide.accession_number for p in page.object_list if not p.slide_in_domain}
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "page_query": params.urlencode(),
+        "slides_out_of_domain": slides_out_of_domain,
+    }
     return render(request, "review/queue.html", context)
 
 
@@ -71,7 +80,14 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
     predictions = slide_review_predictions(user=request.user, slide=slide)
     urls = cell_urls_maker()
-    cells = [cell_json(prediction, urls) for prediction in predictions]
+    domain = slide_domain(slide=slide)
+    acceptable = slide_auto_acceptable_ids(slide=slide)
+    cells = [
+        cell_json(
+            prediction, urls, auto_acceptable=prediction.pk in acceptable, slide_in_domain=domain.in_domain
+        )
+        for prediction in predictions
+    ]
     start = _start_index(cells, request.GET.get("cell"))
     progress = slide_review_progress(slide=slide)
     context = {
@@ -91,6 +107,7 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         "classes": [(value, CellClass(value).label, keys[0]) for value, keys in CLASS_KEYS.items()],
         "progress": progress,
         "unresolved": slide_unresolved_cells(user=request.user, slide=slide),
+        "domain": domain,
         "exclusion_categories": ExclusionCategory.choices,
     }
     return render(request, "review/slide_review.html", context)
@@ -240,6 +257,7 @@ def slide_differential_view(request: HttpRequest, pk: int) -> HttpResponse:
         "differential": slide_differential(slide=slide),
         "progress": slide_review_progress(slide=slide),
         "signatures": slide_signature_history(slide=slide),
+        "domain": slide_domain(slide=slide),
     }
     return render(request, "review/differential.html", context)
 
@@ -248,11 +266,17 @@ def slide_differential_view(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_needed("review.add_slidesignature")
 def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
-    form = SignForm(request.POST or None)
+    domain = slide_domain(slide=slide)
+    form = SignForm(request.POST or None, domain_attention=domain.needs_attention)
     status = 200
     if form.is_valid():
         try:
-            signature = slide_sign(actor=request.user, slide=slide, password=form.cleaned_data["password"])
+            signature = slide_sign(
+                actor=request.user,
+                slide=slide,
+                password=form.cleaned_data["password"],
+                domain_acknowledged=form.cleaned_data.get("acknowledge_domain", False),
+            )
         except ValidationError as error:
             form.add_error(None, error)
             status = 400
@@ -266,6 +290,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "differential": slide_differential(slide=slide),
         "progress": slide_review_progress(slide=slide),
+        "domain": domain,
     }
     return render(request, "review/sign.html", context, status=status)
 

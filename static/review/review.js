@@ -142,6 +142,7 @@
     $("predicted-label").textContent = cell.label_name;
     $("predicted-confidence").textContent = percent(cell.confidence);
     $("flagged").classList.toggle("d-none", !cell.flagged);
+    $("flagged").textContent = cell.flag_reason;
     form.action = cell.review_url;
     labelSelect.value = cell.review ? cell.review.label : cell.label;
     reasonInput.value = "";
