@@ -1,6 +1,9 @@
-"""Fixtures shared by the whole suite: one user per role plus an outsider, logged-in clients."""
+"""Fixtures shared by the whole suite: one user per role plus an outsider, logged-in clients, and a
+tiny real model for tests that run inference or Grad-CAM."""
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -8,6 +11,10 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.roles import Role
+from classifier.adapter import explainer_cache_clear, predictor_cache_clear
+from classifier.models import ModelVersion
+from classifier.services import model_version_register
+from ml.testing import make_tiny_model_dir
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -75,3 +82,37 @@ def pathologist_client(pathologist) -> Client:
 @pytest.fixture
 def administrator_client(administrator) -> Client:
     return _client_for(administrator)
+
+
+# --- A tiny real model ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model_source(tmp_path_factory) -> Path:
+    """Built once per test session (TensorFlow import plus about a second)."""
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny-model-source") / "tiny-test")
+
+
+@pytest.fixture
+def models_root(settings, tmp_path) -> Path:
+    root = tmp_path / "models"
+    root.mkdir()
+    settings.HEMATOVISION_MODELS_ROOT = root
+    return root
+
+
+@pytest.fixture
+def tiny_model_dir(models_root, tiny_model_source) -> Path:
+    """A private copy, so a test may damage its files."""
+    return Path(shutil.copytree(tiny_model_source, models_root / "tiny-test"))
+
+
+@pytest.fixture
+def tiny_model_version(db, tiny_model_dir) -> Iterator[ModelVersion]:
+    """The tiny model registered (and so active, being the first), with no predictor or explainer
+    of an earlier test's model left in this process's caches."""
+    predictor_cache_clear()
+    explainer_cache_clear()
+    yield model_version_register(directory=tiny_model_dir)
+    predictor_cache_clear()
+    explainer_cache_clear()

@@ -1,16 +1,30 @@
-"""Helpers that build test data: patients and slides, image bytes generated in memory, and
-uploaded-file objects."""
+"""Helpers that build test data: patients, slides and cell images; model versions, inference jobs,
+predictions and reviews; image bytes generated in memory and uploaded-file objects."""
 
 import datetime
+import hashlib
 import io
 import zipfile
+from collections.abc import Iterable
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
 from accounts.models import User
-from cases.models import Patient, Sex, Slide, SlideStatus, Stain
+from cases.models import CellImage, Patient, Sex, Slide, SlideStatus, Stain
+from cases.services import cell_image_create
+from cases.uploads import UploadLimits, image_validate
+from classifier.models import (
+    PROBABILITY_FIELDS,
+    CellClass,
+    InferenceJob,
+    InferenceJobStatus,
+    ModelVersion,
+    Prediction,
+)
+from review.models import Review
+from review.services import prediction_review
 
 
 def patient_make(created_by: User, mrn: str, **fields) -> Patient:
@@ -59,3 +73,99 @@ def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def stained_cell_bytes(seed: int, size: int = 48, image_format: str = "PNG") -> bytes:
+    """A small distinct image the tiny model can classify: a purple blob on a pale background,
+    shifted by the seed."""
+    image = Image.new("RGB", (size, size), (235, 220, 225))
+    for x in range(size // 4, 3 * size // 4):
+        for y in range(size // 4, 3 * size // 4):
+            image.putpixel((x, y), (120 + seed % 100, 40, 160))
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def cell_image_make(slide: Slide, uploaded_by: User, data: bytes, name: str = "cell.png") -> CellImage:
+    """A cell image uploaded the way the lab does it: validated, stored and audited."""
+    image = image_validate(data=data, original_filename=name, limits=UploadLimits.from_settings())
+    return cell_image_create(actor=uploaded_by, slide=slide, image=image)
+
+
+def model_version_make(name: str, **fields) -> ModelVersion:
+    """A model-version row with no files behind it, for tests that never load the model (a
+    registered tiny real model is the ``tiny_model_version`` fixture). Inactive, threshold 0.9,
+    unless ``fields`` say otherwise."""
+    defaults = {
+        "directory": name,
+        "sha256": hashlib.sha256(name.encode()).hexdigest(),
+        "file_hashes": {},
+        "review_threshold": 0.9,
+    }
+    return ModelVersion.objects.create(name=name, **{**defaults, **fields})
+
+
+def inference_job_make(
+    slide: Slide,
+    model_version: ModelVersion,
+    requested_by: User,
+    *,
+    cell_images: Iterable[CellImage] = (),
+    **fields,
+) -> InferenceJob:
+    """A job row (queued unless ``fields`` say otherwise) for ``cell_images``."""
+    job = InferenceJob.objects.create(
+        slide=slide, model_version=model_version, requested_by=requested_by, **fields
+    )
+    job.cell_images.add(*cell_images)
+    return job
+
+
+def probabilities_for(label: str, confidence: float) -> dict[str, float]:
+    """``confidence`` for ``label``, the rest shared equally by the other three classes."""
+    rest = (1.0 - confidence) / 3
+    return {field: confidence if name == label else rest for name, field in PROBABILITY_FIELDS.items()}
+
+
+def prediction_make(
+    cell_image: CellImage,
+    model_version: ModelVersion,
+    label: str = CellClass.NEUTROPHIL,
+    confidence: float = 0.95,
+    *,
+    job: InferenceJob | None = None,
+    **fields,
+) -> Prediction:
+    """The model's prediction for a cell, written directly (no model run). Without ``job``, in a
+    succeeded one-cell job requested by the cell's uploader."""
+    if job is None:
+        job = inference_job_make(
+            cell_image.slide,
+            model_version,
+            cell_image.uploaded_by,
+            status=InferenceJobStatus.SUCCEEDED,
+            total=1,
+            done=1,
+        )
+    return Prediction.objects.create(
+        cell_image=cell_image,
+        model_version=model_version,
+        job=job,
+        label=label,
+        confidence=confidence,
+        **{"inference_ms": 1.0, **probabilities_for(label, confidence), **fields},
+    )
+
+
+def review_make(prediction: Prediction, reviewer: User, label: str | None = None, reason: str = "") -> Review:
+    """A pathologist's review through the service (audited, slide moved to review); confirms the
+    predicted label unless ``label`` says otherwise."""
+    return prediction_review(
+        actor=reviewer, prediction=prediction, label=label or prediction.label, reason=reason
+    )
+
+
+def reviews_make(predictions: Iterable[Prediction], reviewer: User) -> list[Review]:
+    """Each prediction confirmed as predicted, one by one."""
+    return [review_make(prediction, reviewer) for prediction in predictions]

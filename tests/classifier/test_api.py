@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from classifier import services, tasks
 from classifier.models import InferenceJob, InferenceJobStatus, QuickClassification
 from ml.testing import make_tiny_model_dir
-from tests.classifier.conftest import image_bytes
+from tests.factories import stained_cell_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +101,7 @@ def test_a_draft_slide_cannot_be_rerun_before_it_is_submitted(lab_staff, slide_w
 
 
 def test_classifying_one_image_returns_a_job_to_poll(pathologist, model_version):
-    upload = SimpleUploadedFile("cell.png", image_bytes(5), content_type="image/png")
+    upload = SimpleUploadedFile("cell.png", stained_cell_bytes(5), content_type="image/png")
 
     response = _api(pathologist).post("/api/quick-classifications/", {"image": upload}, format="multipart")
 

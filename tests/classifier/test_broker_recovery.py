@@ -18,6 +18,7 @@ from classifier.models import (
     QuickClassificationStatus,
 )
 from hematovision_site.celery import app as celery_app
+from tests.factories import inference_job_make
 
 
 @pytest.fixture
@@ -65,9 +66,9 @@ def test_every_unfinished_job_quick_classification_and_gradcam_is_enqueued_again
     # Not run on commit (the test's transaction never commits): nothing reaches the broker here.
     finished = services.slide_submit(actor=lab_staff, slide=slide_with_cells)
     services.inference_job_run(job_id=finished.pk)
-    make_job = {"slide": slide_with_cells, "model_version": model_version, "requested_by": lab_staff}
-    queued = InferenceJob.objects.create(**make_job)
-    running = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
+    make_job = (slide_with_cells, model_version, lab_staff)
+    queued = inference_job_make(*make_job)
+    running = inference_job_make(*make_job, status=InferenceJobStatus.RUNNING)
     make_quick = {"model_version": model_version, "requested_by": lab_staff, "image": "quick-classify/x.png"}
     quick_queued = QuickClassification.objects.create(**make_quick)
     quick_running = QuickClassification.objects.create(**make_quick, status=QuickClassificationStatus.RUNNING)
@@ -91,11 +92,11 @@ def test_every_unfinished_job_quick_classification_and_gradcam_is_enqueued_again
 def test_the_sweep_sends_only_work_queued_too_long_or_silent_and_each_row_once_per_window(
     slide_with_cells, lab_staff, model_version, broker_client, queue
 ):
-    make_job = {"slide": slide_with_cells, "model_version": model_version, "requested_by": lab_staff}
-    stale = InferenceJob.objects.create(**make_job)
-    fresh = InferenceJob.objects.create(**make_job)
-    silent = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
-    beating = InferenceJob.objects.create(**make_job, status=InferenceJobStatus.RUNNING)
+    make_job = (slide_with_cells, model_version, lab_staff)
+    stale = inference_job_make(*make_job)
+    fresh = inference_job_make(*make_job)
+    silent = inference_job_make(*make_job, status=InferenceJobStatus.RUNNING)
+    beating = inference_job_make(*make_job, status=InferenceJobStatus.RUNNING)
     InferenceJob.objects.filter(pk__in=[stale.pk, silent.pk, beating.pk]).update(
         created_at=timezone.now() - timedelta(minutes=10)
     )

@@ -23,8 +23,7 @@ from classifier.models import (
 )
 from ml.card import read_card, write_card
 from ml.testing import make_tiny_model_dir
-from review.services import slide_classification_retry
-from tests.classifier.conftest import image_bytes
+from tests.factories import stained_cell_bytes
 
 
 @pytest.fixture
@@ -166,7 +165,9 @@ def test_images_added_to_a_submitted_slide_are_queued_in_a_job_of_their_own(
     submitted_job, add_cell_image, lab_staff, enqueued, django_capture_on_commit_callbacks
 ):
     slide = submitted_job.slide
-    added = [add_cell_image(slide, image_bytes(50 + seed), name=f"late-{seed}.png") for seed in range(2)]
+    added = [
+        add_cell_image(slide, stained_cell_bytes(50 + seed), name=f"late-{seed}.png") for seed in range(2)
+    ]
 
     with django_capture_on_commit_callbacks(execute=True):
         job = services.slide_new_images_classify(actor=lab_staff, slide=slide)
@@ -179,7 +180,7 @@ def test_images_added_to_a_submitted_slide_are_queued_in_a_job_of_their_own(
 def test_uploading_to_a_submitted_slide_queues_the_new_images(
     submitted_job, lab_staff, enqueued, django_capture_on_commit_callbacks
 ):
-    files = [SimpleUploadedFile("late.png", image_bytes(77)), SimpleUploadedFile("bad.png", b"nope")]
+    files = [SimpleUploadedFile("late.png", stained_cell_bytes(77)), SimpleUploadedFile("bad.png", b"nope")]
 
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = cell_images_upload(actor=lab_staff, slide=submitted_job.slide, files=files)
@@ -369,7 +370,7 @@ def test_a_quick_classification_is_queued_then_classified_outside_any_slide(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         quick = services.quick_classification_create(
-            actor=pathologist, data=image_bytes(3), original_filename="x.png"
+            actor=pathologist, data=stained_cell_bytes(3), original_filename="x.png"
         )
     assert enqueued == [quick.pk]
     assert quick.image.name.startswith("quick-classify/")
@@ -392,7 +393,7 @@ def test_a_model_failing_its_checksum_fails_a_quick_classification(
     pathologist, model_version, tiny_model_dir, enqueued
 ):
     quick = services.quick_classification_create(
-        actor=pathologist, data=image_bytes(3), original_filename="x.png"
+        actor=pathologist, data=stained_cell_bytes(3), original_filename="x.png"
     )
     card = read_card(tiny_model_dir)
     write_card(tiny_model_dir, {**card, "review_threshold": 0.1})
@@ -407,10 +408,10 @@ def test_quick_classifications_older_than_the_retention_are_deleted_with_their_f
     pathologist, model_version, enqueued
 ):
     old = services.quick_classification_create(
-        actor=pathologist, data=image_bytes(1), original_filename="o.png"
+        actor=pathologist, data=stained_cell_bytes(1), original_filename="o.png"
     )
     recent = services.quick_classification_create(
-        actor=pathologist, data=image_bytes(2), original_filename="r.png"
+        actor=pathologist, data=stained_cell_bytes(2), original_filename="r.png"
     )
     QuickClassification.objects.filter(pk=old.pk).update(created_at=old.created_at - timedelta(days=2))
 
@@ -424,47 +425,3 @@ def test_quick_classifications_older_than_the_retention_are_deleted_with_their_f
     assert list(QuickClassification.objects.all()) == [recent]
     assert not old.image.storage.exists(old.image.name)
     assert recent.image.storage.exists(recent.image.name)
-
-
-# --- A pathologist's retry of cells the model could not classify ---
-
-
-def test_a_retry_classifies_a_cell_whose_file_came_back(
-    submitted_job, pathologist, enqueued, django_capture_on_commit_callbacks
-):
-    missing = submitted_job.cell_images.order_by("pk")[0]
-    content = missing.file.storage.open(missing.file.name, "rb").read()
-    missing.file.storage.delete(missing.file.name)
-    services.inference_job_run(job_id=submitted_job.pk)
-    with missing.file.storage.open(missing.file.name, "wb") as handle:
-        handle.write(content)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        retry = slide_classification_retry(actor=pathologist, slide=submitted_job.slide)
-    job = services.inference_job_run(job_id=retry.pk)
-
-    assert list(retry.cell_images.all()) == [missing] and enqueued[-1] == retry.pk
-    assert (job.status, job.total, job.done, job.failed) == (InferenceJobStatus.SUCCEEDED, 1, 1, 0)
-    assert Prediction.objects.filter(cell_image=missing, job=retry).exists()
-    assert PredictionFailure.objects.get().job == submitted_job, "the first failure stays as history"
-    assert _events(AuditAction.INFERENCE_JOB_CREATED)[-1].after["retry"] is True
-
-
-def test_a_retry_that_fails_again_records_a_second_failure_with_the_same_model(
-    submitted_job, pathologist, enqueued, django_capture_on_commit_callbacks
-):
-    missing = submitted_job.cell_images.order_by("pk")[0]
-    missing.file.storage.delete(missing.file.name)
-    services.inference_job_run(job_id=submitted_job.pk)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        retry = slide_classification_retry(actor=pathologist, slide=submitted_job.slide)
-    job = services.inference_job_run(job_id=retry.pk)
-
-    assert (job.status, job.total, job.done, job.failed) == (InferenceJobStatus.FAILED, 1, 0, 1)
-    assert list(PredictionFailure.objects.order_by("id").values_list("job_id", "model_version_id")) == [
-        (submitted_job.pk, submitted_job.model_version_id),
-        (retry.pk, submitted_job.model_version_id),
-    ]
-    submitted_job.refresh_from_db()
-    assert submitted_job.failed == 1, "each job counts its own failures"

@@ -7,7 +7,7 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from classifier import selectors, services, tasks
 from classifier.models import InferenceJob, ModelVersion, QuickClassification
-from tests.classifier.conftest import image_bytes
+from tests.factories import model_version_make, stained_cell_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +99,7 @@ def test_job_progress_is_refused_to_a_role_that_sees_no_slides(administrator_cli
 def test_quick_classify_queues_the_image_and_shows_its_result_once_classified(
     pathologist_client, model_version
 ):
-    upload = SimpleUploadedFile("cell.png", image_bytes(9), content_type="image/png")
+    upload = SimpleUploadedFile("cell.png", stained_cell_bytes(9), content_type="image/png")
 
     response = pathologist_client.post(reverse("classifier:quick_classify"), {"image": upload})
 
@@ -134,7 +134,7 @@ def test_quick_classify_says_so_when_no_worker_is_running(pathologist_client, mo
 
 def test_a_quick_classification_is_private_to_whoever_uploaded_it(lab_client, pathologist, model_version):
     quick = services.quick_classification_create(
-        actor=pathologist, data=image_bytes(4), original_filename="a.png"
+        actor=pathologist, data=stained_cell_bytes(4), original_filename="a.png"
     )
 
     for name in ("quick_classify_result", "quick_classify_status", "quick_classify_image"):
@@ -151,9 +151,7 @@ def test_without_a_broker_no_worker_counts_as_available(settings, monkeypatch):
 def test_an_admin_activates_another_model_version_from_the_models_page(
     administrator_client, administrator, model_version
 ):
-    other = ModelVersion.objects.create(
-        name="other", directory="other", sha256="1" * 64, file_hashes={}, review_threshold=0.8
-    )
+    other = model_version_make("other", review_threshold=0.8)
 
     response = administrator_client.post(reverse("classifier:model_version_activate", args=[other.pk]))
 
@@ -164,9 +162,7 @@ def test_an_admin_activates_another_model_version_from_the_models_page(
 
 
 def test_lab_staff_cannot_switch_the_active_model(lab_client, model_version):
-    other = ModelVersion.objects.create(
-        name="other", directory="other", sha256="1" * 64, file_hashes={}, review_threshold=0.8
-    )
+    other = model_version_make("other", review_threshold=0.8)
 
     assert lab_client.post(reverse("classifier:model_version_activate", args=[other.pk])).status_code == 403
     assert ModelVersion.objects.get(is_active=True) == model_version
@@ -181,7 +177,7 @@ def test_no_page_or_endpoint_loads_the_model(
     monkeypatch.setattr("classifier.adapter.Predictor", refuse)
     submit = lab_client.post(reverse("classifier:slide_submit", args=[slide_with_cells.pk]))
     job = InferenceJob.objects.get()
-    upload = SimpleUploadedFile("cell.png", image_bytes(8), content_type="image/png")
+    upload = SimpleUploadedFile("cell.png", stained_cell_bytes(8), content_type="image/png")
     quick = pathologist_client.post(reverse("classifier:quick_classify"), {"image": upload})
 
     answers = [

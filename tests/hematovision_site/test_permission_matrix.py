@@ -14,10 +14,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.services import cell_image_create
-from cases.uploads import UploadLimits, image_validate
 from tests.conftest import PASSWORD
-from tests.factories import distinct_png
+from tests.factories import (
+    cell_image_make,
+    distinct_png,
+    inference_job_make,
+    model_version_make,
+    prediction_make,
+)
 
 ROLES = ("anonymous", "lab_staff", "pathologist", "administrator", "outsider")
 LOGIN = "login"  # a redirect to the login page
@@ -243,14 +247,11 @@ def objects(lab_staff, make_user):
     slide = Slide.objects.create(
         patient=patient, accession_number="S-1", collected_at="2026-01-01T10:00Z", created_by=lab_staff
     )
-    image = image_validate(
-        data=distinct_png(1), original_filename="c.png", limits=UploadLimits.from_settings()
-    )
     inactive_member = make_user("former", None, is_active=False)
     found = classifier_objects(lab_staff, slide) | {
         "patient": patient,
         "slide": slide,
-        "cell_image": cell_image_create(actor=lab_staff, slide=slide, image=image),
+        "cell_image": cell_image_make(slide, lab_staff, distinct_png(1), name="c.png"),
         "member": make_user("member", None),
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
@@ -260,42 +261,23 @@ def objects(lab_staff, make_user):
 
 def review_objects(found: dict) -> dict:
     """A prediction by an older model version, so the slide can still be submitted."""
-    from classifier.models import InferenceJob, ModelVersion, Prediction
-
-    older = ModelVersion.objects.create(
-        name="m-0", directory="m-0", sha256="1" * 64, file_hashes={}, review_threshold=0.9
-    )
-    job = InferenceJob.objects.create(
-        slide=found["slide"], model_version=older, requested_by=found["job"].requested_by
-    )
-    prediction = Prediction.objects.create(
-        cell_image=found["cell_image"],
-        model_version=older,
-        job=job,
-        label="NEUTROPHIL",
-        probability_eosinophil=0.05,
-        probability_lymphocyte=0.05,
-        probability_monocyte=0.05,
-        probability_neutrophil=0.85,
-        confidence=0.85,
-        inference_ms=1.0,
-    )
+    older = model_version_make("m-0")
+    job = inference_job_make(found["slide"], older, found["job"].requested_by)
+    prediction = prediction_make(found["cell_image"], older, "NEUTROPHIL", 0.85, job=job)
     return {"prediction": prediction}
 
 
 def classifier_objects(lab_staff, slide) -> dict:  # noqa: ANN001
     from django.core.files.base import ContentFile
 
-    from classifier.models import InferenceJob, ModelVersion, QuickClassification
+    from classifier.models import QuickClassification
 
-    model_version = ModelVersion.objects.create(
-        name="m-1", directory="m-1", sha256="0" * 64, file_hashes={}, review_threshold=0.9, is_active=True
-    )
+    model_version = model_version_make("m-1", is_active=True)
     quick = QuickClassification(
         requested_by=lab_staff, model_version=model_version, original_filename="q.png"
     )
     quick.image.save("q.png", ContentFile(distinct_png(2)), save=True)
-    job = InferenceJob.objects.create(slide=slide, model_version=model_version, requested_by=lab_staff)
+    job = inference_job_make(slide, model_version, lab_staff)
     return {"model_version": model_version, "quick": quick, "job": job}
 
 

@@ -1,7 +1,8 @@
 """Fixtures for pathologist review: a submitted slide whose cells already have predictions.
 
-Predictions are written directly (no model run), so these tests take milliseconds; the Grad-CAM
-tests use the tiny real model from ``ml.testing``.
+Predictions are written directly (no model run), so these tests take milliseconds: ``model_version``
+here is a row with no model behind it (tests/classifier's ``model_version`` is the tiny real model,
+``tiny_model_version`` of tests/conftest.py, for the few review tests that run it).
 """
 
 import datetime
@@ -11,17 +12,15 @@ import pytest
 from django.utils import timezone
 
 from cases.models import CellImage, Patient, Slide, SlideStatus
-from cases.services import cell_image_create
-from cases.uploads import UploadLimits, image_validate
-from classifier.models import (
-    PROBABILITY_FIELDS,
-    CellClass,
-    InferenceJob,
-    InferenceJobStatus,
-    ModelVersion,
-    Prediction,
+from classifier.models import CellClass, ModelVersion, Prediction
+from tests.factories import (
+    cell_image_make,
+    distinct_png,
+    model_version_make,
+    patient_make,
+    prediction_make,
+    slide_make,
 )
-from tests.factories import distinct_png, patient_make, slide_make
 
 REVIEW_THRESHOLD = 0.9
 
@@ -33,14 +32,7 @@ def patient(lab_staff) -> Patient:
 
 @pytest.fixture
 def model_version(db) -> ModelVersion:
-    return ModelVersion.objects.create(
-        name="review-test",
-        directory="review-test",
-        sha256="0" * 64,
-        file_hashes={},
-        review_threshold=REVIEW_THRESHOLD,
-        is_active=True,
-    )
+    return model_version_make("review-test", review_threshold=REVIEW_THRESHOLD, is_active=True)
 
 
 @pytest.fixture
@@ -62,11 +54,6 @@ def slide(make_slide) -> Slide:
     return make_slide()
 
 
-def probabilities_for(label: str, confidence: float) -> dict[str, float]:
-    rest = (1.0 - confidence) / 3
-    return {field: confidence if name == label else rest for name, field in PROBABILITY_FIELDS.items()}
-
-
 @pytest.fixture
 def add_prediction(lab_staff, model_version) -> Callable[..., Prediction]:
     """A new cell image on the slide and the model's prediction for it."""
@@ -80,32 +67,10 @@ def add_prediction(lab_staff, model_version) -> Callable[..., Prediction]:
         version: ModelVersion | None = None,
         cell_image: CellImage | None = None,
     ) -> Prediction:
-        version = version or model_version
         if cell_image is None:
             index = next(counter) + slide.pk * 1000
-            image = image_validate(
-                data=distinct_png(index),
-                original_filename=f"cell-{index}.png",
-                limits=UploadLimits.from_settings(),
-            )
-            cell_image = cell_image_create(actor=lab_staff, slide=slide, image=image)
-        job = InferenceJob.objects.create(
-            slide=slide,
-            model_version=version,
-            requested_by=lab_staff,
-            status=InferenceJobStatus.SUCCEEDED,
-            total=1,
-            done=1,
-        )
-        return Prediction.objects.create(
-            cell_image=cell_image,
-            model_version=version,
-            job=job,
-            label=label,
-            confidence=confidence,
-            inference_ms=1.0,
-            **probabilities_for(label, confidence),
-        )
+            cell_image = cell_image_make(slide, lab_staff, distinct_png(index), name=f"cell-{index}.png")
+        return prediction_make(cell_image, version or model_version, label, confidence)
 
     return add
 

@@ -11,9 +11,8 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import CellImage, Slide, SlideStatus
-from cases.services import SlideLockedError, cell_image_create
-from cases.uploads import UploadLimits, image_validate
-from classifier.models import CellClass, InferenceJob, InferenceJobStatus, PredictionFailure
+from cases.services import SlideLockedError
+from classifier.models import CellClass, InferenceJobStatus, PredictionFailure
 from review.exports import ExportScope, export_rows
 from review.models import CellExclusion, Review
 from review.selectors import slide_differential, slide_review_progress
@@ -27,7 +26,7 @@ from review.services import (
     slide_sign,
 )
 from tests.conftest import PASSWORD
-from tests.factories import distinct_png
+from tests.factories import cell_image_make, distinct_png, inference_job_make, reviews_make
 
 pytestmark = pytest.mark.django_db
 
@@ -35,19 +34,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def failed_cell(lab_staff, slide, model_version) -> CellImage:
     """A cell whose classification failed (e.g. its file could not be decoded after upload)."""
-    image = image_validate(
-        data=distinct_png(777), original_filename="smeared.png", limits=UploadLimits.from_settings()
-    )
-    cell_image = cell_image_create(actor=lab_staff, slide=slide, image=image)
-    job = InferenceJob.objects.create(
-        slide=slide,
-        model_version=model_version,
-        requested_by=lab_staff,
+    cell_image = cell_image_make(slide, lab_staff, distinct_png(777), name="smeared.png")
+    job = inference_job_make(
+        slide,
+        model_version,
+        lab_staff,
+        cell_images=[cell_image],
         status=InferenceJobStatus.PARTIALLY_FAILED,
         total=1,
         failed=1,
     )
-    job.cell_images.add(cell_image)
     PredictionFailure.objects.create(
         cell_image=cell_image,
         model_version=model_version,
@@ -59,8 +55,7 @@ def failed_cell(lab_staff, slide, model_version) -> CellImage:
 
 @pytest.fixture
 def all_reviewed(pathologist, predictions):
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
     return predictions
 
 
@@ -195,23 +190,9 @@ def test_a_slide_whose_every_cell_is_excluded_cannot_be_signed(pathologist, slid
 def test_progress_names_each_kind_of_unresolved_cell(
     pathologist, lab_staff, slide, model_version, all_reviewed, failed_cell
 ):
-    queued = cell_image_create(
-        actor=lab_staff,
-        slide=slide,
-        image=image_validate(
-            data=distinct_png(778), original_filename="q.png", limits=UploadLimits.from_settings()
-        ),
-    )
-    InferenceJob.objects.create(
-        slide=slide, model_version=model_version, requested_by=lab_staff, total=1
-    ).cell_images.add(queued)
-    cell_image_create(
-        actor=lab_staff,
-        slide=slide,
-        image=image_validate(
-            data=distinct_png(779), original_filename="n.png", limits=UploadLimits.from_settings()
-        ),
-    )
+    queued = cell_image_make(slide, lab_staff, distinct_png(778), name="q.png")
+    inference_job_make(slide, model_version, lab_staff, cell_images=[queued], total=1)
+    cell_image_make(slide, lab_staff, distinct_png(779), name="n.png")
 
     progress = slide_review_progress(slide=slide)
 

@@ -27,14 +27,14 @@ from review.exports import COLUMNS, ExportScope, export_rows, rows_to_csv
 from review.fhir import LOINC, LOINC_CODES, UCUM
 from review.services import cell_image_exclude, prediction_review, slide_amend, slide_sign
 from tests.conftest import PASSWORD
+from tests.factories import reviews_make
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def reviewed(pathologist, slide, predictions) -> list[Prediction]:
-    for prediction in predictions[:-1]:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions[:-1], pathologist)
     prediction_review(
         actor=pathologist, prediction=predictions[-1], label=CellClass.NEUTROPHIL, reason='=HYPERLINK("x")'
     )
@@ -292,8 +292,7 @@ def test_fhir_report_counts_only_cells_that_are_not_excluded(
     cell_image_exclude(
         actor=pathologist, cell_image=predictions[-1].cell_image, category="smudge", reason="Smudge cell"
     )
-    for prediction in predictions[:-1]:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions[:-1], pathologist)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})

@@ -10,9 +10,10 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from classifier.models import CellClass, GradCam, ModelVersion
+from classifier.models import CellClass, GradCam
 from review.models import Review, ReviewDecision
 from tests.conftest import PASSWORD
+from tests.factories import model_version_make
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -141,9 +142,7 @@ def test_refused_reviews_keep_the_pathologist_on_the_cell(
     page.keyboard.press("Escape")
 
     # Meanwhile a newer model classified the cell: the server refuses, the screen goes back to it.
-    newer_model = ModelVersion.objects.create(
-        name="newer", directory="newer", sha256="3" * 64, file_hashes={}, review_threshold=0.9
-    )
+    newer_model = model_version_make("newer")
     add_prediction(slide, CellClass.MONOCYTE, 0.99, version=newer_model, cell_image=predictions[3].cell_image)
     page.keyboard.press("Enter")
     expect(page.locator("#review-error")).to_contain_text("A newer prediction exists")

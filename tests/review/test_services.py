@@ -19,14 +19,9 @@ from review.services import (
     slide_sign,
 )
 from tests.conftest import PASSWORD
-from tests.factories import distinct_png
+from tests.factories import cell_image_make, distinct_png, model_version_make, reviews_make
 
 pytestmark = pytest.mark.django_db
-
-
-def review_all(pathologist, predictions) -> None:
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
 
 
 def events(action: AuditAction) -> list[AuditEvent]:
@@ -116,11 +111,7 @@ def test_lab_staff_cannot_review(lab_staff, predictions):
 def test_only_the_newest_prediction_of_a_cell_can_be_reviewed(
     pathologist, slide, predictions, add_prediction
 ):
-    from classifier.models import ModelVersion
-
-    newer_model = ModelVersion.objects.create(
-        name="newer", directory="newer", sha256="2" * 64, file_hashes={}, review_threshold=0.8
-    )
+    newer_model = model_version_make("newer", review_threshold=0.8)
     add_prediction(slide, CellClass.MONOCYTE, 0.99, version=newer_model, cell_image=predictions[0].cell_image)
 
     with pytest.raises(ReviewError, match="newer prediction"):
@@ -179,7 +170,7 @@ def test_lab_staff_cannot_bulk_confirm(lab_staff, slide, predictions):
 
 
 def test_sign_off_is_refused_while_a_cell_has_no_review(pathologist, slide, predictions):
-    review_all(pathologist, predictions[:-1])
+    reviews_make(predictions[:-1], pathologist)
 
     with pytest.raises(ReviewError, match="1 of 5 cells has no review"):
         slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
@@ -190,18 +181,15 @@ def test_sign_off_is_refused_while_a_cell_has_no_review(pathologist, slide, pred
 
 
 def test_sign_off_is_refused_while_a_cell_has_no_prediction(pathologist, lab_staff, slide, predictions):
-    review_all(pathologist, predictions)
-    image = image_validate(
-        data=distinct_png(999), original_filename="late.png", limits=UploadLimits.from_settings()
-    )
-    cell_image_create(actor=lab_staff, slide=slide, image=image)
+    reviews_make(predictions, pathologist)
+    cell_image_make(slide, lab_staff, distinct_png(999), name="late.png")
 
     with pytest.raises(ReviewError, match="1 of 6 cells has no classification"):
         slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
 
 def test_a_wrong_password_is_refused_and_audited(pathologist, slide, predictions):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
 
     with pytest.raises(ReviewError, match="password"):
         slide_sign(actor=pathologist, slide=slide, password="not-my-password")
@@ -218,7 +206,7 @@ def test_a_wrong_password_is_refused_and_audited(pathologist, slide, predictions
 
 
 def test_signing_records_name_time_meaning_and_the_verified_differential(pathologist, slide, predictions):
-    review_all(pathologist, predictions[:-1])
+    reviews_make(predictions[:-1], pathologist)
     prediction_review(
         actor=pathologist, prediction=predictions[-1], label=CellClass.NEUTROPHIL, reason="Lobed"
     )
@@ -241,7 +229,7 @@ def test_signing_records_name_time_meaning_and_the_verified_differential(patholo
 
 
 def test_a_signed_slide_refuses_reviews_uploads_and_edits(pathologist, lab_staff, slide, predictions):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
     reviews_before = Review.objects.count()
 
@@ -263,7 +251,7 @@ def test_a_signed_slide_refuses_reviews_uploads_and_edits(pathologist, lab_staff
 
 
 def test_lab_staff_cannot_sign(lab_staff, pathologist, slide, predictions):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
 
     with pytest.raises(PermissionDenied):
         slide_sign(actor=lab_staff, slide=slide, password=PASSWORD)
@@ -271,7 +259,7 @@ def test_lab_staff_cannot_sign(lab_staff, pathologist, slide, predictions):
 
 
 def test_an_amendment_needs_a_reason(pathologist, slide, predictions):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
     with pytest.raises(ReviewError, match="reason"):
@@ -284,7 +272,7 @@ def test_an_amendment_needs_a_reason(pathologist, slide, predictions):
 def test_an_amendment_reopens_the_slide_and_the_next_signature_is_a_new_version(
     pathologist, slide, predictions
 ):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
     first = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
     amendment = slide_amend(actor=pathologist, slide=slide, reason="Cell 4 is a lymphocyte")
@@ -310,7 +298,7 @@ def test_only_a_signed_slide_can_be_amended(pathologist, slide, predictions):
 
 
 def test_sign_off_waits_for_a_running_classification_job(pathologist, slide, predictions):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
     job = predictions[0].job
     InferenceJob.objects.filter(pk=job.pk).update(status=InferenceJobStatus.RUNNING)
 
@@ -320,7 +308,7 @@ def test_sign_off_waits_for_a_running_classification_job(pathologist, slide, pre
 
 
 def test_a_signed_slide_is_not_re_classified(pathologist, lab_staff, slide, predictions):
-    review_all(pathologist, predictions)
+    reviews_make(predictions, pathologist)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
     jobs_before = InferenceJob.objects.count()
 

@@ -15,6 +15,7 @@ from review.models import ExclusionCategory, Review, SlideSignature
 from review.selectors import slide_differential
 from review.services import cell_image_exclude, prediction_review, slide_sign
 from tests.conftest import PASSWORD
+from tests.factories import reviews_make
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +53,7 @@ def test_queue_filters(pathologist, pathologist_client, predictions, params, exp
 def test_queue_by_slide_includes_a_signed_slide_and_the_default_queue_does_not(
     pathologist, pathologist_client, slide, predictions
 ):
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
     assert queue_ids(pathologist_client.get(reverse("review:queue"))) == []
@@ -154,8 +154,7 @@ def test_bulk_confirm_page_reports_the_summary(pathologist_client, slide, predic
 def test_sign_page_with_a_wrong_password_answers_400_and_is_audited(
     pathologist, pathologist_client, slide, predictions
 ):
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
 
     response = pathologist_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": "wrong"})
 
@@ -169,8 +168,7 @@ def test_sign_page_with_a_wrong_password_answers_400_and_is_audited(
 def test_signing_shows_the_signature_on_the_slide_page(
     pathologist, pathologist_client, lab_client, slide, predictions
 ):
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
 
     response = pathologist_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD})
     page = lab_client.get(reverse("cases:slide_detail", args=[slide.pk]))
@@ -182,8 +180,7 @@ def test_signing_shows_the_signature_on_the_slide_page(
 
 
 def test_amend_page_reopens_the_slide(pathologist, pathologist_client, slide, predictions):
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
 
     empty = pathologist_client.post(reverse("review:slide_amend", args=[slide.pk]), {"reason": ""})
@@ -196,8 +193,7 @@ def test_amend_page_reopens_the_slide(pathologist, pathologist_client, slide, pr
 
 
 def test_differential_page_shows_counts_percentages_and_flags(pathologist, lab_client, slide, predictions):
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
 
     response = lab_client.get(reverse("review:slide_differential", args=[slide.pk]))
 
@@ -223,8 +219,7 @@ def test_differential_counts_only_reviewed_cells_as_verified(pathologist, slide,
 
 def test_reference_intervals_come_from_settings(settings, pathologist, slide, predictions):
     settings.HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {"NEUTROPHIL": (50.0, 60.0)}
-    for prediction in predictions:
-        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    reviews_make(predictions, pathologist)
 
     rows = {row.label: row for row in slide_differential(slide=slide).rows}
 

@@ -24,7 +24,7 @@ from cases.services import cell_image_create, patient_create, slide_create
 from cases.uploads import UploadLimits, image_validate
 from devtools.benchmark import WorkerProcess, shared_test_images
 from hematovision_site.celery import app as celery_app
-from tests.integration.conftest import make_worker, serving_model, worker_queue  # noqa: F401  (fixtures)
+from tests.worker_fixtures import make_worker, serving_model, worker_queue  # noqa: F401  (fixtures)
 
 CELLS_PER_SLIDE = 25
 READY_SECONDS = 10

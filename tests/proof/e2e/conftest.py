@@ -13,7 +13,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from tests.cases.test_upload_page_browser import browser  # noqa: F401  (fixture)
 from tests.conftest import PASSWORD
-from tests.integration.conftest import make_worker, serving_model, worker_queue  # noqa: F401  (fixtures)
+from tests.worker_fixtures import make_worker, serving_model, worker_queue  # noqa: F401  (fixtures)
 
 VIEWPORT = {"width": 1280, "height": 860}
 # A full-page screenshot does not scroll, so images below the fold marked loading="lazy" would

@@ -14,9 +14,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
-from classifier.models import ModelVersion
 from devtools.scale_pages import PAGES, PageCase, scale_users
 from devtools.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create
+from tests.factories import model_version_make
 
 SMALL = SeedPlan(prefix="SMALL", cells=20, cells_per_slide=2, slides_per_patient=2, seed=1)
 LARGE = SeedPlan(prefix="LARGE", cells=10_000, cells_per_slide=100, slides_per_patient=4, seed=2)
@@ -46,10 +46,7 @@ def page_get(page: PageCase, dataset: ScaleDataset, role: Role) -> tuple[int, in
 def scale_world(django_db_setup, django_db_blocker) -> Iterator[ScaleWorld]:
     with django_db_blocker.unblock(), transaction.atomic():
         users = scale_users()
-        model_version = ModelVersion.objects.create(
-            name="scale-test", directory="scale-test", sha256="0" * 64, file_hashes={},
-            review_threshold=0.9, is_active=True,
-        )  # fmt: skip
+        model_version = model_version_make("scale-test", is_active=True)
         seed = {"lab_staff": users[Role.LAB_STAFF], "pathologist": users[Role.PATHOLOGIST]}
         small = scale_dataset_create(plan=SMALL, model_version=model_version, **seed)
         small_pages = {page.name: page_get(page, small, page.role)[:2] for page in PAGES}

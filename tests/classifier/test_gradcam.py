@@ -1,37 +1,22 @@
 """Grad-CAM on the review screen: requested by a view, computed by the worker task, stored, served."""
 
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
-from classifier.adapter import explainer_cache_clear
+from cases.models import SlideStatus
 from classifier.gradcam import gradcam_compute, gradcam_request
 from classifier.models import CellClass, GradCam, GradCamStatus
-from classifier.services import model_version_register
-from ml.testing import make_tiny_model_dir
+from tests.factories import cell_image_make, distinct_png, prediction_make, slide_make
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def tiny_model_source(tmp_path_factory) -> Path:
-    return make_tiny_model_dir(
-        tmp_path_factory.mktemp("gradcam-model") / "tiny-gradcam", version="tiny-gradcam"
-    )
-
-
 @pytest.fixture
-def tiny_version(settings, tiny_model_source):
-    settings.HEMATOVISION_MODELS_ROOT = tiny_model_source.parent
-    explainer_cache_clear()
-    yield model_version_register(directory=tiny_model_source)
-    explainer_cache_clear()
-
-
-@pytest.fixture
-def prediction(slide, add_prediction, tiny_version):
-    return add_prediction(slide, CellClass.NEUTROPHIL, 0.6, version=tiny_version)
+def prediction(patient, lab_staff, model_version):
+    """A prediction of the tiny real model, on a submitted slide a pathologist may review."""
+    slide = slide_make(patient, lab_staff, "S-4002", status=SlideStatus.SUBMITTED)
+    cell_image = cell_image_make(slide, lab_staff, distinct_png(1), name="cell-1.png")
+    return prediction_make(cell_image, model_version, CellClass.NEUTROPHIL, 0.6)
 
 
 @pytest.fixture
