@@ -13,7 +13,13 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import Slide
-from classifier.adapter import CellEvidence, DomainThresholds, SlideDecision, decide_auto_accept
+from classifier.adapter import (
+    MIN_SLIDE_CELLS,
+    CellEvidence,
+    DomainThresholds,
+    SlideDecision,
+    decide_auto_accept,
+)
 from classifier.models import DomainVerdict, InferenceJob, ModelVersion, Prediction, SlideDomainAssessment
 
 
@@ -89,6 +95,11 @@ class SlideDomain:
     @property
     def in_domain(self) -> bool:
         return self.verdict == DomainVerdict.IN_DOMAIN
+
+    @property
+    def reliable_from(self) -> int:
+        """Fewer cells than this make the verdict rest on what there is."""
+        return MIN_SLIDE_CELLS
 
     @property
     def needs_attention(self) -> bool:

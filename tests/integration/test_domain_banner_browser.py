@@ -1,6 +1,6 @@
-"""In a real browser: another lab's cells, classified by a real worker with the default model,
-put the out-of-domain banner on the slide page, the review screen and the queue, and the review
-screen offers no bulk confirmation."""
+"""In a real browser: lab staff upload another lab's cells and submit the slide; a real worker
+classifies them with the default model; the out-of-domain banner then shows on the slide page,
+the review screen and the queue, and the review screen offers no bulk confirmation."""
 
 import pytest
 from django.urls import reverse
@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from classifier.models import DomainVerdict, SlideDomainAssessment
 from tests.cases.test_upload_page_browser import browser, logged_in_page  # noqa: F401  (fixture)
-from tests.integration.test_domain_gate import _classified, _slide_of, other_lab_images
+from tests.integration.test_domain_gate import _slide_of, other_lab_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -21,8 +21,19 @@ def test_out_of_domain_cells_show_the_banner_and_no_bulk_confirmation(
     make_worker,
 ):
     make_worker()
-    slide = _slide_of(lab_staff, other_lab_images(10), "DOM-B-10")
-    _classified(slide, lab_staff)
+    slide = _slide_of(lab_staff, [], "DOM-B-10")
+    lab_page = logged_in_page(browser, live_server, "lab")
+    lab_page.goto(live_server.url + reverse("cases:cell_image_upload", args=[slide.pk]))
+    files = [
+        {"name": path.name, "mimeType": "image/png", "buffer": path.read_bytes()}
+        for path in other_lab_images(10)
+    ]
+    lab_page.set_input_files("#files", files)
+    lab_page.click("#upload-button")
+    expect(lab_page.locator("#upload-results tbody tr", has_text="Accepted")).to_have_count(10)
+    lab_page.goto(live_server.url + reverse("cases:slide_detail", args=[slide.pk]))
+    lab_page.get_by_role("button", name="Submit for classification").click()
+    expect(lab_page.locator('[data-field="status_label"]')).to_have_text("Succeeded", timeout=90_000)
     assert SlideDomainAssessment.objects.get(slide=slide).verdict == DomainVerdict.OUT_OF_DOMAIN
 
     page = logged_in_page(browser, live_server, "patho")
