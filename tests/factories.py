@@ -18,10 +18,12 @@ from cases.uploads import UploadLimits, image_validate
 from classifier.models import (
     PROBABILITY_FIELDS,
     CellClass,
+    DomainVerdict,
     InferenceJob,
     InferenceJobStatus,
     ModelVersion,
     Prediction,
+    SlideDomainAssessment,
 )
 from review.models import Review
 from review.services import prediction_review
@@ -96,12 +98,14 @@ def cell_image_make(slide: Slide, uploaded_by: User, data: bytes, name: str = "c
 def model_version_make(name: str, **fields) -> ModelVersion:
     """A model-version row with no files behind it, for tests that never load the model (a
     registered tiny real model is the ``tiny_model_version`` fixture). Inactive, threshold 0.9,
-    unless ``fields`` say otherwise."""
+    domain statistics with cell and slide limits of 1.0, unless ``fields`` say otherwise."""
     defaults = {
         "directory": name,
         "sha256": hashlib.sha256(name.encode()).hexdigest(),
         "file_hashes": {},
         "review_threshold": 0.9,
+        "domain_cell_threshold": 1.0,
+        "domain_slide_threshold": 1.0,
     }
     return ModelVersion.objects.create(name=name, **{**defaults, **fields})
 
@@ -137,8 +141,9 @@ def prediction_make(
     job: InferenceJob | None = None,
     **fields,
 ) -> Prediction:
-    """The model's prediction for a cell, written directly (no model run). Without ``job``, in a
-    succeeded one-cell job requested by the cell's uploader."""
+    """The model's prediction for a cell, written directly (no model run), inside the model's
+    domain (score 0.5) unless ``fields`` say otherwise. Without ``job``, in a succeeded one-cell job
+    requested by the cell's uploader."""
     if job is None:
         job = inference_job_make(
             cell_image.slide,
@@ -154,7 +159,27 @@ def prediction_make(
         job=job,
         label=label,
         confidence=confidence,
-        **{"inference_ms": 1.0, **probabilities_for(label, confidence), **fields},
+        **{
+            "inference_ms": 1.0,
+            "domain_score": 0.5,
+            "in_domain": True,
+            **probabilities_for(label, confidence),
+            **fields,
+        },
+    )
+
+
+def slide_domain_assessment_make(
+    slide: Slide, job: InferenceJob, verdict: str = DomainVerdict.IN_DOMAIN, **fields
+) -> SlideDomainAssessment:
+    """The slide's domain verdict for the job's model version, as a finished job leaves it."""
+    defaults = {"statistic": 0.5, "threshold": job.model_version.domain_slide_threshold, "cell_count": 25}
+    return SlideDomainAssessment.objects.create(
+        slide=slide,
+        model_version=job.model_version,
+        job=job,
+        verdict=verdict,
+        **{**defaults, "few_cells": fields.get("cell_count", 25) < 10, **fields},
     )
 
 

@@ -21,6 +21,7 @@ from tests.factories import (
     inference_job_make,
     model_version_make,
     prediction_make,
+    slide_domain_assessment_make,
 )
 
 ROLES = ("anonymous", "lab_staff", "pathologist", "administrator", "outsider")
@@ -126,6 +127,7 @@ MATRIX: dict[str, Cell] = {
         kwargs=("slide",),
     ),
     "api:slide-inference-predictions": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:slide-inference-domain": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
     "api:inference-job-list": Cell(**API_CLINICAL_READ),
     "api:inference-job-detail": Cell(**API_CLINICAL_READ, kwargs=("job",)),
     "api:model-version-list": Cell(**{**API_LOGGED_IN, "outsider": 403}),
@@ -264,6 +266,7 @@ def review_objects(found: dict) -> dict:
     older = model_version_make("m-0")
     job = inference_job_make(found["slide"], older, found["job"].requested_by)
     prediction = prediction_make(found["cell_image"], older, "NEUTROPHIL", 0.85, job=job)
+    slide_domain_assessment_make(found["slide"], job)
     return {"prediction": prediction}
 
 

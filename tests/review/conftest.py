@@ -1,4 +1,5 @@
-"""Fixtures for pathologist review: a submitted slide whose cells already have predictions.
+"""Fixtures for pathologist review: a submitted slide whose cells already have predictions, inside
+the model's validated domain (the slide has an in-domain verdict once it has a prediction).
 
 Predictions are written directly (no model run), so these tests take milliseconds: ``model_version``
 here is a row with no model behind it (tests/classifier's ``model_version`` is the tiny real model,
@@ -12,13 +13,14 @@ import pytest
 from django.utils import timezone
 
 from cases.models import CellImage, Patient, Slide, SlideStatus
-from classifier.models import CellClass, ModelVersion, Prediction
+from classifier.models import CellClass, ModelVersion, Prediction, SlideDomainAssessment
 from tests.factories import (
     cell_image_make,
     distinct_png,
     model_version_make,
     patient_make,
     prediction_make,
+    slide_domain_assessment_make,
     slide_make,
 )
 
@@ -70,7 +72,12 @@ def add_prediction(lab_staff, model_version) -> Callable[..., Prediction]:
         if cell_image is None:
             index = next(counter) + slide.pk * 1000
             cell_image = cell_image_make(slide, lab_staff, distinct_png(index), name=f"cell-{index}.png")
-        return prediction_make(cell_image, version or model_version, label, confidence)
+        prediction = prediction_make(cell_image, version or model_version, label, confidence)
+        if not SlideDomainAssessment.objects.filter(
+            slide=slide, model_version=prediction.model_version
+        ).exists():
+            slide_domain_assessment_make(slide, prediction.job)
+        return prediction
 
     return add
 
