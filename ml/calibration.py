@@ -33,18 +33,3 @@ def review_threshold(probabilities: np.ndarray, truth: np.ndarray, target_accura
     if len(reaching) == 0:
         return 1.0
     return float(confidence[order][reaching[-1]])
-
-
-def per_source_review_threshold(
-    probabilities: dict[str, np.ndarray], truth: dict[str, np.ndarray], target_accuracy: float = 0.99
-) -> tuple[float, dict[str, float]]:
-    """The largest of each validation source's review threshold, and each source's own.
-
-    Pooled over sources, a near-perfect source hides a weaker one: the promise "99% accurate at
-    or above the threshold" must hold for every validated lab, so the strictest one sets it.
-    """
-    per_source = {
-        source: review_threshold(probabilities[source], truth[source], target_accuracy)
-        for source in probabilities
-    }
-    return max(per_source.values()), per_source

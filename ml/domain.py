@@ -151,6 +151,18 @@ def load_domain_statistics(model_dir: Path, card: dict) -> DomainStatistics | No
         )
 
 
+def thresholds_from_card(card: dict) -> DomainThresholds | None:
+    """The thresholds the card declares (None: domain unknown), without loading the statistics.
+
+    For callers that store them with a registered model and decide later (`decide_auto_accept`);
+    the card's values are those in DOMAIN_FILE, written together by `ml.domain_fit`.
+    """
+    declared = card.get("domain")
+    if not declared:
+        return None
+    return DomainThresholds(float(declared["cell_threshold"]), float(declared["slide_threshold"]))
+
+
 @dataclass(frozen=True)
 class CellEvidence:
     """What the decision needs of one cell: calibrated confidence and domain score (None: unknown)."""

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.calibration import per_source_review_threshold
 from ml.card import read_card, sha256_of, write_card
 from ml.data import Sample, Splits, training_splits
 from ml.domain import (
@@ -41,7 +40,7 @@ from ml.domain import (
 from ml.evaluate import ServedOutputs, served_outputs
 from ml.model import DOMAIN_LAYERS
 from ml.paths import cache_dir
-from ml.predict import Predictor, softmax
+from ml.predict import Predictor
 
 # At most this fraction of in-domain validation cells, and of validation pseudo-slides, is flagged.
 FLAG_RATE = 0.01
@@ -176,34 +175,15 @@ def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
     }
 
 
-def fit_review_threshold(predictor: Predictor, splits: Splits) -> dict:
-    """Card fields of the served model's review threshold, by the per-source 99% rule on validation."""
-    validation = {"kaggle": splits.val_kaggle, "pbc": splits.val_pbc}
-    probabilities, truth = {}, {}
-    for source, samples in validation.items():
-        outputs = cached_outputs(predictor, samples, f"val_{source}")
-        probabilities[source] = softmax(outputs.logits, predictor.temperature)
-        truth[source] = np.array([samples[i].label for i in outputs.kept])
-    threshold, per_source = per_source_review_threshold(probabilities, truth)
-    return {
-        "review_threshold": threshold,
-        "review_threshold_rule": "lowest calibrated confidence at which the validation accuracy of "
-        "predictions at or above it is >= 99% on every validation source (Kaggle validation groups, "
-        "PBC validation) separately, by the served file",
-        "review_threshold_per_source": per_source,
-    }
-
-
 def fit_into_model(model_dir: Path) -> dict:
-    """Fit the served model's domain statistics and review threshold; returns the card fields.
+    """Fit the served model's domain statistics and save them; returns the card's `domain` entry.
 
-    The domain file is saved in model_dir; the caller writes the card (and so its sha256).
+    The caller writes the card, which records the new file's sha256.
     """
     predictor = Predictor(model_dir)
-    splits = training_splits()
-    statistics, report = fit_statistics(predictor, splits)
+    statistics, report = fit_statistics(predictor, training_splits())
     save_domain_statistics(model_dir, statistics)
-    return {"domain": domain_card_entry(statistics, report), **fit_review_threshold(predictor, splits)}
+    return domain_card_entry(statistics, report)
 
 
 def add_domain(parent: Path, out: Path, version: str) -> dict:

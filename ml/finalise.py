@@ -110,10 +110,8 @@ def finalise(model_dir: Path) -> dict:
     card = read_card(model_dir)
     card["serving"] = {"format": Path(chosen).suffix.lstrip("."), "file": chosen}
     write_card(model_dir, card)
-    # Fitted on the served file's own outputs, so after the choice; training's pooled review
-    # threshold is kept for the record.
-    card.setdefault("review_threshold_pooled", card["review_threshold"])
-    card.update(fit_into_model(model_dir))
+    # The statistics describe the served file's own features, so they are fitted after the choice.
+    card["domain"] = fit_into_model(model_dir)
     write_card(model_dir, card)
     served = report_sets(Predictor(model_dir))
     for name, result in served.items():
@@ -124,8 +122,6 @@ def finalise(model_dir: Path) -> dict:
         "export_comparison": comparison,
         "export_rule": f"fastest export within {MAX_ACCURACY_DROP * 100:.1f} accuracy points of Keras "
         "on each set",
-        "review_threshold": card["review_threshold"],
-        "review_threshold_per_source": card["review_threshold_per_source"],
         "domain": card["domain"],
     }
     (model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")

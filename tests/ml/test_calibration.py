@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ml.calibration import fit_temperature, per_source_review_threshold, review_threshold
+from ml.calibration import fit_temperature, review_threshold
 from ml.predict import softmax
 
 
@@ -21,19 +21,3 @@ def test_review_threshold_is_lowest_confidence_reaching_target_accuracy():
 def test_review_threshold_is_one_when_target_is_never_reached():
     probabilities = np.array([[0.9, 0.1], [0.8, 0.2]])
     assert review_threshold(probabilities, np.array([1, 1]), 0.99) == 1.0
-
-
-def test_the_review_threshold_holds_for_every_validation_source():
-    rng = np.random.default_rng(0)
-    confidence = {"clean": rng.uniform(0.5, 1, 400), "hard": rng.uniform(0.5, 1, 400)}
-    probabilities = {name: np.stack([c, 1 - c], axis=1) for name, c in confidence.items()}
-    truth = {
-        "clean": np.zeros(400, int),
-        # Wrong answers even among the most confident: this source needs a higher threshold.
-        "hard": np.where(rng.uniform(size=400) < 0.04, 1, 0),
-    }
-    threshold, per_source = per_source_review_threshold(probabilities, truth)
-    assert threshold == max(per_source.values()) == per_source["hard"]
-    for name in probabilities:
-        kept = confidence[name] >= threshold
-        assert (truth[name][kept] == 0).mean() >= 0.99

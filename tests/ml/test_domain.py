@@ -12,9 +12,11 @@ from ml.domain import (
     decide_auto_accept,
     load_domain_statistics,
     save_domain_statistics,
+    thresholds_from_card,
 )
 from ml.domain_fit import fit_domain, fit_thresholds
 from ml.evaluate import pseudo_slides
+from ml.testing import make_tiny_model_dir
 
 THRESHOLDS = DomainThresholds(cell=2.0, slide=1.0)
 REVIEW = 0.9
@@ -165,6 +167,14 @@ def test_a_declared_but_missing_or_unhashed_domain_file_is_refused(tmp_path):
         load_domain_statistics(tmp_path, card)
 
 
-def test_a_card_without_domain_means_no_statistics(tmp_path):
+def test_a_card_without_domain_means_no_statistics_and_no_thresholds(tmp_path):
     (tmp_path / "model_card.json").write_text(json.dumps({"version": "t"}))
     assert load_domain_statistics(tmp_path, read_card(tmp_path)) is None
+    assert thresholds_from_card(read_card(tmp_path)) is None
+
+
+def test_the_card_declares_the_thresholds_of_its_domain_file(tmp_path):
+    model_dir = make_tiny_model_dir(tmp_path / "m", domain=DomainThresholds(cell=2.5, slide=1.25))
+    card = read_card(model_dir)
+    assert thresholds_from_card(card) == load_domain_statistics(model_dir, card).thresholds
+    assert thresholds_from_card(card) == DomainThresholds(cell=2.5, slide=1.25)
