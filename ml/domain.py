@@ -2,10 +2,14 @@
 
 A lab the model has never seen (another stain, camera or analyser) gives confident, wrong
 answers: calibration does not transfer between labs. So the model directory describes its
-training domain in the model's own penultimate features: one Gaussian per class with a single
-shared covariance, shrunk towards a scaled identity so 1,280 dimensions are estimable from a few
-thousand cells. A cell's domain score is its squared Mahalanobis distance to the nearest class
-mean, per feature dimension (about 1 for training cells; larger is farther from the domain).
+validated domain in the model's own features (`ml.model.with_features`: channel statistics of
+an early and a mid layer, where one lab's images differ from another's). The domain is the
+union of the training sources (labs): per source, one Gaussian per class with a single shared
+covariance, shrunk towards a scaled identity (Ledoit-Wolf) so it is estimable from a few
+hundred cells. A cell's distance to a source is its squared Mahalanobis distance to that
+source's nearest class mean, per feature dimension, divided by the median distance of that
+source's own validation cells; its domain score is the distance to the nearest source. So about
+1 is a typical in-domain cell, and a cell must resemble one validated lab, not a blend of them.
 
 Two thresholds, both fitted on in-domain validation cells (`ml.domain_fit`):
 - cell: a cell scoring above it is out of domain;
@@ -48,25 +52,36 @@ class DomainThresholds:
 
 @dataclass(frozen=True)
 class DomainStatistics:
-    """Class means and the whitening of the shared shrunk covariance, in feature space."""
+    """Per training source: class means, the whitening of the shared shrunk covariance, a scale."""
 
-    means: np.ndarray  # (classes, features)
-    whitening: np.ndarray  # (features, features): (x - mean) @ whitening has identity covariance
+    sources: list[str]
+    means: np.ndarray  # (sources, classes, features)
+    whitening: np.ndarray  # (sources, features, features): (x - mean) @ whitening is white
+    scales: np.ndarray  # (sources,): median distance of the source's own validation cells
     thresholds: DomainThresholds
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance to the nearest class mean, divided by the dimension."""
-        whitened = features.astype(np.float32) @ self.whitening
-        whitened_means = self.means.astype(np.float32) @ self.whitening
-        squared = (
-            (whitened**2).sum(axis=1, keepdims=True)
-            - 2 * whitened @ whitened_means.T
-            + (whitened_means**2).sum(axis=1)
-        )
-        return np.maximum(squared.min(axis=1), 0.0) / features.shape[1]
+        """Distance to the nearest training source, in units of its typical validation cell."""
+        per_source = [
+            source_distance(features, self.means[index], self.whitening[index]) / self.scales[index]
+            for index in range(len(self.sources))
+        ]
+        return np.min(per_source, axis=0)
 
     def cell_in_domain(self, score: float) -> bool:
         return bool(score <= self.thresholds.cell)
+
+
+def source_distance(features: np.ndarray, means: np.ndarray, whitening: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance to the nearest class mean, divided by the dimension."""
+    whitened = features.astype(np.float32) @ whitening
+    whitened_means = means.astype(np.float32) @ whitening
+    squared = (
+        (whitened**2).sum(axis=1, keepdims=True)
+        - 2 * whitened @ whitened_means.T
+        + (whitened_means**2).sum(axis=1)
+    )
+    return np.maximum(squared.min(axis=1), 0.0) / features.shape[1]
 
 
 def slide_statistic(scores: Sequence[float]) -> float:
@@ -102,8 +117,10 @@ def save_domain_statistics(model_dir: Path, statistics: DomainStatistics) -> Pat
     buffer = io.BytesIO()
     np.savez(
         buffer,
+        sources=np.array(statistics.sources),
         means=statistics.means,
         whitening=statistics.whitening,
+        scales=statistics.scales,
         thresholds=np.array([statistics.thresholds.cell, statistics.thresholds.slide]),
     )
     path = model_dir / DOMAIN_FILE
@@ -114,7 +131,8 @@ def save_domain_statistics(model_dir: Path, statistics: DomainStatistics) -> Pat
 def load_domain_statistics(model_dir: Path, card: dict) -> DomainStatistics | None:
     """The model's domain statistics, None when its card declares none (domain unknown).
 
-    A declared file that is missing or does not match its sha256 is refused, never ignored.
+    A declared file that is missing, unhashed or does not match its sha256 is refused, never
+    ignored: ignoring it would serve the model as if it had no domain to check.
     """
     declared = card.get("domain")
     if not declared:
@@ -124,7 +142,25 @@ def load_domain_statistics(model_dir: Path, card: dict) -> DomainStatistics | No
         raise ModelDirectoryError(f"{path} has no sha256 in the model card")
     with np.load(path, allow_pickle=False) as arrays:
         cell, slide = (float(value) for value in arrays["thresholds"])
-        return DomainStatistics(arrays["means"], arrays["whitening"], DomainThresholds(cell, slide))
+        return DomainStatistics(
+            sources=[str(name) for name in arrays["sources"]],
+            means=arrays["means"],
+            whitening=arrays["whitening"],
+            scales=arrays["scales"],
+            thresholds=DomainThresholds(cell, slide),
+        )
+
+
+def thresholds_from_card(card: dict) -> DomainThresholds | None:
+    """The thresholds the card declares (None: domain unknown), without loading the statistics.
+
+    For callers that store them with a registered model and decide later (`decide_auto_accept`);
+    the card's values are those in DOMAIN_FILE, written together by `ml.domain_fit`.
+    """
+    declared = card.get("domain")
+    if not declared:
+        return None
+    return DomainThresholds(float(declared["cell_threshold"]), float(declared["slide_threshold"]))
 
 
 @dataclass(frozen=True)

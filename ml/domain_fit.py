@@ -4,8 +4,9 @@
         --version wbc-mnv2-v1.1
 
 `add` writes a NEW model directory: the same Keras weights, a fast export that also returns the
-penultimate features, the domain statistics and a card naming its `parent_version`. Finalising a
-freshly trained model fits the statistics the same way (`fit_into_model`).
+domain features (`ml.model.with_features`), the domain statistics and a card naming its
+`parent_version`. Finalising a freshly trained model fits the statistics the same way
+(`fit_into_model`).
 
 Gaussians are fitted on the training split's cells, thresholds on validation only (Kaggle
 validation groups and PBC validation cells), each source on its own: a real slide comes from one
@@ -29,18 +30,20 @@ from ml.card import read_card, sha256_of, write_card
 from ml.data import Sample, Splits, training_splits
 from ml.domain import (
     DOMAIN_FILE,
+    MIN_SLIDE_CELLS,
     DomainStatistics,
     DomainThresholds,
     fit_gaussians,
     save_domain_statistics,
+    source_distance,
 )
 from ml.evaluate import ServedOutputs, served_outputs
+from ml.model import DOMAIN_LAYERS
 from ml.paths import cache_dir
 from ml.predict import Predictor
 
 # At most this fraction of in-domain validation cells, and of validation pseudo-slides, is flagged.
 FLAG_RATE = 0.01
-SLIDE_SIZE = 25
 SLIDE_DRAWS = 4000  # random validation slides per source: enough for a stable 99th percentile
 FIT_SEED = 0
 # What a derived model keeps of its parent: the weights and the record of how they were trained.
@@ -85,12 +88,16 @@ def slide_medians(scores: np.ndarray, slide_size: int, draws: int, rng: np.rando
 
 
 def fit_thresholds(validation_scores: dict[str, np.ndarray]) -> tuple[DomainThresholds, dict]:
-    """Cell and slide thresholds flagging at most FLAG_RATE of every validation source."""
+    """Cell and slide thresholds flagging at most FLAG_RATE of every validation source.
+
+    Slides are drawn with MIN_SLIDE_CELLS cells, the fewest that get a full verdict: their
+    medians vary most, so larger slides of in-domain cells are flagged even less often.
+    """
     rng = np.random.default_rng(FIT_SEED)
     quantile = 1 - FLAG_RATE
     per_source = {}
     for source, scores in validation_scores.items():
-        medians = slide_medians(scores, SLIDE_SIZE, SLIDE_DRAWS, rng)
+        medians = slide_medians(scores, MIN_SLIDE_CELLS, SLIDE_DRAWS, rng)
         per_source[source] = {
             "cells": len(scores),
             "cell_quantile": float(np.quantile(scores, quantile)),
@@ -103,41 +110,65 @@ def fit_thresholds(validation_scores: dict[str, np.ndarray]) -> tuple[DomainThre
     return thresholds, per_source
 
 
-def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatistics, dict]:
-    """Gaussians on the training split's served features, thresholds on validation."""
-    train = [s for s in splits.train if s.source != "kaggle"] + per_group(
-        [s for s in splits.train if s.source == "kaggle"], KAGGLE_COPIES_PER_GROUP
+def fit_domain(
+    train: dict[str, tuple[np.ndarray, np.ndarray]], validation: dict[str, np.ndarray], classes: int
+) -> tuple[DomainStatistics, dict]:
+    """Statistics from per-source training (features, labels); scales and thresholds from validation."""
+    sources = sorted(train)
+    fitted = [fit_gaussians(*train[source], classes) for source in sources]
+    means = np.stack([source_means for source_means, _ in fitted])
+    whitening = np.stack([source_whitening for _, source_whitening in fitted])
+    scales = np.array(
+        [
+            np.median(source_distance(validation[source], means[index], whitening[index]))
+            for index, source in enumerate(sources)
+        ],
+        np.float32,
     )
-    fitted = cached_outputs(predictor, train, "train")
-    labels = np.array([train[i].label for i in fitted.kept])
-    means, whitening = fit_gaussians(fitted.features, labels, len(predictor.classes))
-    unthresholded = DomainStatistics(means, whitening, DomainThresholds(np.inf, np.inf))
-    validation = {"kaggle_val": splits.val_kaggle, "pbc_val": splits.val_pbc}
-    scores = {
-        name: unthresholded.score(cached_outputs(predictor, samples, name).features)
-        for name, samples in validation.items()
-    }
-    thresholds, per_source = fit_thresholds(scores)
+    unthresholded = DomainStatistics(sources, means, whitening, scales, DomainThresholds(np.inf, np.inf))
+    thresholds, per_source = fit_thresholds({s: unthresholded.score(validation[s]) for s in sources})
     report = {
-        "fit_cells": len(fitted.kept),
+        "sources": sources,
+        "fit_cells": {s: len(train[s][1]) for s in sources},
         "validation": per_source,
     }
-    return DomainStatistics(means, whitening, thresholds), report
+    return DomainStatistics(sources, means, whitening, scales, thresholds), report
+
+
+def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatistics, dict]:
+    """Per-source Gaussians on the training split's served features, thresholds on validation."""
+    train = {
+        source: [s for s in splits.train if s.source == source]
+        for source in sorted({s.source for s in splits.train})
+    }
+    train["kaggle"] = per_group(train["kaggle"], KAGGLE_COPIES_PER_GROUP)
+    validation = {"kaggle": splits.val_kaggle, "pbc": splits.val_pbc}
+    train_arrays = {}
+    for source, samples in train.items():
+        outputs = cached_outputs(predictor, samples, f"train_{source}")
+        train_arrays[source] = (outputs.features, np.array([samples[i].label for i in outputs.kept]))
+    validation_features = {
+        source: cached_outputs(predictor, samples, f"val_{source}").features
+        for source, samples in validation.items()
+    }
+    return fit_domain(train_arrays, validation_features, len(predictor.classes))
 
 
 def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
     return {
         "file": DOMAIN_FILE,
-        "method": "class-conditional Gaussians, shared Ledoit-Wolf-shrunk covariance, on the served "
-        "model's penultimate (pooled) features; score = squared Mahalanobis distance to the nearest "
-        "class mean / feature dimension",
-        "feature_dimension": int(statistics.means.shape[1]),
+        "method": "per training source, class-conditional Gaussians with a shared Ledoit-Wolf-shrunk "
+        "covariance on the served model's domain features (channel mean and std of "
+        f"{', '.join(DOMAIN_LAYERS)}); "
+        "score = distance to the nearest source (squared Mahalanobis distance to its nearest class "
+        "mean per feature dimension, divided by the median of its own validation cells)",
+        "feature_dimension": int(statistics.means.shape[2]),
         "cell_threshold": statistics.thresholds.cell,
         "slide_threshold": statistics.thresholds.slide,
         "slide_statistic": "median of the slide's cell scores",
         "threshold_rule": f"larger over validation sources (Kaggle validation groups, PBC validation) "
-        f"of the {1 - FLAG_RATE:.0%} quantile of cell scores, and of the median of {SLIDE_SIZE}-cell "
-        f"random validation slides ({SLIDE_DRAWS} per source)",
+        f"of the {1 - FLAG_RATE:.0%} quantile of cell scores, and of the medians of {SLIDE_DRAWS} random "
+        f"{MIN_SLIDE_CELLS}-cell validation slides per source",
         "fit_data": "training split (Kaggle TRAIN groups outside validation, at most "
         f"{KAGGLE_COPIES_PER_GROUP} copies per original; PBC train)",
         **report,
@@ -145,7 +176,10 @@ def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
 
 
 def fit_into_model(model_dir: Path) -> dict:
-    """Fit the served model's domain statistics and save them; returns the card's `domain` entry."""
+    """Fit the served model's domain statistics and save them; returns the card's `domain` entry.
+
+    The caller writes the card, which records the new file's sha256.
+    """
     predictor = Predictor(model_dir)
     statistics, report = fit_statistics(predictor, training_splits())
     save_domain_statistics(model_dir, statistics)

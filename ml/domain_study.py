@@ -1,15 +1,19 @@
-"""Which domain score separates best, and leave one source out: `python -m ml.domain_study [--json FILE]`.
+"""How the domain check was chosen, and leave one source out: `python -m ml.domain_study [--json FILE]`.
 
-A full retrain without one source is too slow on this CPU, so leave-one-source-out uses a cheaper,
-stated design: frozen ImageNet MobileNetV2 features (160 px, the served cell crop, global average
-pooling; the backbone never saw either source), a linear softmax head trained on ONE source's
-training split, temperature and review threshold fitted on that source's validation, and domain
-statistics fitted exactly as for the served model (`ml.domain_fit`) on that source alone. It is
-judged on the other source, which it has never seen.
+Layer choice (validation only): which of the served model's own features tell one training lab
+from the other. For each candidate (channel mean and std of one or more layers of wbc-mnv2-v1),
+Gaussians are fitted on ONE source's training cells and judged on validation cells: that source's
+(in domain) against the other source's (out of domain), both ways. Reported: AUROC and the margin
+(1st percentile of the other lab's scores / 99th percentile of the own lab's); the kept set has
+the largest smaller-of-both-ways margin among the plain layer sets.
 
-Score choice uses validation only: in domain = the training source's validation cells, out of
-domain = the other source's validation cells, both directions. Test sets (PBC test, Kaggle TEST)
-are only judged, with the same pseudo-slides as `python -m ml.evaluate`.
+Leave one source out: a full retrain without one source is too slow on this CPU, so it uses a
+cheaper, stated design: a frozen ImageNet MobileNetV2 (160 px, the served cell crop; it never saw
+either source), a linear softmax head on its pooled features trained on ONE source's training
+split, temperature and review threshold fitted on that source's validation, and domain statistics
+exactly as served (channel statistics of the same layers, `ml.domain_fit.fit_domain`) fitted on
+that source alone. It is judged on both test sets (PBC test split, Kaggle TEST) with the same
+pseudo-slides and decision as `python -m ml.evaluate`; test sets are never used to choose.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import numpy as np
 from ml.calibration import fit_temperature, review_threshold
 from ml.cells import LocalisationConfig
 from ml.data import CLASSES, Sample, read_class_folders, training_splits
-from ml.domain import CellEvidence, DomainStatistics, DomainThresholds, decide_auto_accept, fit_gaussians
-from ml.domain_fit import KAGGLE_COPIES_PER_GROUP, fit_thresholds, per_group
+from ml.domain import CellEvidence, DomainThresholds, decide_auto_accept, fit_gaussians, source_distance
+from ml.domain_fit import KAGGLE_COPIES_PER_GROUP, fit_domain, per_group
 from ml.evaluate import pseudo_slides
 from ml.features import extract
 from ml.paths import cache_dir, kaggle_dir
@@ -36,6 +40,17 @@ INPUT_SIZE = 160
 SLIDE_SIZE = 25
 HEAD_EPOCHS = 60
 HEAD_SEED = 0
+LAYER_CANDIDATES = ("block_2_add", "block_5_add", "block_9_add", "block_12_add", "block_15_add", "out_relu")
+LAYER_SETS = [(name,) for name in LAYER_CANDIDATES] + [
+    ("block_2_add", "block_5_add"),
+    ("block_2_add", "block_5_add", "block_9_add"),
+    LAYER_CANDIDATES,
+]
+PARENT_MODEL = "wbc-mnv2-v1"
+# The layer study reads fewer cells (copies of one Kaggle original add little; every 3rd PBC
+# training cell) to stay within minutes on a CPU.
+STUDY_COPIES_PER_GROUP = 3
+STUDY_PBC_TRAIN_STEP = 3
 
 
 @dataclass(frozen=True)
@@ -58,13 +73,10 @@ def source_data() -> dict[str, SourceData]:
     }
 
 
-def imagenet_features(samples: list[Sample], name: str) -> np.ndarray:
-    from ml.model import POOLED, lower_with_scaling, split_backbone
-
-    lower, _, source = split_backbone(INPUT_SIZE, POOLED)
+def cached_features(samples: list[Sample], extractor, name: str, extractor_id: str) -> np.ndarray:
     extracted = extract(
         samples,
-        lower_with_scaling(INPUT_SIZE, lower),
+        extractor,
         size=INPUT_SIZE,
         localisation=LocalisationConfig(),
         augment=None,
@@ -72,9 +84,99 @@ def imagenet_features(samples: list[Sample], name: str) -> np.ndarray:
         seed=0,
         cache=cache_dir() / "domain_study",
         name=name,
-        extractor_id=f"imagenet-pooled-{source}",
+        extractor_id=extractor_id,
     )
     return extracted.features.astype(np.float32)
+
+
+def layer_widths(model, layers: tuple[str, ...]) -> list[int]:
+    """Width of each tapped layer's statistics (mean and std per channel), in network order."""
+    found = {}
+    stack = [model]
+    while stack:
+        current = stack.pop()
+        for layer in current.layers:
+            if hasattr(layer, "layers"):
+                stack.append(layer)
+            if layer.name in layers:
+                found[layer.name] = 2 * int(layer.output.shape[-1])
+    return [found[name] for name in layers]
+
+
+def split_columns(features: np.ndarray, names: tuple[str, ...], widths: list[int]) -> dict[str, np.ndarray]:
+    edges = np.cumsum([0, *widths])
+    return {name: features[:, edges[i] : edges[i + 1]] for i, name in enumerate(names)}
+
+
+def parent_layer_features(data: dict[str, SourceData]) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """source -> train/val -> layer -> channel statistics of the served model's weights."""
+    import keras
+
+    from ml.model import with_features
+    from ml.paths import PROJECT_ROOT
+
+    model = keras.saving.load_model(
+        PROJECT_ROOT / "ml" / "models" / PARENT_MODEL / "model.keras", compile=False
+    )
+    tapped = with_features(model, LAYER_CANDIDATES)
+    extractor = keras.Model(tapped.input, tapped.output["features"])
+    widths = layer_widths(model, LAYER_CANDIDATES)
+    result = {}
+    for source, parts in data.items():
+        train = per_group(parts.train, STUDY_COPIES_PER_GROUP)
+        chosen = {"train": train if source == "kaggle" else train[::STUDY_PBC_TRAIN_STEP], "val": parts.val}
+        result[source] = {
+            part: (
+                split_columns(
+                    cached_features(samples, extractor, f"{source}_{part}_layers", f"{PARENT_MODEL}-layers"),
+                    LAYER_CANDIDATES,
+                    widths,
+                ),
+                labels_of(samples),
+            )
+            for part, samples in chosen.items()
+        }
+    return result
+
+
+def layer_choice(data: dict[str, SourceData]) -> list[dict]:
+    """AUROC and margin of each layer set, fitted on one source, judged on both validations."""
+    layers = parent_layer_features(data)
+    rows = []
+    for layer_set in LAYER_SETS:
+        row = {"layers": list(layer_set)}
+        for seen, unseen in (("kaggle", "pbc"), ("pbc", "kaggle")):
+
+            def columns(source, part, layer_set=layer_set):
+                return np.concatenate([layers[source][part][0][name] for name in layer_set], axis=1)
+
+            train_features, train_labels = columns(seen, "train"), layers[seen]["train"][1]
+            means, whitening = fit_gaussians(train_features, train_labels, len(CLASSES))
+            inside = source_distance(columns(seen, "val"), means, whitening)
+            outside = source_distance(columns(unseen, "val"), means, whitening)
+            row[f"{seen}_to_{unseen}"] = {
+                "auroc": auroc(inside, outside),
+                "margin": float(np.quantile(outside, 0.01) / np.quantile(inside, 0.99)),
+            }
+        rows.append(row)
+    return rows
+
+
+def imagenet_extractor():
+    """Frozen ImageNet MobileNetV2: [pooled features | channel statistics of DOMAIN_LAYERS]."""
+    import keras
+
+    from ml.model import DOMAIN_LAYERS, channel_statistics
+    from ml.pretrained import imagenet_mobilenet_v2
+
+    base, source = imagenet_mobilenet_v2(INPUT_SIZE, include_top=False)
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3))
+    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    tapped = keras.Model(base.input, [base.output, *(base.get_layer(n).output for n in DOMAIN_LAYERS)])
+    output, *activations = tapped(scaled)
+    pooled = keras.layers.GlobalAveragePooling2D()(output)
+    combined = keras.ops.concatenate([pooled, *(channel_statistics(a) for a in activations)], axis=-1)
+    return keras.Model(inputs, combined), f"imagenet-{source}-pooled+domain", int(output.shape[-1])
 
 
 def train_head(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,12 +204,12 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
     )
 
 
-def candidate_scores(logits: np.ndarray, features: np.ndarray, statistics: DomainStatistics) -> dict:
+def candidate_scores(logits: np.ndarray, domain: np.ndarray, pooled: np.ndarray, fitted: dict) -> dict:
     """Each candidate's domain score (larger = farther from the training domain)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    energy = -(np.log(np.exp(shifted).sum(axis=1)) + logits.max(axis=1))
+    energy = -(np.log(np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)) + logits.max(axis=1))
     return {
-        "mahalanobis": statistics.score(features),
+        "domain_layers_mahalanobis": fitted["domain"].score(domain),
+        "pooled_mahalanobis": fitted["pooled"].score(pooled),
         "energy": energy,
         "max_softmax": 1 - softmax(logits).max(axis=1),
     }
@@ -142,26 +244,31 @@ def gate(
 
 
 def one_direction(seen: str, unseen: str, data: dict[str, SourceData], features: dict) -> dict:
-    """Head + domain statistics from `seen` only; choose-on-validation AUROCs; judged on both tests."""
-    train_features, train_labels = features[seen]["train"], labels_of(data[seen].train)
-    weights, bias = train_head(train_features, train_labels)
-    means, whitening = fit_gaussians(train_features, train_labels, len(CLASSES))
-    statistics = DomainStatistics(means, whitening, DomainThresholds(np.inf, np.inf))
-    val_logits = features[seen]["val"] @ weights + bias
-    temperature = fit_temperature(val_logits, labels_of(data[seen].val))
-    threshold = review_threshold(softmax(val_logits, temperature), labels_of(data[seen].val))
-    thresholds, _ = fit_thresholds({seen: statistics.score(features[seen]["val"])})
-    inside = candidate_scores(val_logits, features[seen]["val"], statistics)
-    outside = candidate_scores(features[unseen]["val"] @ weights + bias, features[unseen]["val"], statistics)
+    """Head + domain statistics from `seen` only; validation AUROCs; judged on both test sets."""
+    pooled, domain = features["pooled"], features["domain"]
+    train_labels, val_labels = labels_of(data[seen].train), labels_of(data[seen].val)
+    weights, bias = train_head(pooled[seen]["train"], train_labels)
+    val_logits = pooled[seen]["val"] @ weights + bias
+    temperature = fit_temperature(val_logits, val_labels)
+    threshold = review_threshold(softmax(val_logits, temperature), val_labels)
+    fitted = {
+        name: fit_domain(
+            {seen: (table[seen]["train"], train_labels)}, {seen: table[seen]["val"]}, len(CLASSES)
+        )[0]
+        for name, table in features.items()
+    }
+    inside = candidate_scores(val_logits, domain[seen]["val"], pooled[seen]["val"], fitted)
+    outside = candidate_scores(
+        pooled[unseen]["val"] @ weights + bias, domain[unseen]["val"], pooled[unseen]["val"], fitted
+    )
     judged = {}
     for name in (seen, unseen):
-        logits = features[name]["test"] @ weights + bias
-        scores = statistics.score(features[name]["test"])
-        probabilities = softmax(logits, temperature)
+        probabilities = softmax(pooled[name]["test"] @ weights + bias, temperature)
         truth = labels_of(data[name].test)
+        scores = fitted["domain"].score(domain[name]["test"])
         judged[f"{name}_test"] = {
             "accuracy": float((probabilities.argmax(axis=1) == truth).mean()),
-            **gate(probabilities, truth, scores, threshold, thresholds),
+            **gate(probabilities, truth, scores, threshold, fitted["domain"].thresholds),
         }
     return {
         "trained_on": seen,
@@ -169,8 +276,8 @@ def one_direction(seen: str, unseen: str, data: dict[str, SourceData], features:
         "validation_auroc": {name: auroc(inside[name], outside[name]) for name in inside},
         "temperature": temperature,
         "review_threshold": threshold,
-        "cell_threshold": thresholds.cell,
-        "slide_threshold": thresholds.slide,
+        "cell_threshold": fitted["domain"].thresholds.cell,
+        "slide_threshold": fitted["domain"].thresholds.slide,
         "judged": judged,
     }
 
@@ -181,16 +288,16 @@ def labels_of(samples: list[Sample]) -> np.ndarray:
 
 def study() -> dict:
     data = source_data()
-    features = {
-        source: {
-            part: imagenet_features(getattr(parts, part), f"{source}_{part}")
-            for part in ("train", "val", "test")
-        }
-        for source, parts in data.items()
-    }
+    extractor, extractor_id, pooled_width = imagenet_extractor()
+    features: dict[str, dict] = {"pooled": {}, "domain": {}}
+    for source, parts in data.items():
+        for part in ("train", "val", "test"):
+            combined = cached_features(getattr(parts, part), extractor, f"{source}_{part}", extractor_id)
+            features["pooled"].setdefault(source, {})[part] = combined[:, :pooled_width]
+            features["domain"].setdefault(source, {})[part] = combined[:, pooled_width:]
     return {
-        "design": __doc__.split("\n\n")[1].replace("\n", " "),
-        "directions": [
+        "layer_choice": layer_choice(data),
+        "leave_one_source_out": [
             one_direction("kaggle", "pbc", data, features),
             one_direction("pbc", "kaggle", data, features),
         ],

@@ -63,21 +63,67 @@ def lower_with_scaling(input_size: int, lower):
     return keras.Model(inputs, lower(scaled))
 
 
-def with_features(model):
-    """The same layers and weights, returning {"logits", "features"}; features feed the final Dense.
+# Layers whose channel statistics describe the domain: block_2_add is the frozen ImageNet part
+# (it sees stain, camera and framing before any training on cells), block_5_add the first
+# fine-tuned blocks. Measured on validation (docs/domain-gate.md), they separate one lab from the
+# other far better than the penultimate features, which training made lab-invariant on purpose.
+DOMAIN_LAYERS = ("block_2_add", "block_5_add")
 
-    Works on the chain models this project builds (serving model, head, tiny test model): every
-    layer feeds the next, and the last layer is either the logits Dense or a sub-model ending in it.
-    The domain check describes the training data in these penultimate features.
+
+def channel_statistics(tensor):
+    """Per-channel mean and standard deviation over the spatial axes: a layer's "style"."""
+    import keras
+
+    return keras.ops.concatenate(
+        [keras.ops.mean(tensor, axis=(1, 2)), keras.ops.std(tensor, axis=(1, 2))], axis=-1
+    )
+
+
+def with_features(model, layers: tuple[str, ...] = DOMAIN_LAYERS):
+    """The same layers and weights, returning {"logits", "features"} for the domain check.
+
+    features are the channel statistics of `layers`, in network order; a model without them (the
+    tiny test model) gives the input of its final Dense instead. Works on the chain models this
+    project builds (serving model, head): each layer feeds the next; a sub-model that holds a
+    domain layer is tapped inside, one that ends in the logits Dense is followed down.
     """
     import keras
 
     inputs = keras.Input(model.input.shape[1:], name=model.layers[0].name)
-    x = inputs
+    logits, taps, penultimate = _follow_chain(model, inputs, layers)
+    features = keras.ops.concatenate(taps, axis=-1) if taps else penultimate
+    return keras.Model(inputs, {"logits": logits, "features": features}, name=f"{model.name}_with_features")
+
+
+def _follow_chain(model, x, layers: tuple[str, ...]):
+    """(output, tapped layers' statistics, input of the last layer) of a chain model applied to x."""
+    import keras
+
+    taps = []
     for layer in model.layers[1:-1]:
-        x = layer(x)
+        x, layer_taps = _tapped_call(layer, x, layers)
+        taps.extend(layer_taps)
     last = model.layers[-1]
     if isinstance(last, keras.Model):
-        outputs = with_features(last)(x)
-        return keras.Model(inputs, outputs, name=f"{model.name}_with_features")
-    return keras.Model(inputs, {"logits": last(x), "features": x}, name=f"{model.name}_with_features")
+        output, last_taps, penultimate = _follow_chain(last, x, layers)
+        return output, taps + last_taps, penultimate
+    return last(x), taps, x
+
+
+def _tapped_call(layer, x, layers: tuple[str, ...]):
+    import keras
+
+    names = [name for name in layers if isinstance(layer, keras.Model) and _has_layer(layer, name)]
+    if not names:
+        return layer(x), []
+    # A clone has a graph of its own: a sub-model cut out of a larger model (upper) shares its
+    # layers' output tensors with that model, so they are not reachable from its own input.
+    source = keras.models.clone_model(layer)
+    source.set_weights(layer.get_weights())
+    tapped = keras.Model(source.input, [source.output, *(source.get_layer(name).output for name in names)])
+    output, *activations = tapped(x)
+    return output, [channel_statistics(activation) for activation in activations]
+
+
+def _has_layer(model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)

@@ -7,15 +7,16 @@ from ml.card import ModelDirectoryError, read_card, write_card
 from ml.domain import (
     DOMAIN_FILE,
     CellEvidence,
-    DomainStatistics,
     DomainThresholds,
     Verdict,
     decide_auto_accept,
-    fit_gaussians,
     load_domain_statistics,
     save_domain_statistics,
+    thresholds_from_card,
 )
-from ml.domain_fit import fit_thresholds
+from ml.domain_fit import fit_domain, fit_thresholds
+from ml.evaluate import pseudo_slides
+from ml.testing import make_tiny_model_dir
 
 THRESHOLDS = DomainThresholds(cell=2.0, slide=1.0)
 REVIEW = 0.9
@@ -96,15 +97,24 @@ def gaussian_cells(rng, count=400, dimension=6, shift=0.0):
     return centres[labels] + rng.normal(size=(count, dimension)) + shift, labels
 
 
-def test_cells_far_from_the_fitted_classes_score_higher():
+def two_sources(rng):
+    """Two labs: the second's cells sit 6 units away, with twice the spread."""
+    first, first_labels = gaussian_cells(rng)
+    second, second_labels = gaussian_cells(rng)
+    return {"first": (first, first_labels), "second": (2 * second + 6, second_labels)}
+
+
+def test_cells_far_from_every_training_source_score_higher():
     rng = np.random.default_rng(0)
-    features, labels = gaussian_cells(rng)
-    means, whitening = fit_gaussians(features, labels, 3)
-    statistics = DomainStatistics(means, whitening, THRESHOLDS)
-    near = statistics.score(gaussian_cells(rng)[0])
-    far = statistics.score(gaussian_cells(rng, shift=3.0)[0])
-    assert np.median(near) == pytest.approx(1.0, abs=0.3)  # per dimension, about 1 in domain
-    assert np.median(far) > 2 * np.median(near)
+    train, validation = two_sources(rng), two_sources(rng)
+    statistics, report = fit_domain(train, {s: f for s, (f, _) in validation.items()}, 3)
+    assert statistics.sources == ["first", "second"] and report["fit_cells"] == {"first": 400, "second": 400}
+    fresh = two_sources(rng)
+    for features, _ in fresh.values():
+        assert np.median(statistics.score(features)) == pytest.approx(1.0, abs=0.2)
+    between = (fresh["first"][0] + fresh["second"][0]) / 2  # a blend of both labs is neither
+    assert np.median(statistics.score(between)) > 2 * statistics.thresholds.slide
+    assert (statistics.score(between) > statistics.thresholds.cell).mean() > 0.5
 
 
 def test_thresholds_flag_at_most_one_percent_of_each_validation_source():
@@ -113,18 +123,20 @@ def test_thresholds_flag_at_most_one_percent_of_each_validation_source():
     thresholds, per_source = fit_thresholds(scores)
     for values in scores.values():
         assert (values > thresholds.cell).mean() <= 0.01
+        medians = [np.median(values[i]) for i in pseudo_slides(len(values), 25)]
+        assert np.mean(np.array(medians) > thresholds.slide) <= 0.01
     assert thresholds.cell == per_source["broad"]["cell_quantile"]
     assert thresholds.slide < thresholds.cell
 
 
 def save_fitted(model_dir):
     rng = np.random.default_rng(2)
-    features, labels = gaussian_cells(rng)
-    statistics = DomainStatistics(*fit_gaussians(features, labels, 3), THRESHOLDS)
+    train = two_sources(rng)
+    statistics, _ = fit_domain(train, {s: f for s, (f, _) in two_sources(rng).items()}, 3)
     model_dir.mkdir(exist_ok=True)
     save_domain_statistics(model_dir, statistics)
     write_card(model_dir, {"version": "t", "domain": {"file": DOMAIN_FILE}})
-    return statistics, features
+    return statistics, np.concatenate([f for f, _ in train.values()])
 
 
 def test_domain_statistics_survive_a_save_and_load(tmp_path):
@@ -132,7 +144,7 @@ def test_domain_statistics_survive_a_save_and_load(tmp_path):
     card = read_card(tmp_path)
     loaded = load_domain_statistics(tmp_path, card)
     assert card["files"][DOMAIN_FILE]
-    assert loaded.thresholds == THRESHOLDS
+    assert loaded.thresholds == statistics.thresholds and loaded.sources == statistics.sources
     np.testing.assert_allclose(loaded.score(features), statistics.score(features), rtol=1e-6)
 
 
@@ -155,6 +167,14 @@ def test_a_declared_but_missing_or_unhashed_domain_file_is_refused(tmp_path):
         load_domain_statistics(tmp_path, card)
 
 
-def test_a_card_without_domain_means_no_statistics(tmp_path):
+def test_a_card_without_domain_means_no_statistics_and_no_thresholds(tmp_path):
     (tmp_path / "model_card.json").write_text(json.dumps({"version": "t"}))
     assert load_domain_statistics(tmp_path, read_card(tmp_path)) is None
+    assert thresholds_from_card(read_card(tmp_path)) is None
+
+
+def test_the_card_declares_the_thresholds_of_its_domain_file(tmp_path):
+    model_dir = make_tiny_model_dir(tmp_path / "m", domain=DomainThresholds(cell=2.5, slide=1.25))
+    card = read_card(model_dir)
+    assert thresholds_from_card(card) == load_domain_statistics(model_dir, card).thresholds
+    assert thresholds_from_card(card) == DomainThresholds(cell=2.5, slide=1.25)
