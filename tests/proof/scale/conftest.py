@@ -17,6 +17,7 @@ from accounts.roles import Role
 from classifier.models import ModelVersion
 from devtools.scale_pages import PAGES, PageCase, scale_users
 from devtools.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create
+from tests.conftest import audit_sequence_restart
 
 SMALL = SeedPlan(prefix="SMALL", cells=20, cells_per_slide=2, slides_per_patient=2, seed=1)
 LARGE = SeedPlan(prefix="LARGE", cells=10_000, cells_per_slide=100, slides_per_patient=4, seed=2)
@@ -45,6 +46,7 @@ def page_get(page: PageCase, dataset: ScaleDataset, role: Role) -> tuple[int, in
 @pytest.fixture(scope="module")
 def scale_world(django_db_setup, django_db_blocker) -> Iterator[ScaleWorld]:
     with django_db_blocker.unblock(), transaction.atomic():
+        audit_sequence_restart()  # the seeded trail is checked from its start
         users = scale_users()
         model_version = ModelVersion.objects.create(
             name="scale-test", directory="scale-test", sha256="0" * 64, file_hashes={},
