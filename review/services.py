@@ -13,9 +13,11 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import ReauthenticationFailed, user_reauthenticate
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
@@ -261,34 +263,62 @@ def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
 # --- Sign-off and amendment -------------------------------------------------------------------------------
 
 
-def slide_sign(*, actor: User, slide: Slide, password: str) -> SlideSignature:
-    """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
+def _slide_sign_refusal(slide: Slide) -> str:
+    """Why the slide cannot be signed now, or "" (checked before the password and again under lock)."""
+    if slide.status != SlideStatus.IN_REVIEW:
+        return f"Only a slide in review can be signed; this one is {slide.get_status_display()}."
+    if InferenceJob.objects.filter(slide=slide).exclude(status__in=INFERENCE_JOB_FINISHED).exists():
+        return "A classification job is still running on this slide; sign once it has finished."
+    progress = slide_review_progress(slide=slide)
+    if not progress.complete:
+        return " ".join(["The slide cannot be signed yet:", *progress.blockers()])
+    return ""
 
-    A wrong password is refused and the refusal audited (in its own transaction, so it stays
-    recorded). Signing needs every cell of the slide reviewed; the signed slide is locked.
-    """
-    _require(actor, "review.add_slidesignature")
-    if not actor.check_password(password):
+
+def _reauthenticate(
+    *, actor: User, slide: Slide, password: str, request: HttpRequest, refused: AuditAction, outcome: str
+) -> None:
+    """The password, every time (21 CFR 11.200; our policy), counted by the login lockout. A refusal
+    is audited in its own transaction, so it stays recorded."""
+    try:
+        user_reauthenticate(user=actor, password=password, request=request)
+    except ReauthenticationFailed as error:
+        locked = bool(getattr(request, "axes_locked_out", False))
         audit_event_record(
-            action=AuditAction.SLIDE_SIGN_REFUSED,
+            action=refused,
             actor=actor,
             target=slide,
-            after={"slide_id": slide.pk, "cause": "wrong password"},
+            after={"slide_id": slide.pk, "cause": "account locked out" if locked else "wrong password"},
         )
-        raise ReviewError("The password is not correct; the slide was not signed.")
+        raise ReviewError(f"{' '.join(error.messages)} The slide was not {outcome}.") from error
+
+
+def slide_sign(*, actor: User, slide: Slide, password: str, request: HttpRequest) -> SlideSignature:
+    """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
+
+    The slide's state is checked first, so the answer says nothing about the password unless the
+    slide could be signed. A wrong password is refused, audited and counted by the login lockout.
+    Signing needs every cell of the slide reviewed; the signed slide is locked.
+    """
+    _require(actor, "review.add_slidesignature")
+    if refusal := _slide_sign_refusal(Slide.objects.get(pk=slide.pk)):
+        raise ReviewError(refusal)
+    _reauthenticate(
+        actor=actor,
+        slide=slide,
+        password=password,
+        request=request,
+        refused=AuditAction.SLIDE_SIGN_REFUSED,
+        outcome="signed",
+    )
     return _slide_sign_verified(actor=actor, slide_id=slide.pk)
 
 
 @transaction.atomic
 def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
-    slide = Slide.objects.select_for_update().get(pk=slide_id)
-    if slide.status != SlideStatus.IN_REVIEW:
-        raise ReviewError(f"Only a slide in review can be signed; this one is {slide.get_status_display()}.")
-    if InferenceJob.objects.filter(slide=slide).exclude(status__in=INFERENCE_JOB_FINISHED).exists():
-        raise ReviewError("A classification job is still running on this slide; sign once it has finished.")
-    progress = slide_review_progress(slide=slide)
-    if not progress.complete:
-        raise ReviewError(" ".join(["The slide cannot be signed yet:", *progress.blockers()]))
+    slide = Slide.objects.select_for_update().select_related("patient").get(pk=slide_id)
+    if refusal := _slide_sign_refusal(slide):
+        raise ReviewError(refusal)
     differential = slide_differential(slide=slide).as_dict()
     signature = SlideSignature.objects.create(
         slide=slide,
@@ -314,15 +344,32 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
     return signature
 
 
-@transaction.atomic
-def slide_amend(*, actor: User, slide: Slide, reason: str) -> SlideAmendment:
+def slide_amend(
+    *, actor: User, slide: Slide, reason: str, password: str, request: HttpRequest
+) -> SlideAmendment:
     """Reopen a signed slide for changes; the signature stays in the history, the next sign-off is
-    a new version."""
+    a new version. Needs a reason and the password (checked after the slide's state, counted by the
+    login lockout like a sign-off's)."""
     _require(actor, "review.add_slideamendment")
     reason = reason.strip()
     if not reason:
         raise ReviewError("An amendment needs a reason.")
-    slide = Slide.objects.select_for_update().get(pk=slide.pk)
+    if Slide.objects.get(pk=slide.pk).status != SlideStatus.SIGNED:
+        raise ReviewError("Only a signed slide can be amended.")
+    _reauthenticate(
+        actor=actor,
+        slide=slide,
+        password=password,
+        request=request,
+        refused=AuditAction.SLIDE_AMEND_REFUSED,
+        outcome="reopened",
+    )
+    return _slide_amend_verified(actor=actor, slide_id=slide.pk, reason=reason)
+
+
+@transaction.atomic
+def _slide_amend_verified(*, actor: User, slide_id: int, reason: str) -> SlideAmendment:
+    slide = Slide.objects.select_for_update().get(pk=slide_id)
     if slide.status != SlideStatus.SIGNED:
         raise ReviewError("Only a signed slide can be amended.")
     signature = slide_signature_latest(slide=slide)

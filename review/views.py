@@ -252,7 +252,9 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if form.is_valid():
         try:
-            signature = slide_sign(actor=request.user, slide=slide, password=form.cleaned_data["password"])
+            signature = slide_sign(
+                actor=request.user, slide=slide, password=form.cleaned_data["password"], request=request
+            )
         except ValidationError as error:
             form.add_error(None, error)
             status = 400
@@ -278,7 +280,13 @@ def slide_amend_view(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if form.is_valid():
         try:
-            slide_amend(actor=request.user, slide=slide, reason=form.cleaned_data["reason"])
+            slide_amend(
+                actor=request.user,
+                slide=slide,
+                reason=form.cleaned_data["reason"],
+                password=form.cleaned_data["password"],
+                request=request,
+            )
         except ValidationError as error:
             form.add_error(None, error)
             status = 400

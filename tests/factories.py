@@ -6,6 +6,8 @@ import io
 import zipfile
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpRequest
+from django.test import RequestFactory
 from django.utils import timezone
 from PIL import Image
 
@@ -59,3 +61,8 @@ def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def reauth_request(address: str = "192.0.2.10") -> HttpRequest:
+    """The request a sign-off or amendment re-authenticates with (the lockout keys on its address)."""
+    return RequestFactory().post("/review/sign/", REMOTE_ADDR=address)

@@ -27,6 +27,7 @@ from review.exports import COLUMNS, ExportScope, export_rows, rows_to_csv
 from review.fhir import LOINC, LOINC_CODES, UCUM
 from review.services import cell_image_exclude, prediction_review, slide_amend, slide_sign
 from tests.conftest import PASSWORD
+from tests.factories import reauth_request
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def reviewed(pathologist, slide, predictions) -> list[Prediction]:
 
 @pytest.fixture
 def signed(pathologist, slide, reviewed):
-    return slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    return slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
 
 def csv_rows(content: bytes) -> list[dict[str, str]]:
@@ -214,8 +215,8 @@ def test_fhir_bundle_of_a_signed_slide_validates_and_carries_the_differential(
 
 
 def test_fhir_report_after_an_amendment_is_marked_amended(pathologist, pathologist_client, slide, signed):
-    slide_amend(actor=pathologist, slide=slide, reason="Recount")
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_amend(actor=pathologist, slide=slide, reason="Recount", password=PASSWORD, request=reauth_request())
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
@@ -294,7 +295,7 @@ def test_fhir_report_counts_only_cells_that_are_not_excluded(
     )
     for prediction in predictions[:-1]:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
