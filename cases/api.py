@@ -67,7 +67,9 @@ class PatientViewSet(_CreateUpdateViewSet):
         return patient_list(user=self.request.user, search=self.request.query_params.get("search", ""))
 
     def perform_create(self, serializer: PatientSerializer) -> None:
-        serializer.instance = patient_create(actor=self.request.user, **serializer.validated_data)
+        data = serializer.validated_data
+        fields = {name: value for name, value in data.items() if name in PATIENT_EDITABLE_FIELDS}
+        serializer.instance = patient_create(actor=self.request.user, **fields)
 
     def perform_update(self, serializer: PatientSerializer) -> None:
         changes = {
@@ -76,7 +78,10 @@ class PatientViewSet(_CreateUpdateViewSet):
             if name in PATIENT_EDITABLE_FIELDS
         }
         serializer.instance = patient_update(
-            actor=self.request.user, patient=serializer.instance, changes=changes
+            actor=self.request.user,
+            patient=serializer.instance,
+            changes=changes,
+            reason=serializer.validated_data.get("correction_reason", ""),
         )
 
 

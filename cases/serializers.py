@@ -5,6 +5,14 @@ from cases.selectors import patient_visible_queryset
 
 
 class PatientSerializer(serializers.ModelSerializer):
+    correction_reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Required to change a patient who has signed reports (a recorded correction).",
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -14,6 +22,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "given_name",
             "date_of_birth",
             "sex",
+            "correction_reason",
             "created_at",
             "updated_at",
         ]

@@ -18,6 +18,7 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus, Stain
+from cases.selectors import patient_signed_slides
 from cases.signals import cell_images_added
 from cases.uploads import (
     Candidate,
@@ -86,16 +87,37 @@ def patient_create(
     return patient
 
 
+class PatientCorrectionError(ValidationError):
+    """The patient has signed reports: changing who they are is a correction and needs a reason."""
+
+
 @transaction.atomic
-def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any]) -> Patient:
+def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any], reason: str = "") -> Patient:
+    """Change a patient's demographics. Once a slide of the patient has a signed report, the change
+    is a correction: it needs a reason, and its audit event (``patient.corrected``) names the
+    signed slides, whose reports keep the identity they were signed for and show the correction."""
     # A fresh, locked row: the caller's object may already carry the new values (ModelForm).
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     before, after = _apply_changes(patient, changes, PATIENT_EDITABLE_FIELDS)
     if not before:
         return patient
+    signed = patient_signed_slides(patient)
+    reason = reason.strip()
+    if signed and not reason:
+        raise PatientCorrectionError(
+            f"{len(signed)} signed report(s) ({', '.join(slide.accession_number for slide in signed)}) "
+            "name this patient: changing the record is a correction; give its reason."
+        )
     _save_validated(patient)
+    if signed:
+        after = {**after, "signed_slides": [slide.accession_number for slide in signed]}
     audit_event_record(
-        action=AuditAction.PATIENT_UPDATED, actor=actor, target=patient, before=before, after=after
+        action=AuditAction.PATIENT_CORRECTED if signed else AuditAction.PATIENT_UPDATED,
+        actor=actor,
+        target=patient,
+        before=before,
+        after=after,
+        reason=reason,
     )
     return patient
 

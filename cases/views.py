@@ -78,7 +78,8 @@ def patient_list_view(request: HttpRequest) -> HttpResponse:
 def patient_create_view(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if form.is_valid():
-        patient = _run_service(form, lambda: patient_create(actor=request.user, **form.cleaned_data))
+        fields = _changes(form, PATIENT_EDITABLE_FIELDS)
+        patient = _run_service(form, lambda: patient_create(actor=request.user, **fields))
         if patient:
             messages.success(request, "Patient created.")
             return redirect("cases:patient_detail", pk=patient.pk)
@@ -103,7 +104,11 @@ def patient_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = PatientForm(request.POST or None, instance=patient)
     if form.is_valid():
         changes = _changes(form, PATIENT_EDITABLE_FIELDS)
-        if _run_service(form, lambda: patient_update(actor=request.user, patient=patient, changes=changes)):
+        reason = form.cleaned_data["correction_reason"]
+        if _run_service(
+            form,
+            lambda: patient_update(actor=request.user, patient=patient, changes=changes, reason=reason),
+        ):
             messages.success(request, "Patient updated.")
             return redirect("cases:patient_detail", pk=patient.pk)
     return render(request, "cases/form.html", {"form": form, "title": f"Edit {patient}"})

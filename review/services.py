@@ -21,6 +21,7 @@ from accounts.services import ReauthenticationFailed, user_reauthenticate
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
+from cases.selectors import patient_identity
 from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
 from classifier.services import inference_job_create
@@ -327,6 +328,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
         signer_full_name=actor.get_full_name() or actor.get_username(),
         signed_at=timezone.now(),
         differential=differential,
+        patient_identity=patient_identity(slide.patient),
     )
     slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.SIGNED)
     audit_event_record(
@@ -339,6 +341,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int) -> SlideSignature:
             "signer_full_name": signature.signer_full_name,
             "meaning": signature.meaning,
             "differential": differential,
+            "patient_identity": signature.patient_identity,
         },
     )
     return signature
