@@ -22,6 +22,7 @@ from cases.selectors import patient_signed_slides
 from cases.signals import cell_images_added
 from cases.uploads import (
     Candidate,
+    UploadBudget,
     UploadLimits,
     UploadRejected,
     ValidatedImage,
@@ -271,16 +272,20 @@ def cell_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> Ce
 def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFile]) -> list[UploadOutcome]:
     """Check and store many uploaded files (zip archives expanded); one outcome per image.
 
-    Rejected files leave nothing behind; accepted ones in the same batch are kept.
+    Rejected files leave nothing behind; accepted ones in the same batch are kept. The request's
+    budget (files, decoded pixels) bounds its time; files beyond it are answered "not checked".
     """
     slide_ensure_unlocked(slide)
     limits = UploadLimits.from_settings()
+    budget = UploadBudget(limits)
     outcomes = []
     for uploaded in files:
         for candidate in upload_expand(
-            name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits
+            name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits, budget=budget
         ):
-            outcomes.append(_candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits))
+            outcomes.append(
+                _candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits, budget=budget)
+            )
     if any(outcome.accepted for outcome in outcomes):
         # Inside the caller's transaction: a receiver's work (queueing classification) commits or
         # rolls back with the images.
@@ -289,13 +294,13 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
 
 
 def _candidate_store(
-    *, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits
+    *, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits, budget: UploadBudget
 ) -> UploadOutcome:
     if candidate.rejection:
         return UploadOutcome(candidate.display_name, reason=candidate.rejection)
     try:
         image = image_validate(
-            data=candidate.data, original_filename=candidate.original_filename, limits=limits
+            data=candidate.data, original_filename=candidate.original_filename, limits=limits, budget=budget
         )
         cell_image = cell_image_create(actor=actor, slide=slide, image=image)
     except UploadRejected as rejected:

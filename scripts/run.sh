@@ -36,7 +36,7 @@ say "Starting a Celery worker (log: var/celery.log)"
 pids+=($!)
 
 say "HematoVision at http://127.0.0.1:8000 (Ctrl-C stops everything)"
-"$VENV/bin/gunicorn" hematovision_site.wsgi:application --bind 127.0.0.1:8000 \
-  --workers "${WEB_CONCURRENCY:-3}" --access-logfile - &
+# Timeouts, workers and logs: scripts/gunicorn.conf.py (set deliberately, see there).
+"$VENV/bin/gunicorn" hematovision_site.wsgi:application --config scripts/gunicorn.conf.py &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -172,6 +172,14 @@ HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES = env.integer(
     "HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES", 256 * 1024 * 1024
 )
 HEMATOVISION_UPLOAD_MAX_PIXELS = env.integer("HEMATOVISION_UPLOAD_MAX_PIXELS", 25_000_000)
+# No white blood cell image is smaller than this on a side, or more elongated than this.
+HEMATOVISION_UPLOAD_MIN_SIDE_PIXELS = env.integer("HEMATOVISION_UPLOAD_MIN_SIDE_PIXELS", 16)
+HEMATOVISION_UPLOAD_MAX_ASPECT_RATIO = float(env.integer("HEMATOVISION_UPLOAD_MAX_ASPECT_RATIO", 4))
+# One request checks at most this many files (archive members included) and decodes at most this
+# many pixels (about 1.5 s of PNG decoding on one core): far inside gunicorn's timeout
+# (scripts/gunicorn.conf.py). Files beyond are answered "not checked", one by one.
+HEMATOVISION_UPLOAD_REQUEST_MAX_FILES = env.integer("HEMATOVISION_UPLOAD_REQUEST_MAX_FILES", 1000)
+HEMATOVISION_UPLOAD_REQUEST_MAX_PIXELS = env.integer("HEMATOVISION_UPLOAD_REQUEST_MAX_PIXELS", 250_000_000)
 HEMATOVISION_ARCHIVE_MAX_MEMBERS = env.integer("HEMATOVISION_ARCHIVE_MAX_MEMBERS", 1000)
 HEMATOVISION_ARCHIVE_MAX_TOTAL_BYTES = env.integer("HEMATOVISION_ARCHIVE_MAX_TOTAL_BYTES", 256 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.integer("HEMATOVISION_UPLOAD_MAX_FILES", 1000)
