@@ -94,6 +94,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "accounts.authentication.DemoAccountRefusalBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -123,8 +124,14 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.integer("HEMATOVISION_LOGIN_COOLOFF_MI
 # Locks a username from the address that keeps failing; a stranger elsewhere cannot lock a
 # colleague out of their account.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# ...and an address whose failures over all usernames reach this limit within the cool-off is
+# locked too: a password spray over many usernames (accounts/lockout.py).
+AXES_HANDLER = "accounts.lockout.AddressLimitHandler"
+HEMATOVISION_LOGIN_ADDRESS_FAILURE_LIMIT = env.integer("HEMATOVISION_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# 429 in JSON for the API, the template for pages.
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 
 # --- Internationalisation --------------------------------------------------------------------------
