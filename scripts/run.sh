@@ -39,4 +39,10 @@ say "HematoVision at http://127.0.0.1:8000 (Ctrl-C stops everything)"
 # Timeouts, workers and logs: scripts/gunicorn.conf.py (set deliberately, see there).
 "$VENV/bin/gunicorn" hematovision_site.wsgi:application --config scripts/gunicorn.conf.py &
 pids+=($!)
+# Readiness (docs/security-hardening.md): database, broker, a worker answering, the model verified.
+if probe ready http://127.0.0.1:8000/ready/ "${HEMATOVISION_READY_WAIT_SECONDS:-120}"; then
+  say "Ready: database, broker, worker and model all answer (http://127.0.0.1:8000/ready/)"
+else
+  say "Running, but not ready: see above and http://127.0.0.1:8000/ready/"
+fi
 wait -n "${pids[@]}"

@@ -251,6 +251,9 @@ HEMATOVISION_DISPATCH_RESEND_SECONDS = env.integer("HEMATOVISION_DISPATCH_RESEND
 # lost its worker and is sent again by the sweep.
 HEMATOVISION_JOB_SILENT_SECONDS = env.integer("HEMATOVISION_JOB_SILENT_SECONDS", 5 * 60)
 
+# /ready/ waits at most this long for the broker and for a worker's answer to a ping.
+HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)
+
 # --- REST API ----------------------------------------------------------------------------------------
 # An API token works this many hours after it was issued (a shift and a half by default).
 HEMATOVISION_API_TOKEN_HOURS = env.integer("HEMATOVISION_API_TOKEN_HOURS", 12)
