@@ -161,6 +161,8 @@ class TokenObtainView(APIView):
             raise ParseError("Send a username and a password.")
         username = str(request.data.get("username", ""))
         password = str(request.data.get("password", ""))
+        if "\x00" in username + password:  # as the login form's fields refuse (and the database)
+            raise ParseError("A username or password cannot contain NUL characters.")
         user = authenticate(request._request, username=username, password=password)
         if user is None:
             raise AuthenticationFailed("Wrong username or password, or the account is locked.")

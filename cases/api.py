@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
@@ -163,6 +164,8 @@ class CellImageViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str) -> FileResponse:
         cell_image = self.get_object()
-        return FileResponse(
+        response = FileResponse(
             cell_image.file.open("rb"), content_type=IMAGE_FORMATS[cell_image.image_format].content_type
         )
+        response["Cache-Control"] = f"private, max-age={settings.HEMATOVISION_CELL_IMAGE_CACHE_SECONDS}"
+        return response

@@ -59,8 +59,26 @@ class SlideSerializer(serializers.ModelSerializer):
 
 
 class SlideUpdateSerializer(SlideSerializer):
+    """A slide stays with its patient: ``patient`` is read-only here (a declared field ignores
+    ``Meta.read_only_fields``, so it is declared again), and a request that tries to change it is
+    refused instead of being silently ignored."""
+
+    patient = serializers.PrimaryKeyRelatedField(read_only=True)
+
     class Meta(SlideSerializer.Meta):
         read_only_fields = [*SlideSerializer.Meta.read_only_fields, "patient"]
+
+    def validate(self, data: dict) -> dict:
+        requested = self.initial_data.get("patient") if hasattr(self.initial_data, "get") else None
+        if requested is not None and str(requested) != str(self.instance.patient_id):
+            raise serializers.ValidationError(
+                {
+                    "patient": [
+                        "A slide's patient cannot be changed; create the slide again for the right patient."
+                    ]
+                }
+            )
+        return data
 
 
 class CellImageSerializer(serializers.ModelSerializer):

@@ -218,5 +218,5 @@ def cell_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
     response["Content-Disposition"] = (
         f'inline; filename="cell-{cell_image.pk}.{IMAGE_FORMATS[cell_image.image_format].extension}"'
     )
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = f"private, max-age={settings.HEMATOVISION_CELL_IMAGE_CACHE_SECONDS}"
     return response

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.NoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -139,6 +140,9 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.text("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# Cell images (no patient identifiers in them) may stay this long in the user's own browser cache.
+HEMATOVISION_CELL_IMAGE_CACHE_SECONDS = 300
 
 # --- Static and media files -------------------------------------------------------------------------
 STATIC_URL = "static/"
