@@ -248,12 +248,24 @@ HEMATOVISION_INFERENCE_MAX_ATTEMPTS = env.integer("HEMATOVISION_INFERENCE_MAX_AT
 # Work committed while the broker was unreachable has no message: workers sweep every INTERVAL
 # seconds for work still queued STALE seconds after creation and send it again, each row at most
 # once per RESEND seconds (so a long backlog is not re-sent at every sweep).
-HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS = env.integer("HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS", 60)
+HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS = env.integer("HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS", 15)
 HEMATOVISION_DISPATCH_STALE_SECONDS = env.integer("HEMATOVISION_DISPATCH_STALE_SECONDS", 120)
 HEMATOVISION_DISPATCH_RESEND_SECONDS = env.integer("HEMATOVISION_DISPATCH_RESEND_SECONDS", 30 * 60)
-# A running job whose worker wrote no heartbeat (one per batch, about a second each) for this long
-# lost its worker and is sent again by the sweep.
-HEMATOVISION_JOB_SILENT_SECONDS = env.integer("HEMATOVISION_JOB_SILENT_SECONDS", 5 * 60)
+# A running job's worker writes a heartbeat every HEARTBEAT seconds (a thread, so a slow model
+# load or batch beats too). After three missed beats (SILENT) the job lost its worker and the next
+# sweep sends it again: a killed worker's job resumes within SILENT + SWEEP_INTERVAL (45 s by
+# default), and a live job, which beats, is never taken over.
+HEMATOVISION_JOB_HEARTBEAT_SECONDS = env.integer("HEMATOVISION_JOB_HEARTBEAT_SECONDS", 10)
+HEMATOVISION_JOB_SILENT_SECONDS = env.integer(
+    "HEMATOVISION_JOB_SILENT_SECONDS", 3 * HEMATOVISION_JOB_HEARTBEAT_SECONDS
+)
+if HEMATOVISION_JOB_SILENT_SECONDS < 2 * HEMATOVISION_JOB_HEARTBEAT_SECONDS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "HEMATOVISION_JOB_SILENT_SECONDS must be at least twice HEMATOVISION_JOB_HEARTBEAT_SECONDS, "
+        "or the sweep takes over jobs whose worker is alive."
+    )
 
 # /ready/ waits at most this long for the broker and for a worker's answer to a ping.
 HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)
