@@ -152,5 +152,5 @@ def user_reauthenticate(*, user: User, password: str, request: HttpRequest) -> N
     if authenticated is not None and authenticated.pk == user.pk:
         return
     if getattr(request, "axes_locked_out", False):
-        raise ReauthenticationFailed("Too many wrong passwords: the account is locked for a while.")
-    raise ReauthenticationFailed("The password is not correct.")
+        raise ReauthenticationFailed("Too many wrong passwords: the account is locked for a while")
+    raise ReauthenticationFailed("The password is not correct")

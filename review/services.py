@@ -291,7 +291,7 @@ def _reauthenticate(
             target=slide,
             after={"slide_id": slide.pk, "cause": "account locked out" if locked else "wrong password"},
         )
-        raise ReviewError(f"{' '.join(error.messages)} The slide was not {outcome}.") from error
+        raise ReviewError(f"{' '.join(error.messages)}; the slide was not {outcome}.") from error
 
 
 def slide_sign(*, actor: User, slide: Slide, password: str, request: HttpRequest) -> SlideSignature:

@@ -261,7 +261,7 @@ def test_amending_needs_the_password_and_a_wrong_one_is_refused_audited_and_coun
     review_all(pathologist, predictions)
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
-    with pytest.raises(ReviewError, match="password is not correct. The slide was not reopened"):
+    with pytest.raises(ReviewError, match="password is not correct; the slide was not reopened"):
         slide_amend(
             actor=pathologist, slide=slide, reason="Recount", password="guess", request=reauth_request()
         )
