@@ -2,7 +2,6 @@ from collections.abc import Mapping
 
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -151,8 +150,9 @@ class TokenObtainView(APIView):
         ),
         responses={
             200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
-            (429, "text/html"): OpenApiResponse(
-                OpenApiTypes.STR, description="Locked out after too many failures (the login page's)."
+            429: OpenApiResponse(
+                inline_serializer("LockedOut", {"detail": serializers.CharField()}),
+                description="Locked out after too many failures (the login form's lockout); see Retry-After.",
             ),
         },
     )
@@ -161,6 +161,8 @@ class TokenObtainView(APIView):
             raise ParseError("Send a username and a password.")
         username = str(request.data.get("username", ""))
         password = str(request.data.get("password", ""))
+        if "\x00" in username + password:  # as the login form's fields refuse (and the database)
+            raise ParseError("A username or password cannot contain NUL characters.")
         user = authenticate(request._request, username=username, password=password)
         if user is None:
             raise AuthenticationFailed("Wrong username or password, or the account is locked.")

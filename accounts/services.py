@@ -1,9 +1,11 @@
 """User administration. Every action writes its audit event in the same transaction."""
 
+from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
@@ -136,3 +138,19 @@ def api_token_issue(*, user: User) -> Token:
     token = Token.objects.create(user=user)
     audit_event_record(action=AuditAction.API_TOKEN_ISSUED, actor=user, target=user)
     return token
+
+
+class ReauthenticationFailed(ValidationError):
+    """The password re-entered to sign (or amend) is wrong, or the account is locked out."""
+
+
+def user_reauthenticate(*, user: User, password: str, request: HttpRequest) -> None:
+    """Check a re-entered password through the login's own backends, so a failure counts towards
+    (and a lockout applies to) the same django-axes lockout as the login form: re-authentication is
+    no password oracle beside it. ``request`` gives the lockout its client address."""
+    authenticated = authenticate(request, username=user.get_username(), password=password)
+    if authenticated is not None and authenticated.pk == user.pk:
+        return
+    if getattr(request, "axes_locked_out", False):
+        raise ReauthenticationFailed("Too many wrong passwords: the account is locked for a while")
+    raise ReauthenticationFailed("The password is not correct")

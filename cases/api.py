@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
@@ -67,7 +68,9 @@ class PatientViewSet(_CreateUpdateViewSet):
         return patient_list(user=self.request.user, search=self.request.query_params.get("search", ""))
 
     def perform_create(self, serializer: PatientSerializer) -> None:
-        serializer.instance = patient_create(actor=self.request.user, **serializer.validated_data)
+        data = serializer.validated_data
+        fields = {name: value for name, value in data.items() if name in PATIENT_EDITABLE_FIELDS}
+        serializer.instance = patient_create(actor=self.request.user, **fields)
 
     def perform_update(self, serializer: PatientSerializer) -> None:
         changes = {
@@ -76,7 +79,10 @@ class PatientViewSet(_CreateUpdateViewSet):
             if name in PATIENT_EDITABLE_FIELDS
         }
         serializer.instance = patient_update(
-            actor=self.request.user, patient=serializer.instance, changes=changes
+            actor=self.request.user,
+            patient=serializer.instance,
+            changes=changes,
+            reason=serializer.validated_data.get("correction_reason", ""),
         )
 
 
@@ -158,6 +164,8 @@ class CellImageViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str) -> FileResponse:
         cell_image = self.get_object()
-        return FileResponse(
+        response = FileResponse(
             cell_image.file.open("rb"), content_type=IMAGE_FORMATS[cell_image.image_format].content_type
         )
+        response["Cache-Control"] = f"private, max-age={settings.HEMATOVISION_CELL_IMAGE_CACHE_SECONDS}"
+        return response

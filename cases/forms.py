@@ -15,6 +15,13 @@ class _CrispyModelForm(forms.ModelForm):
 
 
 class PatientForm(_CrispyModelForm):
+    correction_reason = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Required once a slide of the patient is signed: the change is then a recorded "
+        "correction, shown with the signed reports.",
+    )
+
     class Meta:
         model = Patient
         fields = ["mrn", "family_name", "given_name", "date_of_birth", "sex"]

@@ -1,10 +1,17 @@
 """Reading clinical records. The ``*_visible_queryset`` helpers are the only place that decides
 which rows a user may see; everything else starts from them, and rows outside them are 404."""
 
+from datetime import date, datetime
+from typing import Any
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
-from cases.models import CellImage, Patient, Slide
+from audit.models import AuditAction, AuditEvent
+from cases.models import CellImage, Patient, Slide, SlideStatus
+
+# The fields that say who a patient is: a signed report keeps them as they were at signing.
+PATIENT_IDENTITY_FIELDS = ("mrn", "family_name", "given_name", "date_of_birth", "sex")
 
 
 def patient_visible_queryset(user: AbstractBaseUser) -> QuerySet[Patient]:
@@ -55,3 +62,34 @@ def slide_list(
 
 def cell_image_list(*, user: AbstractBaseUser, slide: Slide) -> QuerySet[CellImage]:
     return cell_image_visible_queryset(user).filter(slide=slide).order_by("id")
+
+
+def patient_identity(patient: Patient) -> dict[str, Any]:
+    """The patient's identifiers as JSON values (a date as ISO text), for a signature to keep."""
+    values = {name: getattr(patient, name) for name in PATIENT_IDENTITY_FIELDS}
+    return {name: value.isoformat() if isinstance(value, date) else value for name, value in values.items()}
+
+
+def patient_signed_slides(patient: Patient) -> list[Slide]:
+    """The patient's slides that have a signed report: signed now, or signed once and reopened
+    since (the slide's status changes are in the audit trail, written by ``slide_status_change``)."""
+    slides = list(Slide.objects.filter(patient=patient).order_by("accession_number"))
+    ever_signed = set(
+        AuditEvent.objects.filter(
+            action=AuditAction.SLIDE_STATUS_CHANGED,
+            object_type=Slide._meta.label_lower,
+            object_id__in=[str(slide.pk) for slide in slides],
+            after__status=SlideStatus.SIGNED.value,
+        ).values_list("object_id", flat=True)
+    )
+    return [slide for slide in slides if slide.status == SlideStatus.SIGNED or str(slide.pk) in ever_signed]
+
+
+def patient_corrections(*, patient: Patient, since: datetime | None = None) -> list[AuditEvent]:
+    """Corrections of the patient's identity (made while signed reports existed), oldest first."""
+    events = AuditEvent.objects.filter(
+        action=AuditAction.PATIENT_CORRECTED, object_type=Patient._meta.label_lower, object_id=str(patient.pk)
+    )
+    if since is not None:
+        events = events.filter(created_at__gt=since)
+    return list(events.order_by("id"))

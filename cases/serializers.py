@@ -5,6 +5,14 @@ from cases.selectors import patient_visible_queryset
 
 
 class PatientSerializer(serializers.ModelSerializer):
+    correction_reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Required to change a patient who has signed reports (a recorded correction).",
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -14,6 +22,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "given_name",
             "date_of_birth",
             "sex",
+            "correction_reason",
             "created_at",
             "updated_at",
         ]
@@ -50,8 +59,26 @@ class SlideSerializer(serializers.ModelSerializer):
 
 
 class SlideUpdateSerializer(SlideSerializer):
+    """A slide stays with its patient: ``patient`` is read-only here (a declared field ignores
+    ``Meta.read_only_fields``, so it is declared again), and a request that tries to change it is
+    refused instead of being silently ignored."""
+
+    patient = serializers.PrimaryKeyRelatedField(read_only=True)
+
     class Meta(SlideSerializer.Meta):
         read_only_fields = [*SlideSerializer.Meta.read_only_fields, "patient"]
+
+    def validate(self, data: dict) -> dict:
+        requested = self.initial_data.get("patient") if hasattr(self.initial_data, "get") else None
+        if requested is not None and str(requested) != str(self.instance.patient_id):
+            raise serializers.ValidationError(
+                {
+                    "patient": [
+                        "A slide's patient cannot be changed; create the slide again for the right patient."
+                    ]
+                }
+            )
+        return data
 
 
 class CellImageSerializer(serializers.ModelSerializer):

@@ -18,9 +18,11 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus, Stain
+from cases.selectors import patient_signed_slides
 from cases.signals import cell_images_added
 from cases.uploads import (
     Candidate,
+    UploadBudget,
     UploadLimits,
     UploadRejected,
     ValidatedImage,
@@ -86,16 +88,37 @@ def patient_create(
     return patient
 
 
+class PatientCorrectionError(ValidationError):
+    """The patient has signed reports: changing who they are is a correction and needs a reason."""
+
+
 @transaction.atomic
-def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any]) -> Patient:
+def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any], reason: str = "") -> Patient:
+    """Change a patient's demographics. Once a slide of the patient has a signed report, the change
+    is a correction: it needs a reason, and its audit event (``patient.corrected``) names the
+    signed slides, whose reports keep the identity they were signed for and show the correction."""
     # A fresh, locked row: the caller's object may already carry the new values (ModelForm).
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     before, after = _apply_changes(patient, changes, PATIENT_EDITABLE_FIELDS)
     if not before:
         return patient
+    signed = patient_signed_slides(patient)
+    reason = reason.strip()
+    if signed and not reason:
+        raise PatientCorrectionError(
+            f"{len(signed)} signed report(s) ({', '.join(slide.accession_number for slide in signed)}) "
+            "name this patient: changing the record is a correction; give its reason."
+        )
     _save_validated(patient)
+    if signed:
+        after = {**after, "signed_slides": [slide.accession_number for slide in signed]}
     audit_event_record(
-        action=AuditAction.PATIENT_UPDATED, actor=actor, target=patient, before=before, after=after
+        action=AuditAction.PATIENT_CORRECTED if signed else AuditAction.PATIENT_UPDATED,
+        actor=actor,
+        target=patient,
+        before=before,
+        after=after,
+        reason=reason,
     )
     return patient
 
@@ -249,16 +272,20 @@ def cell_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> Ce
 def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFile]) -> list[UploadOutcome]:
     """Check and store many uploaded files (zip archives expanded); one outcome per image.
 
-    Rejected files leave nothing behind; accepted ones in the same batch are kept.
+    Rejected files leave nothing behind; accepted ones in the same batch are kept. The request's
+    budget (files, decoded pixels) bounds its time; files beyond it are answered "not checked".
     """
     slide_ensure_unlocked(slide)
     limits = UploadLimits.from_settings()
+    budget = UploadBudget(limits)
     outcomes = []
     for uploaded in files:
         for candidate in upload_expand(
-            name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits
+            name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits, budget=budget
         ):
-            outcomes.append(_candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits))
+            outcomes.append(
+                _candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits, budget=budget)
+            )
     if any(outcome.accepted for outcome in outcomes):
         # Inside the caller's transaction: a receiver's work (queueing classification) commits or
         # rolls back with the images.
@@ -267,13 +294,13 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
 
 
 def _candidate_store(
-    *, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits
+    *, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits, budget: UploadBudget
 ) -> UploadOutcome:
     if candidate.rejection:
         return UploadOutcome(candidate.display_name, reason=candidate.rejection)
     try:
         image = image_validate(
-            data=candidate.data, original_filename=candidate.original_filename, limits=limits
+            data=candidate.data, original_filename=candidate.original_filename, limits=limits, budget=budget
         )
         cell_image = cell_image_create(actor=actor, slide=slide, image=image)
     except UploadRejected as rejected:

@@ -78,7 +78,8 @@ def patient_list_view(request: HttpRequest) -> HttpResponse:
 def patient_create_view(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if form.is_valid():
-        patient = _run_service(form, lambda: patient_create(actor=request.user, **form.cleaned_data))
+        fields = _changes(form, PATIENT_EDITABLE_FIELDS)
+        patient = _run_service(form, lambda: patient_create(actor=request.user, **fields))
         if patient:
             messages.success(request, "Patient created.")
             return redirect("cases:patient_detail", pk=patient.pk)
@@ -103,7 +104,11 @@ def patient_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = PatientForm(request.POST or None, instance=patient)
     if form.is_valid():
         changes = _changes(form, PATIENT_EDITABLE_FIELDS)
-        if _run_service(form, lambda: patient_update(actor=request.user, patient=patient, changes=changes)):
+        reason = form.cleaned_data["correction_reason"]
+        if _run_service(
+            form,
+            lambda: patient_update(actor=request.user, patient=patient, changes=changes, reason=reason),
+        ):
             messages.success(request, "Patient updated.")
             return redirect("cases:patient_detail", pk=patient.pk)
     return render(request, "cases/form.html", {"form": form, "title": f"Edit {patient}"})
@@ -213,5 +218,5 @@ def cell_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
     response["Content-Disposition"] = (
         f'inline; filename="cell-{cell_image.pk}.{IMAGE_FORMATS[cell_image.image_format].extension}"'
     )
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = f"private, max-age={settings.HEMATOVISION_CELL_IMAGE_CACHE_SECONDS}"
     return response

@@ -7,9 +7,11 @@ the same job: it claims the job with a conditional update and writes predictions
 """
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -309,6 +311,32 @@ def _job_claim(job_id: int) -> InferenceJob | None:
     return job
 
 
+@contextmanager
+def job_heartbeat(job_id: int) -> Iterator[None]:
+    """Beat every ``HEMATOVISION_JOB_HEARTBEAT_SECONDS`` while the job runs, also through a slow
+    model load or batch (batches beat too): the sweep resends a job only after
+    ``HEMATOVISION_JOB_SILENT_SECONDS`` (three beats) of silence, so a killed worker's job resumes
+    within a minute and a live one is never taken over."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.HEMATOVISION_JOB_HEARTBEAT_SECONDS):
+                InferenceJob.objects.filter(pk=job_id, status=InferenceJobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"inference-job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def inference_job_run(*, job_id: int) -> InferenceJob | None:
     """The worker's whole job: classify pending images batch by batch, then record the outcome."""
     job = _job_claim(job_id)
@@ -318,6 +346,11 @@ def inference_job_run(*, job_id: int) -> InferenceJob | None:
         # Something in this job kills workers (e.g. out of memory); redelivering it for ever would
         # starve every other slide.
         return _job_finish(job, error=f"Abandoned after {job.attempts - 1} attempts ended without a result.")
+    with job_heartbeat(job.pk):
+        return _job_classify(job)
+
+
+def _job_classify(job: InferenceJob) -> InferenceJob:
     try:
         predictor = predictor_for(job.model_version)
     except ModelLoadError as error:

@@ -34,11 +34,16 @@ class RequestSizeLimitMiddleware:
 
 
 class ContentSecurityPolicyMiddleware:
-    """Scripts and styles from this origin only; no framing, no plugins, forms post here."""
+    """Scripts and styles from this origin only; no framing, no plugins, forms post here; and no
+    browser feature (camera, microphone, location...) for any page (Permissions-Policy)."""
 
     POLICY = (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+    PERMISSIONS = (
+        "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), hid=(), "
+        "magnetometer=(), microphone=(), midi=(), payment=(), serial=(), usb=(), interest-cohort=()"
     )
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -47,4 +52,22 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", self.POLICY)
+        response.headers.setdefault("Permissions-Policy", self.PERMISSIONS)
+        return response
+
+
+class NoStoreMiddleware:
+    """Pages and API answers carry patient data: no cache (browser, proxy, shared terminal's back
+    button) may keep them. ``no-store`` unless the view chose its own policy (cell images:
+    ``private`` and short). Static files (whitenoise, above the login) keep theirs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        personal = request.path.startswith("/api/") or (user is not None and user.is_authenticated)
+        if personal and "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
         return response

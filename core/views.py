@@ -5,6 +5,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
+from core.readiness import readiness_check
+
 
 @require_GET
 @login_required
@@ -18,6 +20,18 @@ def health(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness for orchestrators and ``make run``: database, broker, a worker answering, the
+    active model verified. 200 when all pass, else 503 naming what failed (no login needed; the
+    answer names components, never addresses or secrets)."""
+    readiness = readiness_check()
+    body = {"status": "ready" if readiness.ready else "not ready", "checked": list(readiness.checked)}
+    if not readiness.ready:
+        body["problems"] = readiness.problems
+    return JsonResponse(body, status=200 if readiness.ready else 503)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -6,6 +6,7 @@ handler404 = "core.views.not_found"
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("ready/", views.ready, name="ready"),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
     path("review/", include("review.urls")),

@@ -15,8 +15,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit.models import AuditAction, AuditEvent
 from cases.models import CellImage, Patient, Slide
-from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from cases.selectors import cell_image_visible_queryset, patient_identity, slide_visible_queryset
 from classifier.models import PROBABILITY_FIELDS, Prediction, PredictionFailure, SlideDomainAssessment
 from core.csv_safety import csv_cell_escape
 from review.models import CellExclusion, SlideSignature
@@ -55,6 +56,11 @@ COLUMNS = (
     "signed_by",
     "signed_at",
     "signature_meaning",
+    # Who the signed report names (the record as at signing) and whether it was corrected since.
+    "signed_patient_mrn",
+    "signed_patient_name",
+    "signed_patient_date_of_birth",
+    "patient_corrected_after_signing",
 )
 
 
@@ -130,8 +136,9 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
     failures = _newest_by_cell(PredictionFailure.objects.filter(cell_image__in=cell_ids))
     signatures = _signatures_by_slide({cell.slide_id for cell in cells})
     verdicts = _domain_verdicts({cell.slide_id for cell in cells})
+    corrected = _last_correction_by_patient({cell.slide.patient_id for cell in cells})
     return [
-        _row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id), verdicts)
+        _row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id), verdicts, corrected)
         | _exclusion_columns(exclusions.get(cell.pk))
         # A failure that a retry has since overcome is history, not the cell's state.
         | (
@@ -141,6 +148,16 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
         )
         for cell in cells
     ]
+
+
+def _last_correction_by_patient(patient_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each patient's identity was last corrected (a correction happens only once signed)."""
+    events = AuditEvent.objects.filter(
+        action=AuditAction.PATIENT_CORRECTED,
+        object_type=Patient._meta.label_lower,
+        object_id__in=[str(pk) for pk in patient_ids],
+    ).values_list("object_id", "created_at")
+    return {int(object_id): created_at for object_id, created_at in events.order_by("id")}
 
 
 def _exclusion_columns(exclusion: CellExclusion | None) -> dict[str, Any]:
@@ -166,6 +183,7 @@ def _row(
     prediction: Prediction | None,
     signature: SlideSignature | None,
     verdicts: dict[tuple[int, int], str],
+    corrected: dict[int, datetime],
 ) -> dict[str, Any]:
     slide, patient = cell.slide, cell.slide.patient
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
@@ -199,6 +217,14 @@ def _row(
             "signed_by": signature.signer_full_name,
             "signed_at": signature.signed_at.isoformat(),
             "signature_meaning": signature.meaning,
+        }
+        identity = signature.patient_identity or patient_identity(patient)
+        row |= {
+            "signed_patient_mrn": identity["mrn"],
+            "signed_patient_name": f"{identity['family_name']}, {identity['given_name']}",
+            "signed_patient_date_of_birth": identity["date_of_birth"],
+            "patient_corrected_after_signing": corrected.get(patient.pk, signature.signed_at)
+            > signature.signed_at,
         }
     return row
 

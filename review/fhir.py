@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from cases.models import Slide
+from cases.selectors import patient_corrections, patient_identity
 from classifier.models import CellClass
 from review.models import SlideSignature
 from review.selectors import reference_intervals
@@ -45,14 +46,20 @@ def _reference(url: str) -> dict[str, str]:
     return {"reference": url}
 
 
-def _patient(slide: Slide) -> dict[str, Any]:
-    patient = slide.patient
+def signed_identity(signature: SlideSignature) -> dict[str, Any]:
+    """Who the report was signed for: the snapshot taken at signing (the record as it is now for
+    signatures from before snapshots were kept)."""
+    return signature.patient_identity or patient_identity(signature.slide.patient)
+
+
+def _patient(signature: SlideSignature) -> dict[str, Any]:
+    identity = signed_identity(signature)
     return {
         "resourceType": "Patient",
-        "identifier": [{"system": settings.HEMATOVISION_FHIR_MRN_SYSTEM, "value": patient.mrn}],
-        "name": [{"family": patient.family_name, "given": [patient.given_name]}],
-        "gender": patient.sex,
-        "birthDate": patient.date_of_birth.isoformat(),
+        "identifier": [{"system": settings.HEMATOVISION_FHIR_MRN_SYSTEM, "value": identity["mrn"]}],
+        "name": [{"family": identity["family_name"], "given": [identity["given_name"]]}],
+        "gender": identity["sex"],
+        "birthDate": identity["date_of_birth"],
     }
 
 
@@ -167,7 +174,19 @@ def _conclusion(signature: SlideSignature) -> str:
         text += f"; {excluded} excluded from the differential (artefact, smudge cell or unreadable image)"
     text += "."
     domain_note = _domain_note(signature)
-    return f"{text} {domain_note}" if domain_note else text
+    if domain_note:
+        text += f" {domain_note}"
+    return text + correction_note(signature)
+
+
+def correction_note(signature: SlideSignature) -> str:
+    """The corrections of the patient record made after this signature, for the report to name."""
+    corrections = patient_corrections(patient=signature.slide.patient, since=signature.signed_at)
+    return "".join(
+        f" The patient record was corrected after signing ({event.created_at.date().isoformat()}, "
+        f"{event.actor_username}: {event.reason}); this report names the patient as signed for."
+        for event in corrections
+    )
 
 
 def _provenance(signature: SlideSignature, urls: dict[str, str]) -> dict[str, Any]:
@@ -202,7 +221,7 @@ def slide_fhir_bundle(*, signature: SlideSignature) -> dict[str, Any]:
     ]
     resources = [
         (urls["report"], _diagnostic_report(signature, urls, [url for url, _ in observations])),
-        (urls["patient"], _patient(slide)),
+        (urls["patient"], _patient(signature)),
         (urls["specimen"], _specimen(slide, urls["patient"])),
         (urls["practitioner"], _practitioner(signature)),
         *observations,

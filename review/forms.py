@@ -66,6 +66,10 @@ class SignForm(forms.Form):
 
 class AmendForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Your password, as for signing: reopening a signed result needs it every time.",
+    )
 
 
 class DateRangeExportForm(forms.Form):

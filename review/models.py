@@ -77,6 +77,10 @@ class SlideSignature(models.Model):
     signed_at = models.DateTimeField()
     # The verified differential at the moment of signing (counts and percentages per class).
     differential = models.JSONField()
+    # Who the result was signed for, as the patient record read at signing (MRN, names, date of
+    # birth, sex): a later correction of the record must not change a signed report. Empty for
+    # signatures from before this was recorded.
+    patient_identity = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "classifier_slidesignature"

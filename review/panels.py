@@ -5,6 +5,7 @@ from django.http import HttpRequest
 
 from cases.models import Patient, Slide, SlideStatus
 from cases.panels import Panel, PanelPage
+from cases.selectors import patient_corrections
 from classifier.selectors import slide_classification
 from review.selectors import slide_review_progress, slide_reviewed_cards, slide_signature_history
 
@@ -15,10 +16,14 @@ def slide_review_context(request: HttpRequest, slide: Slide) -> dict | None:
         return None
     progress = slide_review_progress(slide=slide)
     signatures = slide_signature_history(slide=slide)
+    signature = signatures[0] if signatures else None
     return {
         "slide": slide,
         "progress": progress,
-        "signature": signatures[0] if signatures else None,
+        "signature": signature,
+        "signature_corrections": patient_corrections(patient=slide.patient, since=signature.signed_at)
+        if signature is not None and slide.status == SlideStatus.SIGNED
+        else [],
         "signatures": signatures,
         "can_review": user.has_perm("review.add_review"),
         "can_sign": user.has_perm("review.add_slidesignature")

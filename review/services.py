@@ -13,12 +13,15 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import ReauthenticationFailed, user_reauthenticate
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, Slide, SlideStatus
+from cases.selectors import patient_identity
 from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
@@ -270,35 +273,74 @@ def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
 # --- Sign-off and amendment -------------------------------------------------------------------------------
 
 
+def _slide_sign_refusal(slide: Slide) -> str:
+    """Why the slide cannot be signed now, or "" (checked before the password and again under lock)."""
+    if slide.status != SlideStatus.IN_REVIEW:
+        return f"Only a slide in review can be signed; this one is {slide.get_status_display()}."
+    if InferenceJob.objects.filter(slide=slide).exclude(status__in=INFERENCE_JOB_FINISHED).exists():
+        return "A classification job is still running on this slide; sign once it has finished."
+    progress = slide_review_progress(slide=slide)
+    if not progress.complete:
+        return " ".join(["The slide cannot be signed yet:", *progress.blockers()])
+    return ""
+
+
+def _reauthenticate(
+    *, actor: User, slide: Slide, password: str, request: HttpRequest, refused: AuditAction, outcome: str
+) -> None:
+    """The password, every time (21 CFR 11.200; our policy), counted by the login lockout. A refusal
+    is audited in its own transaction, so it stays recorded."""
+    try:
+        user_reauthenticate(user=actor, password=password, request=request)
+    except ReauthenticationFailed as error:
+        locked = bool(getattr(request, "axes_locked_out", False))
+        audit_event_record(
+            action=refused,
+            actor=actor,
+            target=slide,
+            after={"slide_id": slide.pk, "cause": "account locked out" if locked else "wrong password"},
+        )
+        raise ReviewError(f"{' '.join(error.messages)}; the slide was not {outcome}.") from error
+
+
 def slide_sign(
-    *, actor: User, slide: Slide, password: str, domain_acknowledged: bool = False
+    *, actor: User, slide: Slide, password: str, request: HttpRequest, domain_acknowledged: bool = False
 ) -> SlideSignature:
     """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
 
-    A wrong password is refused and the refusal audited (in its own transaction, so it stays
-    recorded). Signing needs every cell of the slide reviewed, and on a slide outside the model's
-    validated domain (or of unknown domain) the signer's acknowledgement of it; the signed slide
-    is locked. The domain verdict and the acknowledgement are kept with the signed differential.
+    The slide's state is checked first, so the answer says nothing about the password unless the
+    slide could be signed. A wrong password is refused, audited and counted by the login lockout.
+    Signing needs every cell of the slide reviewed, and on a slide outside the model's validated
+    domain (or of unknown domain) the signer's acknowledgement of it, kept with the signed
+    differential; the signed slide is locked.
     """
     _require(actor, "review.add_slidesignature")
-    if not actor.check_password(password):
-        audit_event_record(
-            action=AuditAction.SLIDE_SIGN_REFUSED,
-            actor=actor,
-            target=slide,
-            after={"slide_id": slide.pk, "cause": "wrong password"},
-        )
-        raise ReviewError("The password is not correct; the slide was not signed.")
+    current = Slide.objects.get(pk=slide.pk)
+    if refusal := _slide_sign_refusal(current) or _domain_refusal(current, acknowledged=domain_acknowledged):
+        raise ReviewError(refusal)
+    _reauthenticate(
+        actor=actor,
+        slide=slide,
+        password=password,
+        request=request,
+        refused=AuditAction.SLIDE_SIGN_REFUSED,
+        outcome="signed",
+    )
     return _slide_sign_verified(actor=actor, slide_id=slide.pk, domain_acknowledged=domain_acknowledged)
 
 
-def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
-    domain = slide_domain(slide=slide)
-    if domain.needs_attention and not acknowledged:
-        raise ReviewError(
+def _domain_refusal(slide: Slide, *, acknowledged: bool) -> str:
+    if slide_domain(slide=slide).needs_attention and not acknowledged:
+        return (
             "This slide is outside the model's validated domain (or its domain is unknown): confirm "
             "that you reviewed every cell yourself, knowing the model's confidence does not hold here."
         )
+    return ""
+
+
+def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
+    """The slide's domain verdict as signed, with whether the signer acknowledged it."""
+    domain = slide_domain(slide=slide)
     assessment = domain.assessment
     return {
         "verdict": domain.verdict,
@@ -311,14 +353,9 @@ def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
 
 @transaction.atomic
 def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: bool) -> SlideSignature:
-    slide = Slide.objects.select_for_update().get(pk=slide_id)
-    if slide.status != SlideStatus.IN_REVIEW:
-        raise ReviewError(f"Only a slide in review can be signed; this one is {slide.get_status_display()}.")
-    if InferenceJob.objects.filter(slide=slide).exclude(status__in=INFERENCE_JOB_FINISHED).exists():
-        raise ReviewError("A classification job is still running on this slide; sign once it has finished.")
-    progress = slide_review_progress(slide=slide)
-    if not progress.complete:
-        raise ReviewError(" ".join(["The slide cannot be signed yet:", *progress.blockers()]))
+    slide = Slide.objects.select_for_update().select_related("patient").get(pk=slide_id)
+    if refusal := _slide_sign_refusal(slide) or _domain_refusal(slide, acknowledged=domain_acknowledged):
+        raise ReviewError(refusal)
     differential = {
         **slide_differential(slide=slide).as_dict(),
         "domain": _signed_domain(slide, acknowledged=domain_acknowledged),
@@ -330,6 +367,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: boo
         signer_full_name=actor.get_full_name() or actor.get_username(),
         signed_at=timezone.now(),
         differential=differential,
+        patient_identity=patient_identity(slide.patient),
     )
     slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.SIGNED)
     audit_event_record(
@@ -342,20 +380,38 @@ def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: boo
             "signer_full_name": signature.signer_full_name,
             "meaning": signature.meaning,
             "differential": differential,
+            "patient_identity": signature.patient_identity,
         },
     )
     return signature
 
 
-@transaction.atomic
-def slide_amend(*, actor: User, slide: Slide, reason: str) -> SlideAmendment:
+def slide_amend(
+    *, actor: User, slide: Slide, reason: str, password: str, request: HttpRequest
+) -> SlideAmendment:
     """Reopen a signed slide for changes; the signature stays in the history, the next sign-off is
-    a new version."""
+    a new version. Needs a reason and the password (checked after the slide's state, counted by the
+    login lockout like a sign-off's)."""
     _require(actor, "review.add_slideamendment")
     reason = reason.strip()
     if not reason:
         raise ReviewError("An amendment needs a reason.")
-    slide = Slide.objects.select_for_update().get(pk=slide.pk)
+    if Slide.objects.get(pk=slide.pk).status != SlideStatus.SIGNED:
+        raise ReviewError("Only a signed slide can be amended.")
+    _reauthenticate(
+        actor=actor,
+        slide=slide,
+        password=password,
+        request=request,
+        refused=AuditAction.SLIDE_AMEND_REFUSED,
+        outcome="reopened",
+    )
+    return _slide_amend_verified(actor=actor, slide_id=slide.pk, reason=reason)
+
+
+@transaction.atomic
+def _slide_amend_verified(*, actor: User, slide_id: int, reason: str) -> SlideAmendment:
+    slide = Slide.objects.select_for_update().get(pk=slide_id)
     if slide.status != SlideStatus.SIGNED:
         raise ReviewError("Only a signed slide can be amended.")
     signature = slide_signature_latest(slide=slide)

@@ -275,6 +275,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user,
                 slide=slide,
                 password=form.cleaned_data["password"],
+                request=request,
                 domain_acknowledged=form.cleaned_data.get("acknowledge_domain", False),
             )
         except ValidationError as error:
@@ -303,7 +304,13 @@ def slide_amend_view(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if form.is_valid():
         try:
-            slide_amend(actor=request.user, slide=slide, reason=form.cleaned_data["reason"])
+            slide_amend(
+                actor=request.user,
+                slide=slide,
+                reason=form.cleaned_data["reason"],
+                password=form.cleaned_data["password"],
+                request=request,
+            )
         except ValidationError as error:
             form.add_error(None, error)
             status = 400

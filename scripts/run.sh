@@ -36,7 +36,13 @@ say "Starting a Celery worker (log: var/celery.log)"
 pids+=($!)
 
 say "HematoVision at http://127.0.0.1:8000 (Ctrl-C stops everything)"
-"$VENV/bin/gunicorn" hematovision_site.wsgi:application --bind 127.0.0.1:8000 \
-  --workers "${WEB_CONCURRENCY:-3}" --access-logfile - &
+# Timeouts, workers and logs: scripts/gunicorn.conf.py (set deliberately, see there).
+"$VENV/bin/gunicorn" hematovision_site.wsgi:application --config scripts/gunicorn.conf.py &
 pids+=($!)
+# Readiness (docs/security-hardening.md): database, broker, a worker answering, the model verified.
+if probe ready http://127.0.0.1:8000/ready/ "${HEMATOVISION_READY_WAIT_SECONDS:-120}"; then
+  say "Ready: database, broker, worker and model all answer (http://127.0.0.1:8000/ready/)"
+else
+  say "Running, but not ready: see above and http://127.0.0.1:8000/ready/"
+fi
 wait -n "${pids[@]}"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import Client
 
 from accounts.models import User
@@ -17,6 +19,36 @@ from classifier.services import model_version_register
 from ml.testing import make_tiny_model_dir
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_truncate_triggers():
+    """Transactional tests end with a flush, which TRUNCATEs every table, and the append-only
+    tables refuse TRUNCATE. Only a superuser can turn triggers off for a statement (the test
+    database's role is one): the flush does, inside its own transaction."""
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # noqa: ANN001, ANN202
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+        return ["SET LOCAL session_replication_role = replica", *statements] if statements else statements
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+def audit_sequence_restart() -> None:
+    """The audit id sequence as in a new database: rolled-back tests leave it advanced, and
+    ``verify_audit`` requires the trail to start at the first id ever issued."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('audit_auditevent', 'id'), 1, false)")
+
+
+@pytest.fixture
+def audit_ids_from_start(db) -> None:
+    audit_sequence_restart()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,8 @@ import zipfile
 from collections.abc import Iterable
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpRequest
+from django.test import RequestFactory
 from django.utils import timezone
 from PIL import Image
 
@@ -194,3 +196,8 @@ def review_make(prediction: Prediction, reviewer: User, label: str | None = None
 def reviews_make(predictions: Iterable[Prediction], reviewer: User) -> list[Review]:
     """Each prediction confirmed as predicted, one by one."""
     return [review_make(prediction, reviewer) for prediction in predictions]
+
+
+def reauth_request(address: str = "192.0.2.10") -> HttpRequest:
+    """The request a sign-off or amendment re-authenticates with (the lockout keys on its address)."""
+    return RequestFactory().post("/review/sign/", REMOTE_ADDR=address)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.NoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,6 +95,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "accounts.authentication.DemoAccountRefusalBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -123,8 +125,14 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.integer("HEMATOVISION_LOGIN_COOLOFF_MI
 # Locks a username from the address that keeps failing; a stranger elsewhere cannot lock a
 # colleague out of their account.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# ...and an address whose failures over all usernames reach this limit within the cool-off is
+# locked too: a password spray over many usernames (accounts/lockout.py).
+AXES_HANDLER = "accounts.lockout.AddressLimitHandler"
+HEMATOVISION_LOGIN_ADDRESS_FAILURE_LIMIT = env.integer("HEMATOVISION_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# 429 in JSON for the API, the template for pages.
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 
 # --- Internationalisation --------------------------------------------------------------------------
@@ -132,6 +140,9 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.text("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# Cell images (no patient identifiers in them) may stay this long in the user's own browser cache.
+HEMATOVISION_CELL_IMAGE_CACHE_SECONDS = 300
 
 # --- Static and media files -------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -172,6 +183,14 @@ HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES = env.integer(
     "HEMATOVISION_UPLOAD_MAX_REQUEST_BYTES", 256 * 1024 * 1024
 )
 HEMATOVISION_UPLOAD_MAX_PIXELS = env.integer("HEMATOVISION_UPLOAD_MAX_PIXELS", 25_000_000)
+# No white blood cell image is smaller than this on a side, or more elongated than this.
+HEMATOVISION_UPLOAD_MIN_SIDE_PIXELS = env.integer("HEMATOVISION_UPLOAD_MIN_SIDE_PIXELS", 16)
+HEMATOVISION_UPLOAD_MAX_ASPECT_RATIO = float(env.integer("HEMATOVISION_UPLOAD_MAX_ASPECT_RATIO", 4))
+# One request checks at most this many files (archive members included) and decodes at most this
+# many pixels (about 1.5 s of PNG decoding on one core): far inside gunicorn's timeout
+# (scripts/gunicorn.conf.py). Files beyond are answered "not checked", one by one.
+HEMATOVISION_UPLOAD_REQUEST_MAX_FILES = env.integer("HEMATOVISION_UPLOAD_REQUEST_MAX_FILES", 1000)
+HEMATOVISION_UPLOAD_REQUEST_MAX_PIXELS = env.integer("HEMATOVISION_UPLOAD_REQUEST_MAX_PIXELS", 250_000_000)
 HEMATOVISION_ARCHIVE_MAX_MEMBERS = env.integer("HEMATOVISION_ARCHIVE_MAX_MEMBERS", 1000)
 HEMATOVISION_ARCHIVE_MAX_TOTAL_BYTES = env.integer("HEMATOVISION_ARCHIVE_MAX_TOTAL_BYTES", 256 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.integer("HEMATOVISION_UPLOAD_MAX_FILES", 1000)
@@ -229,12 +248,27 @@ HEMATOVISION_INFERENCE_MAX_ATTEMPTS = env.integer("HEMATOVISION_INFERENCE_MAX_AT
 # Work committed while the broker was unreachable has no message: workers sweep every INTERVAL
 # seconds for work still queued STALE seconds after creation and send it again, each row at most
 # once per RESEND seconds (so a long backlog is not re-sent at every sweep).
-HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS = env.integer("HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS", 60)
+HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS = env.integer("HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS", 15)
 HEMATOVISION_DISPATCH_STALE_SECONDS = env.integer("HEMATOVISION_DISPATCH_STALE_SECONDS", 120)
 HEMATOVISION_DISPATCH_RESEND_SECONDS = env.integer("HEMATOVISION_DISPATCH_RESEND_SECONDS", 30 * 60)
-# A running job whose worker wrote no heartbeat (one per batch, about a second each) for this long
-# lost its worker and is sent again by the sweep.
-HEMATOVISION_JOB_SILENT_SECONDS = env.integer("HEMATOVISION_JOB_SILENT_SECONDS", 5 * 60)
+# A running job's worker writes a heartbeat every HEARTBEAT seconds (a thread, so a slow model
+# load or batch beats too). After three missed beats (SILENT) the job lost its worker and the next
+# sweep sends it again: a killed worker's job resumes within SILENT + SWEEP_INTERVAL (45 s by
+# default), and a live job, which beats, is never taken over.
+HEMATOVISION_JOB_HEARTBEAT_SECONDS = env.integer("HEMATOVISION_JOB_HEARTBEAT_SECONDS", 10)
+HEMATOVISION_JOB_SILENT_SECONDS = env.integer(
+    "HEMATOVISION_JOB_SILENT_SECONDS", 3 * HEMATOVISION_JOB_HEARTBEAT_SECONDS
+)
+if HEMATOVISION_JOB_SILENT_SECONDS < 2 * HEMATOVISION_JOB_HEARTBEAT_SECONDS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "HEMATOVISION_JOB_SILENT_SECONDS must be at least twice HEMATOVISION_JOB_HEARTBEAT_SECONDS, "
+        "or the sweep takes over jobs whose worker is alive."
+    )
+
+# /ready/ waits at most this long for the broker and for a worker's answer to a ping.
+HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)
 
 # --- REST API ----------------------------------------------------------------------------------------
 # An API token works this many hours after it was issued (a shift and a half by default).

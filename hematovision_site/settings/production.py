@@ -4,6 +4,14 @@ from hematovision_site.settings.base import *  # noqa: F403
 from hematovision_site.settings.environment import env
 
 SECRET_KEY = env.text("SECRET_KEY", required=True)
+# Django only warns (security.W009) about a short or low-entropy key; production refuses to start.
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters with at least 5 different ones, and not a "
+        "'django-insecure-' key; generate one: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+    )
 ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", required=True)
 DATABASE_URL = env.text("DATABASE_URL", required=True)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}  # noqa: F405

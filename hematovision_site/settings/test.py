@@ -24,3 +24,5 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 # Static files straight from the finders: the suite never runs collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# No worker runs in most tests: /ready/ must not wait long for one to answer its ping.
+HEMATOVISION_READINESS_TIMEOUT_SECONDS = 0.2

@@ -9,7 +9,7 @@ from audit.models import AuditAction
 from audit.selectors import audit_chain_verify, audit_event_list, audit_event_visible_queryset
 from audit.services import audit_event_record
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_ids_from_start")]
 
 
 def _events(actor, count: int) -> list:
@@ -26,11 +26,53 @@ def _as_superuser_without_triggers(sql: str, params: list) -> None:
             cursor.execute("SET session_replication_role = DEFAULT")
 
 
+def _emptied_as_superuser_without_triggers() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred checks pending on the table
+    _as_superuser_without_triggers("TRUNCATE audit_auditevent", [])
+
+
 def test_an_untouched_chain_verifies(lab_staff, capsys):
     _events(lab_staff, 5)
     assert audit_chain_verify().intact
     call_command("verify_audit")
     assert "5 events verified" in capsys.readouterr().out
+
+
+def test_verify_fails_when_the_trail_was_emptied(lab_staff):
+    """Issue 11: after a TRUNCATE the trail verified as "intact: 0 events"."""
+    _events(lab_staff, 3)
+    _emptied_as_superuser_without_triggers()
+    result = audit_chain_verify()
+    assert not result.intact
+    assert "empty but ids up to" in result.problem
+    with pytest.raises(CommandError, match="Audit trail broken: the trail is empty"):
+        call_command("verify_audit")
+
+
+def test_verify_fails_when_the_chain_restarts_at_genesis_after_its_start_was_removed(lab_staff):
+    """Issue 11: one new event after a TRUNCATE chained to genesis while the ids went on."""
+    _events(lab_staff, 3)
+    _emptied_as_superuser_without_triggers()
+    restarted = _events(lab_staff, 1)[0]
+    result = audit_chain_verify()
+    assert (result.intact, result.first_broken_id) == (False, restarted.pk)
+    with pytest.raises(
+        CommandError, match=f"#{restarted.pk}: the trail starts at #{restarted.pk}, not at #1"
+    ):
+        call_command("verify_audit")
+
+
+def test_verify_fails_when_the_first_events_were_deleted(lab_staff):
+    events = _events(lab_staff, 4)
+    _as_superuser_without_triggers("DELETE FROM audit_auditevent WHERE id <= %s", [events[1].pk])
+    assert audit_chain_verify().first_broken_id == events[2].pk
+
+
+def test_an_empty_trail_of_a_new_database_verifies(capsys):
+    assert audit_chain_verify().intact
+    call_command("verify_audit")
+    assert "0 events verified" in capsys.readouterr().out
 
 
 def test_verify_names_an_event_whose_content_was_changed(lab_staff):

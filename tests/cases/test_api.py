@@ -118,8 +118,31 @@ def test_status_cannot_be_written_through_the_slide_api(api, slide):
 
 
 def test_a_slide_cannot_be_moved_to_another_patient(api, slide, other_patient):
-    api.patch(reverse("api:slide-detail", args=[slide.pk]), {"patient": other_patient.pk}, format="json")
+    """Issue 11: the PATCH answered 200 and silently ignored ``patient``; now it is refused."""
+    response = api.patch(
+        reverse("api:slide-detail", args=[slide.pk]),
+        {"patient": other_patient.pk, "notes": "x"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "cannot be changed" in response.json()["patient"][0]
     assert Slide.objects.get(pk=slide.pk).patient_id == slide.patient_id
+    assert Slide.objects.get(pk=slide.pk).notes == ""
+
+
+def test_a_slide_patch_repeating_its_own_patient_is_accepted(api, slide):
+    response = api.patch(
+        reverse("api:slide-detail", args=[slide.pk]),
+        {"patient": slide.patient_id, "notes": "y"},
+        format="json",
+    )
+    assert response.status_code == 200 and Slide.objects.get(pk=slide.pk).notes == "y"
+
+
+def test_the_schema_marks_a_slide_updates_patient_read_only(api):
+    schema = api.get(reverse("api:schema"), {"format": "json"}).json()
+    patch = schema["components"]["schemas"]["PatchedSlideUpdateRequest"]["properties"]
+    assert "patient" not in patch
 
 
 def test_lists_are_paginated_and_filtered(api, lab_staff, patient):

@@ -7,6 +7,7 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEvent
 from cases.models import Patient, Sex, Slide, SlideStatus, Stain
 from cases.services import (
+    PatientCorrectionError,
     SlideLockedError,
     SlideTransitionError,
     patient_create,
@@ -15,6 +16,7 @@ from cases.services import (
     slide_status_change,
     slide_update,
 )
+from tests.factories import slide_make
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +184,29 @@ def test_cell_image_create_stores_the_file_and_writes_one_upload_event(lab_staff
     }
     with cell_image.file.open("rb") as stored:
         assert stored.read() == data
+
+
+def test_changing_a_patient_with_a_signed_slide_is_a_reasoned_correction(lab_staff, patient):
+    signed = slide_make(patient, lab_staff, "S-SIGNED-1", status=SlideStatus.SIGNED)
+
+    with pytest.raises(PatientCorrectionError, match="S-SIGNED-1"):
+        patient_update(actor=lab_staff, patient=patient, changes={"family_name": "Roe"})
+    patient.refresh_from_db()
+    assert patient.family_name != "Roe"
+
+    patient_update(actor=lab_staff, patient=patient, changes={"family_name": "Roe"}, reason="Married name")
+    event = AuditEvent.objects.get(action=AuditAction.PATIENT_CORRECTED)
+    assert (event.reason, event.after) == (
+        "Married name",
+        {"family_name": "Roe", "signed_slides": [signed.accession_number]},
+    )
+    assert not AuditEvent.objects.filter(action=AuditAction.PATIENT_UPDATED).exists()
+
+
+def test_a_slide_signed_once_and_reopened_still_makes_a_change_a_correction(lab_staff, patient):
+    slide = slide_make(patient, lab_staff, "S-REOPENED-1", status=SlideStatus.IN_REVIEW)
+    slide_status_change(actor=lab_staff, slide=slide, to_status=SlideStatus.SIGNED)
+    slide_status_change(actor=lab_staff, slide=slide, to_status=SlideStatus.IN_REVIEW, reason="amend")
+
+    with pytest.raises(PatientCorrectionError):
+        patient_update(actor=lab_staff, patient=patient, changes={"mrn": "NEW-1"})

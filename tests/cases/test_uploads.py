@@ -197,3 +197,79 @@ def test_the_pixel_limit_is_an_error_not_a_warning():
 )
 def test_filename_sanitise(raw, clean):
     assert filename_sanitise(raw) == clean
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("x.jpg.php", "extension '.php' of a script"),
+        ("x.php.jpg", "extension '.php' of a script"),
+        ("cell.PNG.Html", "extension '.html' of a script"),
+        ("ｘ．ｐｈｐ.png", "extension '.php' of a script"),
+        ("x.php%00.jpg", "NUL"),
+        ("x%00.png", "NUL"),
+        ("cell.png\x00.php", "NUL"),
+    ],
+)
+def test_a_valid_image_under_a_hostile_name_is_refused(lab_staff, slide, name, reason):
+    """Issue 11: ``x.jpg.php`` and ``x.php%00.jpg`` carrying a real PNG were accepted."""
+    [outcome] = cell_images_upload(actor=lab_staff, slide=slide, files=[uploaded(name, distinct_png(7))])
+    assert not outcome.accepted and reason in outcome.reason
+    zipped = zip_bytes({name.replace("\x00", ""): distinct_png(8)})
+    [member] = cell_images_upload(actor=lab_staff, slide=slide, files=[uploaded("set.zip", zipped)])
+    assert not member.accepted
+    assert CellImage.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("size", "reason"),
+    [
+        ((1, 1), "image is 1×1 px; each side must be at least 16 px"),
+        ((15, 40), "image is 15×40 px; each side must be at least 16 px"),
+        ((10000, 1), "image is 10000×1 px; each side must be at least 16 px"),
+        ((2000, 16), "image is 2000×16 px; its aspect ratio 125:1 is beyond the limit of 4:1"),
+        ((16, 80), "aspect ratio 5:1 is beyond the limit of 4:1"),
+    ],
+)
+def test_degenerate_images_are_refused_naming_the_limit(size, reason):
+    """Issue 11: a 1×1 black PNG was accepted and classified (neutrophil 32%)."""
+    with pytest.raises(UploadRejected, match=re.escape(reason)):
+        image_validate(
+            data=image_bytes("PNG", size=size, color=(0, 0, 0)), original_filename="x.png", limits=TEST_LIMITS
+        )
+
+
+def test_images_at_the_limits_pass():
+    for size in ((16, 16), (64, 16), (16, 64)):
+        assert image_validate(
+            data=image_bytes("PNG", size=size), original_filename="x.png", limits=TEST_LIMITS
+        )
+
+
+@pytest.mark.django_db
+def test_one_request_decodes_a_bounded_number_of_pixels_and_answers_every_file(lab_staff, slide, settings):
+    settings.HEMATOVISION_UPLOAD_REQUEST_MAX_PIXELS = 3 * 40 * 30
+    files = [uploaded(f"{index}.png", image_bytes("PNG", (40, 30), (index, 9, 9))) for index in range(3)]
+    files.append(
+        uploaded("set.zip", zip_bytes({"a.png": distinct_png(1, (40, 30)), "b.png": distinct_png(2)}))
+    )
+
+    outcomes = cell_images_upload(actor=lab_staff, slide=slide, files=files)
+
+    assert [outcome.accepted for outcome in outcomes] == [True, True, True, False, False]
+    assert {outcome.reason for outcome in outcomes[3:]} == {
+        "not checked: one upload decodes at most 3,600 pixels and the images before this one used them; "
+        "send the rest in another upload"
+    }
+    assert [outcome.filename for outcome in outcomes[3:]] == ["set.zip › a.png", "set.zip › b.png"]
+    assert CellImage.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_one_request_checks_a_bounded_number_of_files(lab_staff, slide, settings):
+    settings.HEMATOVISION_UPLOAD_REQUEST_MAX_FILES = 2
+    files = [uploaded(f"{index}.png", distinct_png(index)) for index in range(3)]
+    outcomes = cell_images_upload(actor=lab_staff, slide=slide, files=files)
+    assert [outcome.accepted for outcome in outcomes] == [True, True, False]
+    assert outcomes[2].reason.startswith("not checked: one upload checks at most 2 files")

@@ -756,6 +756,26 @@ def _executables_and_documents() -> list[Entry]:
     return [(name, data, f"{name.split('.')[0]} named .{name.split('.')[1]}") for name, data in files.items()]
 
 
+def _valid_images_refused() -> list[Entry]:
+    """Issue 11: real, decodable images that must still be refused, for their name (a script
+    extension, an encoded NUL) or their shape (smaller or more elongated than any cell image)."""
+    named = [
+        (name, distinct_png(1100 + index), f"valid PNG under the hostile name {name!r}")
+        for index, name in enumerate(
+            ["x.jpg.php", "x.php%00.jpg", "x.php.jpg", "cell.png.phtml", "cell%00.png", "r.svg.png"]
+        )
+    ]
+    shapes = [
+        ("dot.png", image_bytes("PNG", (1, 1), (0, 0, 0)), "1×1 black PNG"),
+        ("line.png", image_bytes("PNG", (10000, 1), (0, 0, 0)), "10000×1 PNG"),
+        ("column.png", image_bytes("PNG", (1, 10000), (0, 0, 0)), "1×10000 PNG"),
+        ("small.jpg", image_bytes("JPEG", (15, 15)), "15×15 JPEG"),
+        ("strip.bmp", image_bytes("BMP", (200, 20)), "200×20 BMP (10:1)"),
+        ("strip.tif", image_bytes("TIFF", (20, 100)), "20×100 TIFF (5:1)"),
+    ]
+    return named + shapes
+
+
 def bad_upload_corpus() -> list[Entry]:
     return (
         _hand_written()
@@ -771,4 +791,5 @@ def bad_upload_corpus() -> list[Entry]:
         + _archives()
         + _hostile_names()
         + _executables_and_documents()
+        + _valid_images_refused()
     )

@@ -148,3 +148,38 @@ def test_a_submit_the_broker_refuses_still_succeeds_and_leaves_the_job_queued(
     job.refresh_from_db()
     assert job.status == InferenceJobStatus.QUEUED
     assert "left for the sweep" in caplog.text
+
+
+def test_a_killed_workers_job_resumes_within_a_minute_and_live_jobs_are_not_taken_over(settings):
+    """Issue 11: HEMATOVISION_JOB_SILENT_SECONDS was 300 on its own: a killed worker's job waited
+    up to 5 minutes. It is now three heartbeats, and the sweep runs often enough."""
+    from django.conf import settings as configured
+
+    heartbeat = configured.HEMATOVISION_JOB_HEARTBEAT_SECONDS
+    silent = configured.HEMATOVISION_JOB_SILENT_SECONDS
+    assert silent == 3 * heartbeat
+    assert silent + configured.HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS < 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_job_beats_on_its_own_while_its_worker_is_busy(
+    slide_with_cells, lab_staff, model_version, settings
+):
+    """A live job beats even through a model load or batch slower than the silence threshold."""
+    import time
+
+    from classifier.services import job_heartbeat
+
+    settings.HEMATOVISION_JOB_HEARTBEAT_SECONDS = 0.05
+    long_ago = timezone.now() - timedelta(minutes=10)
+    job = InferenceJob.objects.create(
+        slide=slide_with_cells,
+        model_version=model_version,
+        requested_by=lab_staff,
+        status=InferenceJobStatus.RUNNING,
+        heartbeat_at=long_ago,
+    )
+    with job_heartbeat(job.pk):
+        time.sleep(0.5)  # the worker is busy (loading a model, classifying a batch)
+    job.refresh_from_db()
+    assert job.heartbeat_at > timezone.now() - timedelta(seconds=1)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 APPEND_ONLY_TABLES = [
     "audit_auditevent",
@@ -17,6 +17,7 @@ APPEND_ONLY_TABLES = [
     "classifier_slidesignature",
     "classifier_slideamendment",
     "classifier_cellexclusion",
+    "classifier_slidedomainassessment",
 ]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +32,21 @@ def test_postgresql_refuses_update_and_delete(table):
             [table],
         )
         assert cursor.fetchone()[0] == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+def test_postgresql_refuses_truncate_even_to_a_role_granted_all(table):
+    """Issue 11: row triggers never fire on TRUNCATE, and GRANT ALL includes TRUNCATE."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE hv_granted_all NOLOGIN")  # rolled back with the test
+        cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO hv_granted_all")
+        cursor.execute("SET LOCAL ROLE hv_granted_all")
+        with pytest.raises(IntegrityError, match="append-only: TRUNCATE refused"), transaction.atomic():
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+        cursor.execute("RESET ROLE")
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass", [table])
+        assert cursor.fetchone()[0] >= 3  # UPDATE or DELETE per row, TRUNCATE per statement
 
 
 def test_sqlite_migrated_from_scratch_keeps_every_trigger(tmp_path):

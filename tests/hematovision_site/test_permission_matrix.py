@@ -60,6 +60,8 @@ GRADCAM = dict(anonymous=LOGIN, lab_staff=202, pathologist=202, administrator=40
 MATRIX: dict[str, Cell] = {
     "home": Cell(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=200),
     "health": Cell(anonymous=200, lab_staff=200, pathologist=200, administrator=200, outsider=200),
+    # Open to all like /health/; here no worker runs and no model is verified: not ready, alike for all.
+    "ready": Cell(anonymous=503, lab_staff=503, pathologist=503, administrator=503, outsider=503),
     "accounts:login": Cell(anonymous=200, lab_staff=302, pathologist=302, administrator=302, outsider=302),
     "accounts:logout": Cell(
         anonymous=302, lab_staff=302, pathologist=302, administrator=302, outsider=302, method="post"

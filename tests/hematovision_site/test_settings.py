@@ -47,6 +47,17 @@ def test_a_missing_required_variable_stops_start_up_naming_it(missing):
     assert f"Set the {missing} environment variable" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "secret_key",
+    ["short-but-not-empty", "a" * 64, "django-insecure-" + "k7#Vq2!pX9$wL4@zR8^nT1&bY6*cM3(fH5)jD0-gS"],
+)
+def test_production_refuses_a_weak_secret_key(secret_key):
+    """Issue 11: a short SECRET_KEY was only warned about (security.W009)."""
+    result = manage("check", environment={**PRODUCTION_ENVIRONMENT, "SECRET_KEY": secret_key})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be at least 50 characters" in result.stderr
+
+
 def test_demo_users_are_refused_in_production():
     result = manage("demo_users", environment=PRODUCTION_ENVIRONMENT)
     assert result.returncode != 0

@@ -23,6 +23,7 @@ from review.fhir import slide_fhir_bundle
 from review.models import Review
 from review.services import ReviewError, prediction_review, slide_bulk_confirm, slide_sign
 from tests.conftest import PASSWORD
+from tests.factories import reauth_request
 from tests.integration.test_inference_pipeline import _job_finished, _wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -92,10 +93,12 @@ def test_another_labs_slide_is_out_of_domain_never_bulk_confirmed_and_signed_onl
     for prediction in predictions:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
     with pytest.raises(ReviewError, match="confirm that you reviewed every cell"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, domain_acknowledged=True)
+    signature = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), domain_acknowledged=True
+    )
     assert signature.differential["domain"] == {
         "verdict": "out_of_domain",
         "model_version": job.model_version.name,

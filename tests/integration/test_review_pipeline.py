@@ -18,6 +18,7 @@ from classifier.services import slide_submit
 from devtools.benchmark import shared_test_images
 from review.services import prediction_review, slide_bulk_confirm, slide_sign
 from tests.conftest import PASSWORD
+from tests.factories import reauth_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -69,7 +70,7 @@ def test_a_classified_slide_is_verified_explained_signed_and_reported(lab_staff,
     summary = slide_bulk_confirm(actor=pathologist, slide=slide)
     for unreviewed in Prediction.objects.filter(cell_image__slide=slide, reviews__isnull=True):
         prediction_review(actor=pathologist, prediction=unreviewed, label=unreviewed.label)
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.SIGNED

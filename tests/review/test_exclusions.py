@@ -26,7 +26,7 @@ from review.services import (
     slide_sign,
 )
 from tests.conftest import PASSWORD
-from tests.factories import cell_image_make, distinct_png, inference_job_make, reviews_make
+from tests.factories import cell_image_make, distinct_png, inference_job_make, reauth_request, reviews_make
 
 pytestmark = pytest.mark.django_db
 
@@ -70,12 +70,12 @@ def exclude(
 
 def test_a_failed_cell_blocks_sign_off_until_it_is_excluded(pathologist, slide, all_reviewed, failed_cell):
     with pytest.raises(ReviewError, match="1 of 6 cells was unreadable for the model; retry"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     exclusion = cell_image_exclude(
         actor=pathologist, cell_image=failed_cell, category="unreadable", reason="Image truncated at upload"
     )
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     assert (exclusion.excluded, exclusion.category, exclusion.decided_by) == (True, "unreadable", pathologist)
     [event] = AuditEvent.objects.filter(action=AuditAction.CELL_EXCLUDED)
@@ -166,7 +166,7 @@ def test_withdrawing_an_exclusion_supersedes_it_and_the_cell_needs_its_review_ag
 
 
 def test_a_signed_slide_takes_no_exclusion(pathologist, slide, all_reviewed):
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     with pytest.raises(SlideLockedError):
         exclude(pathologist, all_reviewed[0].cell_image)
@@ -184,7 +184,7 @@ def test_a_slide_whose_every_cell_is_excluded_cannot_be_signed(pathologist, slid
     exclude(pathologist, failed_cell)
 
     with pytest.raises(ReviewError, match="Every cell is excluded"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
 
 def test_progress_names_each_kind_of_unresolved_cell(

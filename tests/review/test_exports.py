@@ -27,7 +27,7 @@ from review.exports import COLUMNS, ExportScope, export_rows, rows_to_csv
 from review.fhir import LOINC, LOINC_CODES, UCUM
 from review.services import cell_image_exclude, prediction_review, slide_amend, slide_sign
 from tests.conftest import PASSWORD
-from tests.factories import reviews_make
+from tests.factories import reauth_request, reviews_make
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def reviewed(pathologist, slide, predictions) -> list[Prediction]:
 
 @pytest.fixture
 def signed(pathologist, slide, reviewed):
-    return slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    return slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
 
 def csv_rows(content: bytes) -> list[dict[str, str]]:
@@ -214,8 +214,8 @@ def test_fhir_bundle_of_a_signed_slide_validates_and_carries_the_differential(
 
 
 def test_fhir_report_after_an_amendment_is_marked_amended(pathologist, pathologist_client, slide, signed):
-    slide_amend(actor=pathologist, slide=slide, reason="Recount")
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_amend(actor=pathologist, slide=slide, reason="Recount", password=PASSWORD, request=reauth_request())
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
@@ -293,7 +293,7 @@ def test_fhir_report_counts_only_cells_that_are_not_excluded(
         actor=pathologist, cell_image=predictions[-1].cell_image, category="smudge", reason="Smudge cell"
     )
     reviews_make(predictions[:-1], pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
@@ -342,3 +342,40 @@ def test_administrators_get_no_export(administrator_client, slide, reviewed):
 
     assert response.status_code == 403
     assert not export_events()
+
+
+def test_a_patient_corrected_after_signing_keeps_the_signed_identity_on_every_report(
+    lab_client, pathologist_client, slide, signed
+):
+    """Issue 11: PATCH of a signed slide's patient changed the identity its FHIR report showed."""
+    url = reverse("api:patient-detail", args=[slide.patient_id])
+    refused = lab_client.patch(url, {"mrn": "MRN-9999"}, content_type="application/json")
+    corrected = lab_client.patch(
+        url,
+        {"mrn": "MRN-9999", "family_name": "Roe", "correction_reason": "MRN typed from the wrong form"},
+        content_type="application/json",
+    )
+
+    assert refused.status_code == 400 and b"correction" in refused.content
+    assert corrected.status_code == 200
+    signed.refresh_from_db()
+    assert (signed.patient_identity["mrn"], signed.patient_identity["family_name"]) == ("MRN-5001", "Doe")
+    fhir = json.loads(
+        pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"}).content
+    )
+    resources = {entry["resource"]["resourceType"]: entry["resource"] for entry in fhir["entry"]}
+    assert resources["Patient"]["identifier"][0]["value"] == "MRN-5001"
+    assert resources["Patient"]["name"] == [{"family": "Doe", "given": ["Jane"]}]
+    assert "corrected after signing" in resources["DiagnosticReport"]["conclusion"]
+    assert "MRN typed from the wrong form" in resources["DiagnosticReport"]["conclusion"]
+    [row, *_] = csv_rows(
+        pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "csv"}).content
+    )
+    assert (row["patient_mrn"], row["signed_patient_mrn"], row["signed_patient_name"]) == (
+        "MRN-9999",
+        "MRN-5001",
+        "Doe, Jane",
+    )
+    assert row["patient_corrected_after_signing"] == "True"
+    page = lab_client.get(reverse("cases:slide_detail", args=[slide.pk]))
+    assert b"MRN MRN-5001" in page.content and b"MRN typed from the wrong form" in page.content

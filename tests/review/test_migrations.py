@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("audit_ids_from_start")
 def test_postgresql_database_from_before_the_move_keeps_every_row_permission_and_event():
     assert connection.vendor == "postgresql"
     checked = review_move_check()

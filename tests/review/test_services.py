@@ -19,7 +19,7 @@ from review.services import (
     slide_sign,
 )
 from tests.conftest import PASSWORD
-from tests.factories import cell_image_make, distinct_png, model_version_make, reviews_make
+from tests.factories import cell_image_make, distinct_png, model_version_make, reauth_request, reviews_make
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +173,7 @@ def test_sign_off_is_refused_while_a_cell_has_no_review(pathologist, slide, pred
     reviews_make(predictions[:-1], pathologist)
 
     with pytest.raises(ReviewError, match="1 of 5 cells has no review"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
@@ -185,14 +185,14 @@ def test_sign_off_is_refused_while_a_cell_has_no_prediction(pathologist, lab_sta
     cell_image_make(slide, lab_staff, distinct_png(999), name="late.png")
 
     with pytest.raises(ReviewError, match="1 of 6 cells has no classification"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
 
 def test_a_wrong_password_is_refused_and_audited(pathologist, slide, predictions):
     reviews_make(predictions, pathologist)
 
     with pytest.raises(ReviewError, match="password"):
-        slide_sign(actor=pathologist, slide=slide, password="not-my-password")
+        slide_sign(actor=pathologist, slide=slide, password="not-my-password", request=reauth_request())
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
@@ -205,13 +205,70 @@ def test_a_wrong_password_is_refused_and_audited(pathologist, slide, predictions
     )
 
 
+def test_wrong_sign_passwords_count_towards_the_login_lockout(pathologist, slide, predictions, settings):
+    """Issue 11: 30 wrong tries at ~4/s, no lock. Now the login's lockout counts them."""
+    from axes.models import AccessAttempt
+
+    reviews_make(predictions, pathologist)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        with pytest.raises(ReviewError, match="password is not correct|locked"):
+            slide_sign(actor=pathologist, slide=slide, password="guess", request=reauth_request("192.0.2.66"))
+    attempt = AccessAttempt.objects.get(username="patho", ip_address="192.0.2.66")
+    assert attempt.failures_since_start == settings.AXES_FAILURE_LIMIT
+
+    with pytest.raises(ReviewError, match="locked"):
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request("192.0.2.66"))
+
+    assert not SlideSignature.objects.exists()
+    assert [event.after["cause"] for event in events(AuditAction.SLIDE_SIGN_REFUSED)][-1] == (
+        "account locked out"
+    )
+
+
+def test_the_slide_state_is_checked_before_the_password(pathologist, slide, predictions):
+    """Issue 11: a right password got a different message than a wrong one on an unsignable slide."""
+    reviews_make(predictions[:-1], pathologist)
+    answers = []
+    for password in ("wrong-password", PASSWORD):
+        with pytest.raises(ReviewError) as refused:
+            slide_sign(actor=pathologist, slide=slide, password=password, request=reauth_request())
+        answers.append(refused.value.messages)
+    assert (
+        answers[0]
+        == answers[1]
+        == ["The slide cannot be signed yet: 1 of 5 cells has no review yet; review or exclude them."]
+    )
+    assert not events(AuditAction.SLIDE_SIGN_REFUSED)
+
+
+def test_amending_needs_the_password_and_a_wrong_one_is_refused_audited_and_counted(
+    pathologist, slide, predictions
+):
+    from axes.models import AccessAttempt
+
+    reviews_make(predictions, pathologist)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+
+    with pytest.raises(ReviewError, match="password is not correct; the slide was not reopened"):
+        slide_amend(
+            actor=pathologist, slide=slide, reason="Recount", password="guess", request=reauth_request()
+        )
+
+    slide.refresh_from_db()
+    assert slide.status == SlideStatus.SIGNED
+    assert not slide.amendments.exists()
+    [refusal] = events(AuditAction.SLIDE_AMEND_REFUSED)
+    assert (refusal.actor, refusal.after["cause"]) == (pathologist, "wrong password")
+    assert AccessAttempt.objects.get(username="patho").failures_since_start == 1
+
+
 def test_signing_records_name_time_meaning_and_the_verified_differential(pathologist, slide, predictions):
     reviews_make(predictions[:-1], pathologist)
     prediction_review(
         actor=pathologist, prediction=predictions[-1], label=CellClass.NEUTROPHIL, reason="Lobed"
     )
 
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     assert (signature.version, signature.signer, signature.signer_full_name, signature.meaning) == (
         1,
@@ -230,7 +287,7 @@ def test_signing_records_name_time_meaning_and_the_verified_differential(patholo
 
 def test_a_signed_slide_refuses_reviews_uploads_and_edits(pathologist, lab_staff, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
     reviews_before = Review.objects.count()
 
     with pytest.raises(SlideLockedError):
@@ -254,16 +311,16 @@ def test_lab_staff_cannot_sign(lab_staff, pathologist, slide, predictions):
     reviews_make(predictions, pathologist)
 
     with pytest.raises(PermissionDenied):
-        slide_sign(actor=lab_staff, slide=slide, password=PASSWORD)
+        slide_sign(actor=lab_staff, slide=slide, password=PASSWORD, request=reauth_request())
     assert not SlideSignature.objects.exists()
 
 
 def test_an_amendment_needs_a_reason(pathologist, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     with pytest.raises(ReviewError, match="reason"):
-        slide_amend(actor=pathologist, slide=slide, reason=" ")
+        slide_amend(actor=pathologist, slide=slide, reason=" ", password=PASSWORD, request=reauth_request())
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.SIGNED
@@ -273,15 +330,21 @@ def test_an_amendment_reopens_the_slide_and_the_next_signature_is_a_new_version(
     pathologist, slide, predictions
 ):
     reviews_make(predictions, pathologist)
-    first = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    first = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
-    amendment = slide_amend(actor=pathologist, slide=slide, reason="Cell 4 is a lymphocyte")
+    amendment = slide_amend(
+        actor=pathologist,
+        slide=slide,
+        reason="Cell 4 is a lymphocyte",
+        password=PASSWORD,
+        request=reauth_request(),
+    )
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
     correction = prediction_review(
         actor=pathologist, prediction=predictions[3], label=CellClass.LYMPHOCYTE, reason="Re-read"
     )
-    second = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    second = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     assert (amendment.signature, amendment.reason) == (first, "Cell 4 is a lymphocyte")
     assert correction.supersedes is not None
@@ -294,7 +357,9 @@ def test_an_amendment_reopens_the_slide_and_the_next_signature_is_a_new_version(
 
 def test_only_a_signed_slide_can_be_amended(pathologist, slide, predictions):
     with pytest.raises(ReviewError, match="Only a signed slide"):
-        slide_amend(actor=pathologist, slide=slide, reason="Why not")
+        slide_amend(
+            actor=pathologist, slide=slide, reason="Why not", password=PASSWORD, request=reauth_request()
+        )
 
 
 def test_sign_off_waits_for_a_running_classification_job(pathologist, slide, predictions):
@@ -303,13 +368,13 @@ def test_sign_off_waits_for_a_running_classification_job(pathologist, slide, pre
     InferenceJob.objects.filter(pk=job.pk).update(status=InferenceJobStatus.RUNNING)
 
     with pytest.raises(ReviewError, match="still running"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
     assert not SlideSignature.objects.exists()
 
 
 def test_a_signed_slide_is_not_re_classified(pathologist, lab_staff, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
     jobs_before = InferenceJob.objects.count()
 
     with pytest.raises(SlideLockedError):

@@ -15,7 +15,7 @@ from review.models import ExclusionCategory, Review, SlideSignature
 from review.selectors import slide_differential
 from review.services import cell_image_exclude, prediction_review, slide_sign
 from tests.conftest import PASSWORD
-from tests.factories import reviews_make
+from tests.factories import reauth_request, reviews_make
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def test_queue_by_slide_includes_a_signed_slide_and_the_default_queue_does_not(
     pathologist, pathologist_client, slide, predictions
 ):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     assert queue_ids(pathologist_client.get(reverse("review:queue"))) == []
     assert len(queue_ids(pathologist_client.get(reverse("review:queue"), {"slide": slide.pk}))) == 5
@@ -165,6 +165,25 @@ def test_sign_page_with_a_wrong_password_answers_400_and_is_audited(
     assert slide.status == SlideStatus.IN_REVIEW
 
 
+def test_the_sign_page_locks_out_after_the_login_failure_limit(
+    pathologist, pathologist_client, slide, predictions, settings
+):
+    for prediction in predictions:
+        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    url = reverse("review:slide_sign", args=[slide.pk])
+
+    answers = [
+        pathologist_client.post(url, {"password": "wrong"}).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT + 1)
+    ]
+    right = pathologist_client.post(url, {"password": PASSWORD})
+
+    assert answers == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429, 429]
+    assert right.status_code == 429
+    slide.refresh_from_db()
+    assert slide.status == SlideStatus.IN_REVIEW
+
+
 def test_signing_shows_the_signature_on_the_slide_page(
     pathologist, pathologist_client, lab_client, slide, predictions
 ):
@@ -181,12 +200,17 @@ def test_signing_shows_the_signature_on_the_slide_page(
 
 def test_amend_page_reopens_the_slide(pathologist, pathologist_client, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
-    empty = pathologist_client.post(reverse("review:slide_amend", args=[slide.pk]), {"reason": ""})
-    response = pathologist_client.post(reverse("review:slide_amend", args=[slide.pk]), {"reason": "Recount"})
+    url = reverse("review:slide_amend", args=[slide.pk])
+    empty = pathologist_client.post(url, {"reason": "", "password": PASSWORD})
+    no_password = pathologist_client.post(url, {"reason": "Recount"})
+    wrong = pathologist_client.post(url, {"reason": "Recount", "password": "wrong"})
+    response = pathologist_client.post(url, {"reason": "Recount", "password": PASSWORD})
 
-    assert empty.status_code == 200 and response.status_code == 302
+    assert (empty.status_code, no_password.status_code, wrong.status_code) == (200, 200, 400)
+    assert b"password is not correct" in wrong.content
+    assert response.status_code == 302
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
     assert slide.amendments.get().reason == "Recount"

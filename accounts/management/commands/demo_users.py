@@ -2,15 +2,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.demo import DEMO_ACCOUNTS
 from accounts.models import User
-from accounts.roles import Role
-
-# Fixed and published in the README: these accounts exist only for the local quick start.
-DEMO_ACCOUNTS = (
-    ("labstaff", "demo-labstaff-2024", Role.LAB_STAFF, "Lena", "Lab"),
-    ("pathologist", "demo-pathologist-2024", Role.PATHOLOGIST, "Paula", "Pathologist"),
-    ("admin", "demo-admin-2024", Role.ADMIN, "Adam", "Admin"),
-)
 
 
 class Command(BaseCommand):

@@ -17,6 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         result = audit_chain_verify()
+        if not result.intact and result.first_broken_id is None:
+            raise CommandError(f"Audit trail broken: {result.problem}.")
         if not result.intact:
             raise CommandError(
                 f"Audit chain broken at event #{result.first_broken_id}: {result.problem} "

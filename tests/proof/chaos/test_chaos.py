@@ -216,6 +216,7 @@ def test_a_worker_killed_with_the_production_visibility_timeout_is_resumed_by_th
         "TEST_REDIS_URL": private_redis.url,
         "HEMATOVISION_INFERENCE_BATCH_SIZE": "5",
         "HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS": "1",
+        "HEMATOVISION_JOB_HEARTBEAT_SECONDS": "1",
         "HEMATOVISION_JOB_SILENT_SECONDS": "3",
     }
     worker = make_worker(**environment)

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.roles import Role
 from devtools.scale_pages import PAGES, PageCase, scale_users
 from devtools.scale_seed import ScaleDataset, SeedPlan, scale_dataset_create
+from tests.conftest import audit_sequence_restart
 from tests.factories import model_version_make
 
 SMALL = SeedPlan(prefix="SMALL", cells=20, cells_per_slide=2, slides_per_patient=2, seed=1)
@@ -45,6 +46,7 @@ def page_get(page: PageCase, dataset: ScaleDataset, role: Role) -> tuple[int, in
 @pytest.fixture(scope="module")
 def scale_world(django_db_setup, django_db_blocker) -> Iterator[ScaleWorld]:
     with django_db_blocker.unblock(), transaction.atomic():
+        audit_sequence_restart()  # the seeded trail is checked from its start
         users = scale_users()
         model_version = model_version_make("scale-test", is_active=True)
         seed = {"lab_staff": users[Role.LAB_STAFF], "pathologist": users[Role.PATHOLOGIST]}

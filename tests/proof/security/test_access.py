@@ -34,7 +34,8 @@ def test_token_requests_lock_after_the_failure_limit_and_share_the_login_form_lo
     assert ask_token("203.0.113.7") == 429  # the right password, locked out
     credentials = {"username": "lab", "password": PASSWORD}
     locked = Client(REMOTE_ADDR="203.0.113.7").post(reverse("api:token"), credentials)
-    assert locked["Content-Type"].startswith("text/html")  # the login page's, as the schema says
+    assert locked["Content-Type"] == "application/json"  # issue 11: the API's lockout answers JSON
+    assert "locked out" in locked.json()["detail"] and int(locked["Retry-After"]) > 0
     form = Client(REMOTE_ADDR="203.0.113.7").post(
         reverse("accounts:login"), {"username": "lab", "password": PASSWORD}
     )
