@@ -44,7 +44,7 @@ def test_a_small_plan_writes_the_rows_it_reports(seeded):
     assert SlideSignature.objects.count() == 2
 
 
-def test_the_seeded_rows_are_audited_on_the_hash_chain_after_earlier_events():
+def test_the_seeded_rows_are_audited_on_the_hash_chain_after_earlier_events(audit_ids_from_start):
     users = scale_users()
     earlier = audit_event_record(action=AuditAction.LOGIN, actor=users[Role.LAB_STAFF])
 
