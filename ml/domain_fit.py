@@ -98,10 +98,11 @@ def fit_thresholds(validation_scores: dict[str, np.ndarray]) -> tuple[DomainThre
     per_source = {}
     for source, scores in validation_scores.items():
         medians = slide_medians(scores, MIN_SLIDE_CELLS, SLIDE_DRAWS, rng)
+        # "higher" picks an observed value at or above the quantile, so at most FLAG_RATE lie above.
         per_source[source] = {
             "cells": len(scores),
-            "cell_quantile": float(np.quantile(scores, quantile)),
-            "slide_quantile": float(np.quantile(medians, quantile)),
+            "cell_quantile": float(np.quantile(scores, quantile, method="higher")),
+            "slide_quantile": float(np.quantile(medians, quantile, method="higher")),
         }
     thresholds = DomainThresholds(
         cell=max(item["cell_quantile"] for item in per_source.values()),

@@ -4,8 +4,9 @@ Layer choice (validation only): which of the served model's own features tell on
 from the other. For each candidate (channel mean and std of one or more layers of wbc-mnv2-v1),
 Gaussians are fitted on ONE source's training cells and judged on validation cells: that source's
 (in domain) against the other source's (out of domain), both ways. Reported: AUROC and the margin
-(1st percentile of the other lab's scores / 99th percentile of the own lab's); the kept set has
-the largest smaller-of-both-ways margin among the plain layer sets.
+(1st percentile of the other lab's scores / 99th percentile of the own lab's). The served
+model's penultimate features (out_relu) barely separate the labs; early layers separate them
+completely, and `ml.model.DOMAIN_LAYERS` keeps the early pair with the widest margins.
 
 Leave one source out: a full retrain without one source is too slow on this CPU, so it uses a
 cheaper, stated design: a frozen ImageNet MobileNetV2 (160 px, the served cell crop; it never saw

@@ -69,9 +69,12 @@ def make_tiny_model_dir(
         "review_threshold": review_threshold,
     }
     if domain is not None:
-        features = TINY_FEATURES
         statistics = DomainStatistics(
-            np.zeros((len(classes), features), np.float32), np.eye(features), domain
+            sources=["tiny"],
+            means=np.zeros((1, len(classes), TINY_FEATURES), np.float32),
+            whitening=np.eye(TINY_FEATURES, dtype=np.float32)[np.newaxis],
+            scales=np.ones(1, np.float32),
+            thresholds=domain,
         )
         save_domain_statistics(model_dir, statistics)
         card["domain"] = {"file": DOMAIN_FILE, "cell_threshold": domain.cell, "slide_threshold": domain.slide}
