@@ -21,6 +21,7 @@ from ml.domain import (
     SlideDecision,
     Verdict,
     decide_auto_accept,
+    thresholds_from_card,
 )
 from ml.gradcam import GradCamExplainer
 from ml.paths import default_model_dir
@@ -41,6 +42,7 @@ __all__ = [
     "default_model_directory",
     "explainer_for",
     "predictor_for",
+    "thresholds_from_card",
     "validated_domains",
 ]
 

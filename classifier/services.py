@@ -40,6 +40,7 @@ from classifier.adapter import (
     model_directory_hashes,
     model_directory_store,
     predictor_for,
+    thresholds_from_card,
     validated_domains,
 )
 from classifier.broker_recovery import task_send_or_defer
@@ -84,6 +85,7 @@ def model_version_register(
     if list(card.get("classes", [])) != list(CellClass.values):
         raise ValidationError(f"The model in {directory} must predict exactly {CellClass.values}.")
     file_hashes = model_directory_hashes(directory)
+    domain = thresholds_from_card(card)
     model_version = ModelVersion(
         name=str(card["version"]),
         directory=model_directory_store(directory),
@@ -91,8 +93,8 @@ def model_version_register(
         file_hashes=file_hashes,
         review_threshold=float(card["review_threshold"]),
         metrics=card.get("metrics", {}),
-        domain_cell_threshold=_card_domain_threshold(card, "cell_threshold"),
-        domain_slide_threshold=_card_domain_threshold(card, "slide_threshold"),
+        domain_cell_threshold=domain.cell if domain else None,
+        domain_slide_threshold=domain.slide if domain else None,
         validated_domains=validated_domains(card),
         registered_by=actor,
     )
@@ -112,11 +114,6 @@ def model_version_register(
     if activate or not ModelVersion.objects.filter(is_active=True).exists():
         model_version_activate(actor=actor, model_version=model_version)
     return model_version
-
-
-def _card_domain_threshold(card: dict, key: str) -> float | None:
-    domain = card.get("domain") or {}
-    return float(domain[key]) if key in domain else None
 
 
 def model_version_register_default(*, actor: User | None = None) -> ModelVersion | None:
