@@ -34,14 +34,18 @@ class Patient(models.Model):
 class SlideStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     SUBMITTED = "submitted", "Submitted"
+    READY_FOR_REVIEW = "ready_for_review", "Ready for review"
     IN_REVIEW = "in_review", "In review"
     SIGNED = "signed", "Signed"
 
 
-# The only status changes a service may make. Signed → in review is an amendment (reopening).
+# The only status changes a service may make. Submitted → ready for review when classification
+# has finished; submitted → in review when a pathologist starts before it has; signed → in review
+# is an amendment (reopening).
 SLIDE_STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
     SlideStatus.DRAFT: frozenset({SlideStatus.SUBMITTED}),
-    SlideStatus.SUBMITTED: frozenset({SlideStatus.IN_REVIEW}),
+    SlideStatus.SUBMITTED: frozenset({SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW}),
+    SlideStatus.READY_FOR_REVIEW: frozenset({SlideStatus.IN_REVIEW}),
     SlideStatus.IN_REVIEW: frozenset({SlideStatus.SIGNED}),
     SlideStatus.SIGNED: frozenset({SlideStatus.IN_REVIEW}),
 }

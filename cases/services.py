@@ -152,8 +152,11 @@ def slide_update(*, actor: User, slide: Slide, changes: dict[str, Any]) -> Slide
 
 
 @transaction.atomic
-def slide_status_change(*, actor: User, slide: Slide, to_status: SlideStatus, reason: str = "") -> Slide:
+def slide_status_change(
+    *, actor: User | None, slide: Slide, to_status: SlideStatus, reason: str = "", actor_username: str = ""
+) -> Slide:
     """Move a slide along its state machine (``SLIDE_STATUS_TRANSITIONS``); refuse anything else.
+    ``actor`` is None for a worker, named by ``actor_username`` in the audit trail.
 
     The conditional update makes two concurrent requests for the same transition safe: only one
     of them finds the slide still in the old status.
@@ -177,6 +180,7 @@ def slide_status_change(*, actor: User, slide: Slide, to_status: SlideStatus, re
         before={"status": from_status},
         after={"status": to_status.value},
         reason=reason,
+        actor_username=actor_username,
     )
     return slide
 

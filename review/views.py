@@ -22,7 +22,7 @@ from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
 from review.forms import AmendForm, DateRangeExportForm, ExclusionForm, IncludeForm, QueueFilterForm, SignForm
 from review.models import ExclusionCategory
-from review.presenters import CLASS_KEYS, cell_json, cell_urls_maker, review_json
+from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, review_json
 from review.selectors import (
     review_queue,
     slide_differential,
@@ -98,6 +98,7 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
             "cells": cells,
             "start": start,
             "locked": slide.is_locked,
+            "flagged_min_ms": FLAGGED_CELL_MIN_MS,
             "progress": progress.as_dict(),
             "classes": [
                 {"value": value, "name": CellClass(value).label, "keys": list(keys)}
