@@ -13,6 +13,12 @@ class _CrispyModelForm(forms.ModelForm):
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", self.submit_label))
 
+    def read_only(self) -> None:
+        """Shown, not editable: every field disabled (a posted value would be ignored) and no button."""
+        for field in self.fields.values():
+            field.disabled = True
+        self.helper.inputs = []
+
 
 class PatientForm(_CrispyModelForm):
     class Meta:

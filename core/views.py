@@ -5,11 +5,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
+from core.home import home_sections_render
+
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    return render(request, "home.html", {"sections": home_sections_render(request=request)})
 
 
 @require_GET
