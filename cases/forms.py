@@ -1,6 +1,7 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.utils import timezone
 
 from cases.models import Patient, Slide
 
@@ -25,6 +26,11 @@ class PatientForm(_CrispyModelForm):
         model = Patient
         fields = ["mrn", "family_name", "given_name", "date_of_birth", "sex"]
         widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The browser's date picker offers no future date; the model refuses one anyway.
+        self.fields["date_of_birth"].widget.attrs["max"] = timezone.localdate().isoformat()
 
 
 class SlideForm(_CrispyModelForm):

@@ -17,7 +17,15 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus, Stain
+from cases.models import (
+    MRN_TAKEN,
+    SLIDE_STATUS_TRANSITIONS,
+    CellImage,
+    Patient,
+    Slide,
+    SlideStatus,
+    Stain,
+)
 from cases.signals import cell_images_added
 from cases.uploads import (
     Candidate,
@@ -51,6 +59,16 @@ def _save_validated(instance: models.Model) -> None:
     instance.save()
 
 
+def _patient_save(patient: Patient) -> None:
+    """Validated, and a concurrent twin of its MRN (which the check cannot see yet) refused the
+    same way, by the database's case-insensitive unique constraint."""
+    try:
+        with transaction.atomic():
+            _save_validated(patient)
+    except IntegrityError as error:
+        raise ValidationError({"mrn": MRN_TAKEN}) from error
+
+
 def _apply_changes(
     instance: models.Model, changes: dict[str, Any], editable: tuple[str, ...]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,7 +94,7 @@ def patient_create(
         sex=sex,
         created_by=actor,
     )
-    _save_validated(patient)
+    _patient_save(patient)
     audit_event_record(
         action=AuditAction.PATIENT_CREATED,
         actor=actor,
@@ -93,7 +111,7 @@ def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any]) ->
     before, after = _apply_changes(patient, changes, PATIENT_EDITABLE_FIELDS)
     if not before:
         return patient
-    _save_validated(patient)
+    _patient_save(patient)
     audit_event_record(
         action=AuditAction.PATIENT_UPDATED, actor=actor, target=patient, before=before, after=after
     )
