@@ -1,5 +1,6 @@
 """User administration. Every action writes its audit event in the same transaction."""
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -8,6 +9,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from accounts.roles import Role
+from accounts.selectors import user_login_lock
 from audit.models import AuditAction
 from audit.services import audit_event_record
 
@@ -78,7 +80,11 @@ def user_role_change(*, actor: User, user: User, role: Role, reason: str = "") -
 
 
 @transaction.atomic
-def user_deactivate(*, actor: User, user: User, reason: str = "") -> User:
+def user_deactivate(*, actor: User, user: User, reason: str) -> User:
+    """The user can no longer log in (nor use the API); a reason is required, kept in the trail."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Say why the account is deactivated: a reason is required.")
     if user.pk == actor.pk:
         raise ValidationError("You cannot deactivate your own account.")
     if not user.is_active:
@@ -136,3 +142,26 @@ def api_token_issue(*, user: User) -> Token:
     token = Token.objects.create(user=user)
     audit_event_record(action=AuditAction.API_TOKEN_ISSUED, actor=user, target=user)
     return token
+
+
+@transaction.atomic
+def user_unlock(*, actor: User, user: User, reason: str = "") -> int:
+    """Lift the login lockout of the user (from every address): their failed logins are forgotten,
+    so they may try again at once. Returns how many lockout records were removed."""
+    lock = user_login_lock(user=user)
+    if not lock.attempts:
+        raise ValidationError(f"{user.username} has no failed logins to clear; the account is not locked.")
+    removed = axes_reset(username=user.get_username())
+    audit_event_record(
+        action=AuditAction.USER_UNLOCKED,
+        actor=actor,
+        target=user,
+        before={
+            "locked": lock.locked,
+            "failures": sum(attempt.failures for attempt in lock.attempts),
+            "addresses": [attempt.ip_address for attempt in lock.attempts],
+        },
+        after={"locked": False},
+        reason=reason.strip(),
+    )
+    return removed

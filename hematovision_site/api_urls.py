@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
@@ -18,7 +19,8 @@ router.register("users", UserViewSet, basename="user")
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # A page for people: anonymous visitors go to the login page (and come back), not to a bare 401.
+    path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
     path("", include(router.urls)),
     path("", include("classifier.api_urls")),
     path("", include("review.api_urls")),
