@@ -125,6 +125,7 @@ MATRIX: dict[str, Cell] = {
         kwargs=("slide",),
     ),
     "api:slide-inference-predictions": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:slide-inference-domain": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
     "api:inference-job-list": Cell(**API_CLINICAL_READ),
     "api:inference-job-detail": Cell(**API_CLINICAL_READ, kwargs=("job",)),
     "api:model-version-list": Cell(**{**API_LOGGED_IN, "outsider": 403}),
