@@ -125,7 +125,10 @@ MATRIX: dict[str, Cell] = {
         kwargs=("slide",),
     ),
     "api:slide-inference-predictions": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
-    "api:slide-inference-domain": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    # The slide has no domain verdict yet: readers get 404, everyone else 401/403.
+    "api:slide-inference-domain": Cell(
+        **{**API_CLINICAL_READ, "lab_staff": 404, "pathologist": 404}, kwargs=("slide",)
+    ),
     "api:inference-job-list": Cell(**API_CLINICAL_READ),
     "api:inference-job-detail": Cell(**API_CLINICAL_READ, kwargs=("job",)),
     "api:model-version-list": Cell(**{**API_LOGGED_IN, "outsider": 403}),
