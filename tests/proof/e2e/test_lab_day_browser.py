@@ -1,9 +1,9 @@
 """A lab day in a real browser (Debian's Chromium, headless) against the running app and a real
 Celery worker serving the default model: lab staff register a patient and a slide, upload ten
-files and watch them being classified; a pathologist verifies every cell by keyboard, corrects
-one, bulk-confirms the confident ones (each flagged cell confirmed once it has been shown) and
-signs; an admin creates a user; the CSV and FHIR
-exports are downloaded and checked. Every page visited is kept as a full-page screenshot."""
+files and watch them being classified (the slide becomes ready for review); a pathologist verifies
+every cell by keyboard, corrects one, bulk-confirms the confident ones, confirms each flagged cell
+once it has been shown, and signs; an admin creates a user; the CSV and FHIR exports are
+downloaded and checked. Every page visited is kept as a full-page screenshot."""
 
 import csv
 import io
