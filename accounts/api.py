@@ -67,6 +67,10 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, default="")
 
 
+class DeactivateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why the account is deactivated (audited).")
+
+
 class PasswordResetSerializer(serializers.Serializer):
     new_password = serializers.CharField(write_only=True)
     reason = serializers.CharField(max_length=500, required=False, default="")
@@ -111,10 +115,10 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         )
         return Response(UserSerializer(user).data)
 
-    @extend_schema(request=ReasonSerializer, responses=UserSerializer)
+    @extend_schema(request=DeactivateSerializer, responses=UserSerializer)
     @action(detail=True, methods=["post"])
     def deactivate(self, request: Request, pk: str) -> Response:
-        data = self._validated(ReasonSerializer)
+        data = self._validated(DeactivateSerializer)
         return Response(
             UserSerializer(user_deactivate(actor=request.user, user=self.get_object(), **data)).data
         )

@@ -61,3 +61,13 @@ class ReasonForm(_CrispyForm):
 class PasswordResetForm(_NewPasswordMixin, _CrispyForm):
     submit_label = "Set password"
     reason = forms.CharField(max_length=500, required=False)
+
+
+class DeactivateForm(_CrispyForm):
+    submit_label = "Deactivate"
+    reason = forms.CharField(max_length=500, help_text="Kept in the audit trail.")
+    confirm = forms.BooleanField(label="Yes, this person may no longer log in or use the API.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper.inputs[0].field_classes = "btn btn-danger"

@@ -1,5 +1,6 @@
 """User administration. Every action writes its audit event in the same transaction."""
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -10,6 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from accounts.roles import Role
+from accounts.selectors import user_login_lock
 from audit.models import AuditAction
 from audit.services import audit_event_record
 
@@ -80,7 +82,11 @@ def user_role_change(*, actor: User, user: User, role: Role, reason: str = "") -
 
 
 @transaction.atomic
-def user_deactivate(*, actor: User, user: User, reason: str = "") -> User:
+def user_deactivate(*, actor: User, user: User, reason: str) -> User:
+    """The user can no longer log in (nor use the API); a reason is required, kept in the trail."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Say why the account is deactivated: a reason is required.")
     if user.pk == actor.pk:
         raise ValidationError("You cannot deactivate your own account.")
     if not user.is_active:
@@ -154,3 +160,26 @@ def user_reauthenticate(*, user: User, password: str, request: HttpRequest) -> N
     if getattr(request, "axes_locked_out", False):
         raise ReauthenticationFailed("Too many wrong passwords: the account is locked for a while")
     raise ReauthenticationFailed("The password is not correct")
+
+
+@transaction.atomic
+def user_unlock(*, actor: User, user: User, reason: str = "") -> int:
+    """Lift the login lockout of the user (from every address): their failed logins are forgotten,
+    so they may try again at once. Returns how many lockout records were removed."""
+    lock = user_login_lock(user=user)
+    if not lock.attempts:
+        raise ValidationError(f"{user.username} has no failed logins to clear; the account is not locked.")
+    removed = axes_reset(username=user.get_username())
+    audit_event_record(
+        action=AuditAction.USER_UNLOCKED,
+        actor=actor,
+        target=user,
+        before={
+            "locked": lock.locked,
+            "failures": sum(attempt.failures for attempt in lock.attempts),
+            "addresses": [attempt.ip_address for attempt in lock.attempts],
+        },
+        after={"locked": False},
+        reason=reason.strip(),
+    )
+    return removed

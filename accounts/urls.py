@@ -18,5 +18,6 @@ urlpatterns = [
     path("users/<int:pk>/role/", views.user_role_change_view, name="user_role_change"),
     path("users/<int:pk>/deactivate/", views.user_deactivate_view, name="user_deactivate"),
     path("users/<int:pk>/reactivate/", views.user_reactivate_view, name="user_reactivate"),
+    path("users/<int:pk>/unlock/", views.user_unlock_view, name="user_unlock"),
     path("users/<int:pk>/password/", views.user_password_reset_view, name="user_password_reset"),
 ]

@@ -7,16 +7,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.forms import PasswordResetForm, ReasonForm, RoleChangeForm, UserCreateForm
+from accounts.forms import DeactivateForm, PasswordResetForm, ReasonForm, RoleChangeForm, UserCreateForm
 from accounts.models import User
 from accounts.roles import Role
-from accounts.selectors import user_list, user_visible_queryset
+from accounts.selectors import user_list, user_login_lock, user_visible_queryset
 from accounts.services import (
     user_create,
     user_deactivate,
     user_password_reset,
     user_reactivate,
     user_role_change,
+    user_unlock,
 )
 from audit.selectors import audit_event_list
 from core.permissions import permission_needed
@@ -65,6 +66,7 @@ def user_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "member": member,
         "role_form": RoleChangeForm(initial={"role": member.role}),
+        "login_lock": user_login_lock(user=member),
         "events": audit_event_list(user=request.user, object_type="accounts.user", object_id=str(member.pk))[
             :20
         ],
@@ -100,14 +102,33 @@ def user_role_change_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _user_action(request, pk, RoleChangeForm, change)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @permission_needed("accounts.change_user")
 def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    def deactivate(member: User, data: dict) -> str:
-        user_deactivate(actor=request.user, user=member, reason=data["reason"])
-        return f"{member.username} can no longer log in."
+    """A confirmation page first: deactivating takes a ticked confirmation and a reason."""
+    member = get_object_or_404(user_visible_queryset(request.user), pk=pk)
+    form = DeactivateForm(request.POST or None)
+    if form.is_valid():
+        try:
+            user_deactivate(actor=request.user, user=member, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            messages.success(request, f"{member.username} can no longer log in.")
+        return redirect("accounts:user_detail", pk=member.pk)
+    status = 400 if form.is_bound else 200
+    context = {"form": form, "member": member}
+    return render(request, "accounts/user_deactivate.html", context, status=status)
 
-    return _user_action(request, pk, ReasonForm, deactivate)
+
+@require_POST
+@permission_needed("accounts.change_user")
+def user_unlock_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def unlock(member: User, data: dict) -> str:
+        user_unlock(actor=request.user, user=member, reason=data["reason"])
+        return f"{member.username} may log in again: their failed logins are cleared."
+
+    return _user_action(request, pk, ReasonForm, unlock)
 
 
 @require_POST

@@ -15,6 +15,7 @@ class AuditAction(models.TextChoices):
     USER_DEACTIVATED = "user.deactivated", "User deactivated"
     USER_REACTIVATED = "user.reactivated", "User reactivated"
     USER_PASSWORD_RESET = "user.password_reset", "User password reset"
+    USER_UNLOCKED = "user.unlocked", "User's login lockout lifted"
     PATIENT_CREATED = "patient.created", "Patient created"
     PATIENT_UPDATED = "patient.updated", "Patient updated"
     PATIENT_CORRECTED = "patient.corrected", "Patient identity corrected (signed reports exist)"

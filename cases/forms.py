@@ -1,6 +1,7 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.utils import timezone
 
 from cases.models import Patient, Slide
 
@@ -12,6 +13,12 @@ class _CrispyModelForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", self.submit_label))
+
+    def read_only(self) -> None:
+        """Shown, not editable: every field disabled (a posted value would be ignored) and no button."""
+        for field in self.fields.values():
+            field.disabled = True
+        self.helper.inputs = []
 
 
 class PatientForm(_CrispyModelForm):
@@ -26,6 +33,11 @@ class PatientForm(_CrispyModelForm):
         model = Patient
         fields = ["mrn", "family_name", "given_name", "date_of_birth", "sex"]
         widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The browser's date picker offers no future date; the model refuses one anyway.
+        self.fields["date_of_birth"].widget.attrs["max"] = timezone.localdate().isoformat()
 
 
 class SlideForm(_CrispyModelForm):

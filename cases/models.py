@@ -1,5 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+MRN_TAKEN = "A patient with this MRN already exists (MRNs are compared ignoring upper and lower case)."
 
 
 class Sex(models.TextChoices):
@@ -22,9 +27,24 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["family_name", "given_name", "mrn"]
+        constraints = [
+            # MRN-1001 and mrn-1001 are one patient's number typed twice, not two patients.
+            models.UniqueConstraint(
+                Lower("mrn"), name="patient_mrn_unique_ignoring_case", violation_error_message=MRN_TAKEN
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+            errors["date_of_birth"] = "The date of birth cannot be in the future."
+        if self.mrn and Patient.objects.filter(mrn__iexact=self.mrn).exclude(pk=self.pk).exists():
+            errors["mrn"] = MRN_TAKEN
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def full_name(self) -> str:
@@ -34,14 +54,18 @@ class Patient(models.Model):
 class SlideStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     SUBMITTED = "submitted", "Submitted"
+    READY_FOR_REVIEW = "ready_for_review", "Ready for review"
     IN_REVIEW = "in_review", "In review"
     SIGNED = "signed", "Signed"
 
 
-# The only status changes a service may make. Signed → in review is an amendment (reopening).
+# The only status changes a service may make. Submitted → ready for review when classification
+# has finished; submitted → in review when a pathologist starts before it has; signed → in review
+# is an amendment (reopening).
 SLIDE_STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
     SlideStatus.DRAFT: frozenset({SlideStatus.SUBMITTED}),
-    SlideStatus.SUBMITTED: frozenset({SlideStatus.IN_REVIEW}),
+    SlideStatus.SUBMITTED: frozenset({SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW}),
+    SlideStatus.READY_FOR_REVIEW: frozenset({SlideStatus.IN_REVIEW}),
     SlideStatus.IN_REVIEW: frozenset({SlideStatus.SIGNED}),
     SlideStatus.SIGNED: frozenset({SlideStatus.IN_REVIEW}),
 }

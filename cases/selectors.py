@@ -1,6 +1,7 @@
 """Reading clinical records. The ``*_visible_queryset`` helpers are the only place that decides
 which rows a user may see; everything else starts from them, and rows outside them are 404."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -93,3 +94,19 @@ def patient_corrections(*, patient: Patient, since: datetime | None = None) -> l
     if since is not None:
         events = events.filter(created_at__gt=since)
     return list(events.order_by("id"))
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+
+
+def slide_status_counts(*, user: AbstractBaseUser) -> list[StatusCount]:
+    """How many slides are in each status, every status listed (zero too). Users who may see
+    slides count the slides they may see; other role holders (admins) the lab's slides, as numbers
+    only."""
+    slides = slide_visible_queryset(user) if user.has_perm("cases.view_slide") else Slide.objects.all()
+    counts = dict(slides.order_by().values_list("status").annotate(count=Count("pk")))
+    return [StatusCount(value, label, counts.get(value, 0)) for value, label in SlideStatus.choices]

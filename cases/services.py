@@ -17,7 +17,15 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import SLIDE_STATUS_TRANSITIONS, CellImage, Patient, Slide, SlideStatus, Stain
+from cases.models import (
+    MRN_TAKEN,
+    SLIDE_STATUS_TRANSITIONS,
+    CellImage,
+    Patient,
+    Slide,
+    SlideStatus,
+    Stain,
+)
 from cases.selectors import patient_signed_slides
 from cases.signals import cell_images_added
 from cases.uploads import (
@@ -53,6 +61,16 @@ def _save_validated(instance: models.Model) -> None:
     instance.save()
 
 
+def _patient_save(patient: Patient) -> None:
+    """Validated, and a concurrent twin of its MRN (which the check cannot see yet) refused the
+    same way, by the database's case-insensitive unique constraint."""
+    try:
+        with transaction.atomic():
+            _save_validated(patient)
+    except IntegrityError as error:
+        raise ValidationError({"mrn": MRN_TAKEN}) from error
+
+
 def _apply_changes(
     instance: models.Model, changes: dict[str, Any], editable: tuple[str, ...]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -78,7 +96,7 @@ def patient_create(
         sex=sex,
         created_by=actor,
     )
-    _save_validated(patient)
+    _patient_save(patient)
     audit_event_record(
         action=AuditAction.PATIENT_CREATED,
         actor=actor,
@@ -109,7 +127,7 @@ def patient_update(*, actor: User, patient: Patient, changes: dict[str, Any], re
             f"{len(signed)} signed report(s) ({', '.join(slide.accession_number for slide in signed)}) "
             "name this patient: changing the record is a correction; give its reason."
         )
-    _save_validated(patient)
+    _patient_save(patient)
     if signed:
         after = {**after, "signed_slides": [slide.accession_number for slide in signed]}
     audit_event_record(
@@ -175,8 +193,11 @@ def slide_update(*, actor: User, slide: Slide, changes: dict[str, Any]) -> Slide
 
 
 @transaction.atomic
-def slide_status_change(*, actor: User, slide: Slide, to_status: SlideStatus, reason: str = "") -> Slide:
+def slide_status_change(
+    *, actor: User | None, slide: Slide, to_status: SlideStatus, reason: str = "", actor_username: str = ""
+) -> Slide:
     """Move a slide along its state machine (``SLIDE_STATUS_TRANSITIONS``); refuse anything else.
+    ``actor`` is None for a worker, named by ``actor_username`` in the audit trail.
 
     The conditional update makes two concurrent requests for the same transition safe: only one
     of them finds the slide still in the old status.
@@ -200,6 +221,7 @@ def slide_status_change(*, actor: User, slide: Slide, to_status: SlideStatus, re
         before={"status": from_status},
         after={"status": to_status.value},
         reason=reason,
+        actor_username=actor_username,
     )
     return slide
 

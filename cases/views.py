@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cases.forms import PatientForm, SearchForm, SlideForm
-from cases.models import SlideStatus
+from cases.models import Slide, SlideStatus
 from cases.panels import PanelPage, panels_render
 from cases.selectors import (
     cell_image_list,
@@ -158,10 +158,27 @@ def slide_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cases/slide_detail.html", context)
 
 
+def slide_locked_reason(slide: Slide) -> str:
+    return (
+        f"Slide {slide.accession_number} is signed, so it is read-only: its details and images cannot "
+        "change until a pathologist reopens it by an amendment, with a reason."
+    )
+
+
+def _slide_read_only(request: HttpRequest, slide: Slide) -> HttpResponse:
+    """A signed slide's edit form, every field disabled and no button; a POST is refused (409)."""
+    form = SlideForm(instance=slide)
+    form.read_only()
+    context = {"form": form, "title": f"Slide {slide}", "locked_reason": slide_locked_reason(slide)}
+    return render(request, "cases/form.html", context, status=409 if request.method == "POST" else 200)
+
+
 @require_http_methods(["GET", "POST"])
 @permission_needed("cases.change_slide")
 def slide_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    if slide.is_locked:
+        return _slide_read_only(request, slide)
     form = SlideForm(request.POST or None, instance=slide)
     if form.is_valid():
         changes = _changes(form, SLIDE_EDITABLE_FIELDS)
@@ -180,7 +197,11 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
         "accept": ",".join(f".{image_format.extension}" for image_format in IMAGE_FORMATS.values())
         + ",.jpeg,.tiff,.zip",
         "max_file_megabytes": settings.HEMATOVISION_UPLOAD_MAX_FILE_BYTES // (1024 * 1024),
+        "locked_reason": slide_locked_reason(slide) if slide.is_locked else "",
     }
+    if slide.is_locked:
+        status = 409 if request.method == "POST" else 200
+        return render(request, "cases/cell_image_upload.html", context, status=status)
     if request.method == "GET":
         return render(request, "cases/cell_image_upload.html", context)
     files = request.FILES.getlist("files")

@@ -97,7 +97,9 @@ def slide_cell_cards(*, user: AbstractBaseUser, slide: Slide, model_version: Mod
         .order_by("id")
         .prefetch_related(
             Prefetch(
-                "predictions", Prediction.objects.filter(model_version=model_version), to_attr="outcomes"
+                "predictions",
+                Prediction.objects.filter(model_version=model_version).select_related("model_version"),
+                to_attr="outcomes",
             ),
             Prefetch(
                 "prediction_failures",

@@ -46,6 +46,7 @@ from classifier.adapter import (
 from classifier.broker_recovery import task_send_or_defer
 from classifier.domain import slide_domain_assess
 from classifier.models import (
+    INFERENCE_JOB_FINISHED,
     INFERENCE_JOB_TRANSITIONS,
     PROBABILITY_FIELDS,
     CellClass,
@@ -65,7 +66,9 @@ WORKER_ACTOR = "inference-worker"
 # Quick-classify images and results are deleted after this long (they are not clinical records).
 QUICK_CLASSIFICATION_RETENTION_SECONDS = 24 * 60 * 60
 # Slides whose new uploads are classified straight away.
-SLIDE_STATUSES_CLASSIFYING_UPLOADS = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
+SLIDE_STATUSES_CLASSIFYING_UPLOADS = frozenset(
+    {SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW}
+)
 
 
 class InferenceJobTransitionError(RuntimeError):
@@ -471,7 +474,21 @@ def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
     )
     if job.done:
         slide_domain_assess(job=job, actor_username=WORKER_ACTOR)
+    _slide_ready_for_review(job)
     return job
+
+
+def _slide_ready_for_review(job: InferenceJob) -> None:
+    """When the last job of a submitted slide finishes, the slide waits for a pathologist: ready for
+    review, whatever the outcome (cells the model could not read are retried or excluded there)."""
+    slide = Slide.objects.select_for_update().get(pk=job.slide_id)
+    if slide.status != SlideStatus.SUBMITTED:
+        return  # already in review (a pathologist started early), or reopened and signed meanwhile
+    if InferenceJob.objects.filter(slide=slide).exclude(status__in=INFERENCE_JOB_FINISHED).exists():
+        return
+    slide_status_change(
+        actor=None, actor_username=WORKER_ACTOR, slide=slide, to_status=SlideStatus.READY_FOR_REVIEW
+    )
 
 
 def inference_job_abandon(*, job_id: int, error: str) -> None:

@@ -1,6 +1,9 @@
 """Shared REST API pieces: the per-action permission check and error translation."""
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponseBase
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -20,6 +23,16 @@ class ActionPermissions(BasePermission):
         if required is None:
             return False
         return bool(request.user and request.user.is_authenticated and request.user.has_perms(required))
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """The API's documentation page, for people: a visitor who is not logged in is sent to the login
+    page (and back here after it) instead of a bare 401; an API token still opens it."""
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)
 
 
 def api_exception_handler(error: Exception, context: dict) -> Response | None:

@@ -5,13 +5,14 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
+from core.home import home_sections_render
 from core.readiness import readiness_check
 
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    return render(request, "home.html", {"sections": home_sections_render(request=request)})
 
 
 @require_GET

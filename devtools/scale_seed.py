@@ -30,11 +30,12 @@ from classifier.models import (
 from review.models import SIGNATURE_MEANING, Review, ReviewDecision, SlideSignature
 from review.selectors import slide_differential
 
-# Of every ten slides: one draft (not classified yet), three submitted, four in review (half of
-# their cells reviewed), two signed (every cell reviewed).
+# Of every ten slides: one draft (not classified yet), one submitted (being classified), two ready
+# for review, four in review (half of their cells reviewed), two signed (every cell reviewed).
 STATUS_CYCLE = (
     SlideStatus.DRAFT,
-    *(SlideStatus.SUBMITTED,) * 3,
+    SlideStatus.SUBMITTED,
+    *(SlideStatus.READY_FOR_REVIEW,) * 2,
     *(SlideStatus.IN_REVIEW,) * 4,
     *(SlideStatus.SIGNED,) * 2,
 )

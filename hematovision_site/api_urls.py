@@ -1,10 +1,11 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenObtainView, UserViewSet
 from audit.api import AuditEventViewSet
 from cases.api import CellImageViewSet, PatientViewSet, SlideViewSet
+from core.api import ApiDocsView
 
 app_name = "api"
 
@@ -18,7 +19,7 @@ router.register("users", UserViewSet, basename="user")
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
     path("", include("classifier.api_urls")),
     path("", include("review.api_urls")),

@@ -20,7 +20,7 @@ from cases.models import CellImage, Patient, Slide
 from cases.selectors import cell_image_visible_queryset, patient_identity, slide_visible_queryset
 from classifier.models import PROBABILITY_FIELDS, Prediction, PredictionFailure, SlideDomainAssessment
 from core.csv_safety import csv_cell_escape
-from review.models import CellExclusion, SlideSignature
+from review.models import CellExclusion, SlideSignature, review_verification
 from review.selectors import current_predictions
 
 # Characters that make a spreadsheet treat a cell as a formula (CWE-1236); tab and carriage return
@@ -43,6 +43,7 @@ COLUMNS = (
     "slide_domain_verdict",
     "final_label",
     "review_decision",
+    "verification",
     "review_reason",
     "reviewer",
     "reviewed_at",
@@ -207,6 +208,12 @@ def _row(
             "slide_domain_verdict": verdicts.get((cell.slide_id, prediction.model_version_id), "unknown"),
             "final_label": prediction.review_label,
             "review_decision": prediction.review_decision,
+            # "individual" or "bulk at threshold 0.972": a person looked at the cell, or not.
+            "verification": review_verification(
+                bulk=prediction.review_bulk, bulk_threshold=prediction.review_bulk_threshold
+            )
+            if prediction.review_id
+            else None,
             "review_reason": prediction.review_reason,
             "reviewer": prediction.reviewer_username,
             "reviewed_at": prediction.review_created_at.isoformat() if prediction.review_created_at else None,

@@ -104,6 +104,11 @@ def _observation(
         "valueQuantity": {"value": result["percent"], "unit": "/100 leukocytes", "system": UCUM, "code": "%"},
         "note": [
             {"text": f"{result['count']} of {signature.differential['total']} cells counted"},
+            *(
+                [{"text": verification_note}]
+                if (verification_note := _verification_note(signature, label))
+                else []
+            ),
             *([{"text": domain_note}] if (domain_note := _domain_note(signature)) else []),
         ],
     }
@@ -165,6 +170,28 @@ def _domain_note(signature: SlideSignature) -> str:
     )
 
 
+def _thresholds_text(verification: dict) -> str:
+    thresholds = verification.get("bulk_thresholds") or []
+    return f" at threshold {', '.join(f'{value:g}' for value in thresholds)}" if thresholds else ""
+
+
+def _verification_note(signature: SlideSignature, label: str | None = None) -> str:
+    """How the counted cells (of one class, or all) were verified: individually by the pathologist,
+    or confirmed in bulk at the model's review threshold. Signatures from before it was kept
+    carry no verification and say nothing."""
+    verification = signature.differential.get("verification")
+    if not verification:
+        return ""
+    counts = verification["classes"].get(label, {}) if label else verification
+    individual, bulk = counts.get("individual", 0), counts.get("bulk", 0)
+    if not individual and not bulk:
+        return ""
+    text = f"Verification: {individual} cell{'s' if individual != 1 else ''} verified individually"
+    if bulk:
+        text += f", {bulk} confirmed in bulk{_thresholds_text(verification)} without being viewed one by one"
+    return f"{text}."
+
+
 def _conclusion(signature: SlideSignature) -> str:
     text = f"{signature.meaning.capitalize()} by {signature.signer_full_name}. "
     text += f"{signature.differential['total']} cells counted"
@@ -173,6 +200,9 @@ def _conclusion(signature: SlideSignature) -> str:
     if excluded:
         text += f"; {excluded} excluded from the differential (artefact, smudge cell or unreadable image)"
     text += "."
+    verification_note = _verification_note(signature)
+    if verification_note:
+        text += f" {verification_note}"
     domain_note = _domain_note(signature)
     if domain_note:
         text += f" {domain_note}"

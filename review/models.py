@@ -36,6 +36,9 @@ class Review(models.Model):
     decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
     reason = models.TextField(blank=True)
     bulk = models.BooleanField(default=False, help_text="Confirmed by a bulk confirm, not one by one")
+    # The model version's review threshold the bulk confirm accepted the cell against; empty for a
+    # cell verified individually, and for bulk confirmations recorded before it was kept.
+    bulk_threshold = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -56,6 +59,18 @@ class Review(models.Model):
         if not self._state.adding:
             raise PermissionError("A review is never changed; record a new one instead.")
         super().save(*args, **kwargs)
+
+    @property
+    def verification(self) -> str:
+        return review_verification(bulk=self.bulk, bulk_threshold=self.bulk_threshold)
+
+
+def review_verification(*, bulk: bool, bulk_threshold: float | None) -> str:
+    """How a cell was verified, as exports and pages say it: "individual" (a person looked at the
+    cell) or "bulk at threshold 0.972" (accepted by a bulk confirm at or above that threshold)."""
+    if not bulk:
+        return "individual"
+    return "bulk" if bulk_threshold is None else f"bulk at threshold {bulk_threshold:g}"
 
 
 SIGNATURE_MEANING = "reviewed and approved"

@@ -5,8 +5,9 @@ from datetime import datetime
 
 from django.urls import reverse
 
+from classifier.confidence import confidence_percent, threshold_percent
 from classifier.models import CellClass, Prediction
-from review.models import CellExclusion
+from review.models import CellExclusion, review_verification
 
 # Keyboard keys per class on the review screen (digit and initial).
 CLASS_KEYS = {
@@ -17,7 +18,20 @@ CLASS_KEYS = {
 }
 
 
-def review_json(review_label: str, decision: str, reason: str, reviewer: str, created_at: datetime) -> dict:
+# How long a flagged cell is on screen before Enter, Space or C may confirm it (review.js).
+FLAGGED_CELL_MIN_MS = 700
+
+
+def review_json(
+    review_label: str,
+    decision: str,
+    reason: str,
+    reviewer: str,
+    created_at: datetime,
+    *,
+    bulk: bool = False,
+    bulk_threshold: float | None = None,
+) -> dict:
     return {
         "label": review_label,
         "label_name": CellClass(review_label).label,
@@ -25,6 +39,8 @@ def review_json(review_label: str, decision: str, reason: str, reviewer: str, cr
         "reason": reason,
         "reviewer": reviewer,
         "at": created_at.isoformat(),
+        "bulk": bulk,
+        "verification": review_verification(bulk=bulk, bulk_threshold=bulk_threshold),
     }
 
 
@@ -74,7 +90,8 @@ def flag_reason(prediction: Prediction, *, auto_acceptable: bool, slide_in_domai
         return "cell out of domain"
     if not slide_in_domain:
         return "slide out of domain"
-    return "below review threshold"
+    threshold = threshold_percent(prediction.confidence, prediction.model_version.review_threshold)
+    return f"below review threshold {threshold}"
 
 
 def cell_json(
@@ -85,7 +102,15 @@ def cell_json(
     slide_in_domain: bool,
 ) -> dict:
     history = [
-        review_json(review.label, review.decision, review.reason, review.reviewer.username, review.created_at)
+        review_json(
+            review.label,
+            review.decision,
+            review.reason,
+            review.reviewer.username,
+            review.created_at,
+            bulk=review.bulk,
+            bulk_threshold=review.bulk_threshold,
+        )
         for review in prediction.history
     ]
     exclusions = [exclusion_json(exclusion) for exclusion in prediction.exclusions]
@@ -99,6 +124,10 @@ def cell_json(
         "label_name": CellClass(prediction.label).label,
         "probabilities": prediction.probabilities,
         "confidence": prediction.confidence,
+        # As compared with the review threshold: never "97.2 %" for a cell flagged below 97.2 %.
+        "confidence_text": confidence_percent(
+            prediction.confidence, prediction.model_version.review_threshold
+        ),
         "flagged": not auto_acceptable,
         "flag_reason": flag_reason(
             prediction, auto_acceptable=auto_acceptable, slide_in_domain=slide_in_domain

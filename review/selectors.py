@@ -50,7 +50,7 @@ CONFIDENCE_BANDS: dict[str, tuple[str, Q]] = {
     "medium": ("60–90 %", Q(confidence__gte=0.6, confidence__lt=0.9)),
     "high": ("90 % and above", Q(confidence__gte=0.9)),
 }
-QUEUE_SLIDE_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW)
+QUEUE_SLIDE_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW)
 
 
 def review_visible_queryset(user: AbstractBaseUser) -> QuerySet[Review]:
@@ -102,6 +102,8 @@ def current_predictions(predictions: QuerySet[Prediction]) -> QuerySet[Predictio
         review_decision=Subquery(newest_review.values("decision")[:1]),
         review_reason=Subquery(newest_review.values("reason")[:1]),
         review_created_at=Subquery(newest_review.values("created_at")[:1]),
+        review_bulk=Subquery(newest_review.values("bulk")[:1]),
+        review_bulk_threshold=Subquery(newest_review.values("bulk_threshold")[:1]),
         reviewer_username=Subquery(newest_review.values("reviewer__username")[:1]),
     )
 
@@ -349,6 +351,27 @@ class DifferentialRow:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """How the verified cells were verified: by a person one by one, or by a bulk confirm (at the
+    review thresholds in ``bulk_thresholds``); per class and in all."""
+
+    individual: dict[str, int]
+    bulk: dict[str, int]
+    bulk_thresholds: tuple[float, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "individual": sum(self.individual.values()),
+            "bulk": sum(self.bulk.values()),
+            "bulk_thresholds": list(self.bulk_thresholds),
+            "classes": {
+                label: {"individual": self.individual[label], "bulk": self.bulk[label]}
+                for label in self.individual
+            },
+        }
+
+
+@dataclass(frozen=True)
 class Differential:
     rows: list[DifferentialRow]
     predicted_total: int
@@ -356,10 +379,11 @@ class Differential:
     # Cells excluded from the differential (artefacts, smudge cells, unreadable images).
     excluded: int = 0
     notes: list[str] = field(default_factory=list)
+    verification: Verification | None = None
 
     def as_dict(self) -> dict:
         """The verified result, as stored with a signature and exported."""
-        return {
+        result = {
             "total": self.verified_total,
             "excluded": self.excluded,
             "classes": {
@@ -367,6 +391,9 @@ class Differential:
                 for row in self.rows
             },
         }
+        if self.verification is not None:
+            result["verification"] = self.verification.as_dict()
+        return result
 
 
 def _percent(count: int, total: int) -> float:
@@ -388,11 +415,11 @@ def slide_differential(*, slide: Slide) -> Differential:
     predictions = list(
         current_predictions(Prediction.objects.filter(cell_image__slide=slide))
         .filter(excluded=False)
-        .values_list("label", "review_label")
+        .values_list("label", "review_label", "review_bulk", "review_bulk_threshold")
     )
     predicted = {label: 0 for label in CellClass.values}
     verified = {label: 0 for label in CellClass.values}
-    for label, review_label in predictions:
+    for label, review_label, _, _ in predictions:
         predicted[label] += 1
         if review_label:
             verified[review_label] += 1
@@ -413,8 +440,26 @@ def slide_differential(*, slide: Slide) -> Differential:
     ]
     excluded = slide_cells_with_state(slide=slide).filter(is_excluded=True).count()
     return Differential(
-        rows=rows, predicted_total=predicted_total, verified_total=verified_total, excluded=excluded
+        rows=rows,
+        predicted_total=predicted_total,
+        verified_total=verified_total,
+        excluded=excluded,
+        verification=_verification([row[1:] for row in predictions]),
     )
+
+
+def _verification(reviews: list[tuple[str | None, bool | None, float | None]]) -> Verification:
+    """From (final label, bulk, bulk threshold) of each counted cell (label None: no review yet)."""
+    individual = {label: 0 for label in CellClass.values}
+    bulk = {label: 0 for label in CellClass.values}
+    thresholds: set[float] = set()
+    for label, is_bulk, threshold in reviews:
+        if label is None:
+            continue
+        (bulk if is_bulk else individual)[label] += 1
+        if is_bulk and threshold is not None:
+            thresholds.add(threshold)
+    return Verification(individual=individual, bulk=bulk, bulk_thresholds=tuple(sorted(thresholds)))
 
 
 # --- Signatures and amendments ---------------------------------------------------------------------------
@@ -459,7 +504,9 @@ def slide_reviewed_cards(
     prediction_ids = [card.prediction.pk for card in cards if card.prediction]
     reviews: dict[int, Review] = {}
     if prediction_ids and user.has_perm("review.view_review"):
-        for review in Review.objects.filter(prediction_id__in=prediction_ids).order_by("id"):
+        for review in (
+            Review.objects.filter(prediction_id__in=prediction_ids).select_related("reviewer").order_by("id")
+        ):
             reviews[review.prediction_id] = review  # the newest wins
     exclusions: dict[int, CellExclusion] = {}
     if cards and user.has_perm("review.view_cellexclusion"):

@@ -45,7 +45,7 @@ from review.selectors import (
     slide_signature_latest,
 )
 
-REVIEWABLE_STATUSES = frozenset({SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW})
+REVIEWABLE_STATUSES = frozenset({SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW})
 
 
 class ReviewError(ValidationError):
@@ -85,6 +85,7 @@ def _review_write(
         decision=decision,
         reason=reason,
         bulk=bulk,
+        bulk_threshold=prediction.model_version.review_threshold if bulk else None,
     )
     audit_event_record(
         action=AuditAction.REVIEW_RECORDED,
@@ -101,6 +102,7 @@ def _review_write(
             "label": label,
             "decision": decision.value,
             "bulk": bulk,
+            "verification": review.verification,
         },
         reason=reason,
     )
@@ -108,7 +110,7 @@ def _review_write(
 
 
 def _slide_start_review(*, actor: User, slide: Slide) -> Slide:
-    if slide.status == SlideStatus.SUBMITTED:
+    if slide.status in (SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW):
         return slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.IN_REVIEW)
     return slide
 
@@ -118,7 +120,7 @@ def prediction_review(*, actor: User, prediction: Prediction, label: str, reason
     """Record the final label of one cell; a label other than the predicted one needs a reason.
 
     A newer review supersedes the cell's previous one (kept as history). The first review of a
-    submitted slide moves it to "in review".
+    submitted or ready slide moves it to "in review".
     """
     _require(actor, "review.add_review")
     if label not in CellClass.values:

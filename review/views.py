@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cases.models import SlideStatus
+from cases.models import Slide, SlideStatus
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import CellClass
@@ -22,7 +22,7 @@ from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
 from review.forms import AmendForm, DateRangeExportForm, ExclusionForm, IncludeForm, QueueFilterForm, SignForm
 from review.models import ExclusionCategory
-from review.presenters import CLASS_KEYS, cell_json, cell_urls_maker, review_json
+from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, review_json
 from review.selectors import (
     review_queue,
     slide_differential,
@@ -98,6 +98,7 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
             "cells": cells,
             "start": start,
             "locked": slide.is_locked,
+            "flagged_min_ms": FLAGGED_CELL_MIN_MS,
             "progress": progress.as_dict(),
             "classes": [
                 {"value": value, "name": CellClass(value).label, "keys": list(keys)}
@@ -266,6 +267,8 @@ def slide_differential_view(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_needed("review.add_slidesignature")
 def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    if slide.is_locked:
+        return _slide_signed_already(request, slide)
     domain = slide_domain(slide=slide)
     form = SignForm(request.POST or None, domain_attention=domain.needs_attention)
     status = 200
@@ -294,6 +297,17 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
         "domain": domain,
     }
     return render(request, "review/sign.html", context, status=status)
+
+
+def _slide_signed_already(request: HttpRequest, slide: Slide) -> HttpResponse:
+    """A signed slide's sign page: its signature, no password box; a POST is refused (409)."""
+    context = {
+        "slide": slide,
+        "signature": slide_signature_latest(slide=slide),
+        "differential": slide_differential(slide=slide),
+        "domain": slide_domain(slide=slide),
+    }
+    return render(request, "review/sign.html", context, status=409 if request.method == "POST" else 200)
 
 
 @require_http_methods(["GET", "POST"])

@@ -29,6 +29,11 @@
   const csrfToken = document.querySelector("[name=csrfmiddlewaretoken]").value;
   let index = data.start;
   let gradcamTimer = null;
+  // A flagged cell is confirmed only after it has been on screen this long, and never by a held
+  // (auto-repeating) key: holding Enter must not wave flagged cells through unseen.
+  const FLAGGED_MIN_MS = data.flagged_min_ms;
+  let shownAt = performance.now();
+  let confirmableTimer = null;
 
   function percent(value) { return (value * 100).toFixed(1) + " %"; }
 
@@ -40,7 +45,8 @@
   }
 
   function describeReview(review) {
-    const what = review.decision === "corrected" ? "Corrected to " + review.label_name : "Confirmed " + review.label_name;
+    const how = review.bulk ? " in " + review.verification : " individually";
+    const what = review.decision === "corrected" ? "Corrected to " + review.label_name : "Confirmed " + review.label_name + how;
     const when = new Date(review.at).toLocaleString();
     if (review.saving) return what + " (saving…)";
     return what + " by " + review.reviewer + ", " + when + (review.reason ? " — " + review.reason : "");
@@ -52,7 +58,7 @@
       const bar = row.querySelector("[data-bar]");
       bar.style.width = (value * 100).toFixed(1) + "%";
       bar.classList.toggle("bg-success", row.dataset.class === cell.label);
-      row.querySelector("[data-value]").textContent = percent(value);
+      row.querySelector("[data-value]").textContent = row.dataset.class === cell.label ? cell.confidence_text : percent(value);
     });
   }
 
@@ -114,7 +120,7 @@
       link.type = "button";
       link.className = "neighbour btn p-0 border" + (neighbour === cell ? " border-primary border-3" : "") +
         (neighbour.review || neighbour.excluded ? " is-reviewed" : "");
-      link.title = neighbour.label_name + " " + percent(neighbour.confidence) +
+      link.title = neighbour.label_name + " " + neighbour.confidence_text +
         (neighbour.excluded ? " · excluded" : neighbour.review ? " · reviewed" : "");
       const image = document.createElement("img");
       image.src = neighbour.image_url;
@@ -140,7 +146,7 @@
     $("cell-filename").textContent = cell.filename;
     $("model-version").textContent = cell.model_version;
     $("predicted-label").textContent = cell.label_name;
-    $("predicted-confidence").textContent = percent(cell.confidence);
+    $("predicted-confidence").textContent = cell.confidence_text;
     $("flagged").classList.toggle("d-none", !cell.flagged);
     $("flagged").textContent = cell.flag_reason;
     form.action = cell.review_url;
@@ -153,8 +159,23 @@
     renderReview(cell);
     renderExclusion(cell);
     renderNeighbours(cell);
+    startShowing(cell);
     showGradcam();
     if (cells[index + 1]) new Image().src = cells[index + 1].image_url;  // ready before the key press
+  }
+
+  // The form says when Enter may confirm the cell on screen (data-confirmable), for people and tests.
+  function startShowing(cell) {
+    shownAt = performance.now();
+    clearTimeout(confirmableTimer);
+    const wait = cell.flagged ? FLAGGED_MIN_MS : 0;
+    form.dataset.confirmable = wait ? "false" : "true";
+    if (wait) confirmableTimer = setTimeout(() => { form.dataset.confirmable = "true"; }, wait);
+  }
+
+  function tooSoon(cell, repeated) {
+    if (!cell.flagged) return false;
+    return repeated || performance.now() - shownAt < FLAGGED_MIN_MS;
   }
 
   function go(target) {
@@ -176,12 +197,17 @@
   let sending = Promise.resolve();
   let unsaved = 0;
 
-  function record(label, reason) {
+  function record(label, reason, repeated) {
     const cell = cells[index];
     if (data.locked || cell.excluded) return;
     reason = reason.trim();
     if (cell.review && cell.review.label === label && !reason) {
-      go(index + 1);  // the same verdict again would only add a duplicate to the history
+      if (!repeated) go(index + 1);  // the same verdict again would only add a duplicate to the history
+      return;
+    }
+    if (label === cell.label && !reason && tooSoon(cell, repeated)) {
+      hintBox.textContent = "Flagged cell (" + cell.flag_reason + "): look at it before confirming; " +
+        "release the key and press it again.";
       return;
     }
     if (label !== cell.label && !reason) {
@@ -193,6 +219,7 @@
     cell.review = {
       label: label, label_name: classNames[label], decision: label === cell.label ? "confirmed" : "corrected",
       reason: reason, reviewer: "you", at: new Date().toISOString(), saving: true,
+      bulk: false, verification: "individual",
     };
     unsaved += 1;
     renderSaving();
@@ -242,10 +269,10 @@
     if (unsaved) event.preventDefault();
   });
 
-  function choose(label) {
+  function choose(label, repeated) {
     const cell = cells[index];
     if (cell.excluded) return;
-    if (label === cell.label) return record(label, "");
+    if (label === cell.label) return record(label, "", repeated);
     labelSelect.value = label;
     form.classList.add("is-correcting");
     errorBox.textContent = "";
@@ -280,7 +307,10 @@
     const response = await fetch(cell.gradcam_url, { credentials: "same-origin" });
     if (cell !== cells[index] || !gradcamToggle.checked) return;
     if (response.status === 200) {
-      gradcamImage.src = URL.createObjectURL(await response.blob());
+      // By its URL (the browser has just cached it): the Content-Security-Policy allows images
+      // from this origin only, not blob: URLs.
+      if (response.body) response.body.cancel();
+      gradcamImage.src = cell.gradcam_url;
       return;
     }
     const state = await response.json();
@@ -345,14 +375,14 @@
     if (typing || activatesFocused(event)) return;  // Enter in the reason field submits the form
     if (!help.classList.contains("d-none") && event.key !== "?") return;
     const key = event.key.toLowerCase();
+    const confirm = () => record(cells[index].label, "", event.repeat);
     const actions = {
       "?": () => toggleHelp(help.classList.contains("d-none")),
       arrowright: () => go(index + 1), j: () => go(index + 1),
       arrowleft: () => go(index - 1), k: () => go(index - 1),
       u: nextUnreviewed,
       g: () => { gradcamToggle.checked = !gradcamToggle.checked; showGradcam(); },
-      enter: () => record(cells[index].label, ""), " ": () => record(cells[index].label, ""),
-      c: () => record(cells[index].label, ""),
+      enter: confirm, " ": confirm, c: confirm,
       s: openSignPage,
       x: openExclusion,
     };
@@ -361,7 +391,7 @@
       actions[key]();
     } else if (classByKey[key] && !data.locked) {
       event.preventDefault();
-      choose(classByKey[key]);
+      choose(classByKey[key], event.repeat);
     }
   });
 

@@ -100,7 +100,7 @@ def test_user_deactivate_blocks_login_revokes_token_and_audits(administrator, la
 
 def test_an_admin_cannot_deactivate_themselves(administrator):
     with pytest.raises(ValidationError, match="your own"):
-        user_deactivate(actor=administrator, user=administrator)
+        user_deactivate(actor=administrator, user=administrator, reason="testing")
 
 
 def test_user_reactivate_restores_access_and_audits(administrator, lab_staff):

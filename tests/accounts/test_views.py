@@ -145,7 +145,9 @@ def test_admin_changes_a_role_with_a_reason(administrator_client, lab_staff):
 
 def test_deactivation_ends_the_users_access_at_once(administrator_client, lab_client, lab_staff):
     assert lab_client.get(reverse("cases:patient_list")).status_code == 200
-    administrator_client.post(reverse("accounts:user_deactivate", args=[lab_staff.pk]), {"reason": "left"})
+    administrator_client.post(
+        reverse("accounts:user_deactivate", args=[lab_staff.pk]), {"reason": "left", "confirm": "on"}
+    )
     assert lab_client.get(reverse("cases:patient_list")).status_code == 302
     administrator_client.post(reverse("accounts:user_reactivate", args=[lab_staff.pk]), {"reason": "back"})
     assert User.objects.get(pk=lab_staff.pk).is_active
@@ -155,7 +157,9 @@ def test_deactivation_ends_the_users_access_at_once(administrator_client, lab_cl
 
 def test_an_admin_cannot_deactivate_themselves_through_the_page(administrator_client, administrator):
     response = administrator_client.post(
-        reverse("accounts:user_deactivate", args=[administrator.pk]), follow=True
+        reverse("accounts:user_deactivate", args=[administrator.pk]),
+        {"reason": "testing", "confirm": "on"},
+        follow=True,
     )
     assert "cannot deactivate your own account" in response.content.decode()
     assert User.objects.get(pk=administrator.pk).is_active

@@ -101,8 +101,8 @@ def test_editing_a_signed_slide_shows_an_error_and_changes_nothing(lab_client, s
         reverse("cases:slide_update", args=[slide.pk]),
         {"accession_number": "CHANGED", "collected_at": "2026-11-20T08:30", "stain": "giemsa", "notes": ""},
     )
-    assert response.status_code == 200
-    assert "signed" in str(response.context["form"].non_field_errors())
+    assert response.status_code == 409  # shown read-only, with the reason
+    assert "is signed, so it is read-only" in response.context["locked_reason"]
     assert Slide.objects.get().accession_number == slide.accession_number
 
 

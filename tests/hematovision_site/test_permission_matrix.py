@@ -73,7 +73,10 @@ MATRIX: dict[str, Cell] = {
     "accounts:user_role_change": Cell(
         **USER_ACTION, method="post", kwargs=("member",), data={"role": "PATHOLOGIST"}
     ),
-    "accounts:user_deactivate": Cell(**USER_ACTION, method="post", kwargs=("member",)),
+    "accounts:user_deactivate": Cell(
+        **USER_ACTION, method="post", kwargs=("member",), data={"reason": "Left the lab", "confirm": "on"}
+    ),
+    "accounts:user_unlock": Cell(**USER_ACTION, method="post", kwargs=("member",)),
     "accounts:user_reactivate": Cell(**USER_ACTION, method="post", kwargs=("inactive_member",)),
     "audit:event_list": Cell(**AUDIT_READ),
     "audit:event_export_csv": Cell(**AUDIT_READ),
@@ -91,7 +94,7 @@ MATRIX: dict[str, Cell] = {
         anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200, method="post"
     ),
     "api:schema": Cell(**API_LOGGED_IN),
-    "api:docs": Cell(**API_LOGGED_IN),
+    "api:docs": Cell(**{**API_LOGGED_IN, "anonymous": LOGIN}),
     "api:patient-list": Cell(**API_CLINICAL_READ),
     "api:patient-detail": Cell(**API_CLINICAL_READ, kwargs=("patient",)),
     "api:slide-list": Cell(**API_CLINICAL_READ),
@@ -105,7 +108,7 @@ MATRIX: dict[str, Cell] = {
     "api:user-list": Cell(**API_USERS),
     "api:user-detail": Cell(**API_USERS, kwargs=("member",)),
     "api:user-role": Cell(**API_USERS, method="post", kwargs=("member",), data={"role": "PATHOLOGIST"}),
-    "api:user-deactivate": Cell(**API_USERS, method="post", kwargs=("member",)),
+    "api:user-deactivate": Cell(**API_USERS, method="post", kwargs=("member",), data={"reason": "Left"}),
     "api:user-reactivate": Cell(**API_USERS, method="post", kwargs=("inactive_member",)),
     "api:user-password": Cell(
         **API_USERS, method="post", kwargs=("member",), data={"new_password": "an-entirely-new-passphrase-7"}
@@ -215,6 +218,8 @@ WRITES: dict[tuple[str, str], Cell] = {
     ("api:patient-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("patient",)),
     ("api:user-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("member",)),
     ("cases:patient_create", "post"): Cell(**{**CLINICAL_WRITE, "lab_staff": 200}),
+    # The deactivation's confirmation page.
+    ("accounts:user_deactivate", "get"): Cell(**USER_ADMIN, kwargs=("member",)),
     ("cases:patient_list", "post"): Cell(
         anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405
     ),

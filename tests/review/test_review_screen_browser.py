@@ -1,6 +1,6 @@
 """The review screen in a real browser (Debian's Chromium, headless): a slide is verified with the
-keyboard only — help overlay, a correction with its reason, confirmations by three keys,
-navigation and the Grad-CAM toggle."""
+keyboard only — help overlay, a correction with its reason, confirmations by three keys (each
+flagged cell once it has been shown for a moment), navigation and the Grad-CAM toggle."""
 
 import shutil
 
@@ -84,13 +84,19 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
     page.keyboard.type("Round nucleus, scant cytoplasm")
     page.keyboard.press("Enter")
     expect(position).to_have_text("2")
+    # Every cell is flagged (no domain verdict): each is confirmed once it has been on screen.
+    confirmable = page.locator("#review-form")
+    expect(confirmable).to_have_attribute("data-confirmable", "true")
     page.keyboard.press("Enter")
     expect(position).to_have_text("3")
+    expect(confirmable).to_have_attribute("data-confirmable", "true")
     page.keyboard.press("c")
     expect(position).to_have_text("4")
+    expect(confirmable).to_have_attribute("data-confirmable", "true")
     page.keyboard.press("Space")
     expect(position).to_have_text("5")
-    page.keyboard.press("n")  # the predicted class: confirmed at once
+    expect(confirmable).to_have_attribute("data-confirmable", "true")
+    page.keyboard.press("n")  # the predicted class: confirmed
     expect(page.locator("#review-progress")).to_have_text("5 of 5 cells reviewed")
 
     page.keyboard.press("ArrowLeft")
@@ -144,6 +150,7 @@ def test_refused_reviews_keep_the_pathologist_on_the_cell(
     # Meanwhile a newer model classified the cell: the server refuses, the screen goes back to it.
     newer_model = model_version_make("newer")
     add_prediction(slide, CellClass.MONOCYTE, 0.99, version=newer_model, cell_image=predictions[3].cell_image)
+    expect(page.locator("#review-form")).to_have_attribute("data-confirmable", "true")  # a flagged cell
     page.keyboard.press("Enter")
     expect(page.locator("#review-error")).to_contain_text("A newer prediction exists")
     expect(position).to_have_text("1")

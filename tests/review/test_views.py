@@ -283,8 +283,8 @@ def test_slide_page_shows_each_cell_once_with_its_verified_label(
 
     for prediction in predictions:
         assert page.count(reverse("cases:cell_image_file", args=[prediction.cell_image_id])) == 1
-    assert page.count(">Verified<") == 1
-    assert "Corrected · model: Monocyte 55%" in page
+    assert page.count(">Verified individually<") == 1
+    assert "Corrected · model: Monocyte 55.0 %" in page
     assert 'title="round nucleus, no fold"' in page
     assert "Smudge cell" in page
     # Both flagged cells are resolved (one corrected, one excluded): none is left marked Check.

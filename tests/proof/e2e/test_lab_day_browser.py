@@ -1,8 +1,9 @@
 """A lab day in a real browser (Debian's Chromium, headless) against the running app and a real
 Celery worker serving the default model: lab staff register a patient and a slide, upload ten
-files and watch them being classified; a pathologist verifies every cell by keyboard, corrects
-one, bulk-confirms the confident ones and signs; an admin creates a user; the CSV and FHIR
-exports are downloaded and checked. Every page visited is kept as a full-page screenshot."""
+files and watch them being classified (the slide becomes ready for review); a pathologist verifies
+every cell by keyboard, corrects one, bulk-confirms the confident ones, confirms each flagged cell
+once it has been shown, and signs; an admin creates a user; the CSV and FHIR exports are
+downloaded and checked. Every page visited is kept as a full-page screenshot."""
 
 import csv
 import io
@@ -137,6 +138,8 @@ def _correction_for(page: Page) -> tuple[str, str]:
 
 def _pathologist_verifies_and_signs(open_as: Callable[..., Page], screens: Screens, slide: Slide) -> Page:
     page = open_as("patho")
+    ready = page.locator('#slide-counts [data-status="ready_for_review"] [data-count]')
+    expect(ready).to_have_text("1")  # classified: waiting for a pathologist
     page.get_by_role("link", name="Review queue").click()
     screens.shoot(page, "patho review queue")
     page.get_by_role("link", name="Review", exact=True).first.click()  # the least confident cell
@@ -162,6 +165,8 @@ def _pathologist_verifies_and_signs(open_as: Callable[..., Page], screens: Scree
     unreviewed = Prediction.objects.filter(cell_image__slide=slide, reviews__isnull=True).count()
     for remaining in range(unreviewed, 0, -1):
         expect(page.locator("#current-review")).to_have_text("Not reviewed yet")
+        # A flagged cell: Enter confirms it only once it has been on screen for a moment.
+        expect(page.locator("#review-form")).to_have_attribute("data-confirmable", "true")
         page.keyboard.press("Enter")
         if remaining > 1:
             page.keyboard.press("u")
@@ -249,6 +254,14 @@ def _exports_are_downloaded_and_checked(page: Page, slide: Slide) -> None:
     [corrected] = [row for row in rows if row["review_decision"] == ReviewDecision.CORRECTED]
     assert (corrected["original_filename"], corrected["final_label"]) == (corrected_file, corrected_label)
     assert corrected["review_reason"] == CORRECTION_REASON and corrected["signed_by"] == "Paul Patho"
+    bulk = {row["original_filename"] for row in rows if row["verification"].startswith("bulk at threshold ")}
+    individual = {row["original_filename"] for row in rows if row["verification"] == "individual"}
+    assert corrected_file in individual and len(bulk) + len(individual) == CELL_COUNT
+    assert bulk == set(
+        Review.objects.filter(prediction__cell_image__slide=slide, bulk=True).values_list(
+            "prediction__cell_image__original_filename", flat=True
+        )
+    )
 
     name, content = _download(page, "FHIR R4")
     assert name.endswith(".fhir.json")
@@ -279,6 +292,8 @@ def test_a_slide_goes_from_upload_to_a_signed_exported_report_in_the_browser(
     )
     job = InferenceJob.objects.get(slide=slide)
     assert (job.status, job.done, job.failed) == (InferenceJobStatus.SUCCEEDED, CELL_COUNT, 0)
+    slide.refresh_from_db()
+    assert slide.status == SlideStatus.READY_FOR_REVIEW
     assert CellImage.objects.filter(slide=slide).count() == CELL_COUNT
 
     pathologist_page = _pathologist_verifies_and_signs(open_session, screens, slide)

@@ -8,6 +8,7 @@ from cases.models import CellImage, SlideStatus
 from classifier.models import Prediction
 from devtools.scale_pages import PAGES, PageCase
 from review.models import Review
+from review.selectors import QUEUE_SLIDE_STATUSES
 from review.views import QUEUE_PAGE_SIZE
 from tests.proof.scale.conftest import page_get
 
@@ -48,9 +49,7 @@ def test_review_screen_carries_all_100_cells_of_a_large_slide(scale_world, db):
 
 def test_review_queue_pages_through_every_cell_of_slides_awaiting_review(scale_world, db):
     page = next(page for page in PAGES if page.name == "review queue")
-    in_queue = Prediction.objects.filter(
-        cell_image__slide__status__in=(SlideStatus.SUBMITTED, SlideStatus.IN_REVIEW)
-    ).count()
+    in_queue = Prediction.objects.filter(cell_image__slide__status__in=QUEUE_SLIDE_STATUSES).count()
 
     status, _, body = page_get(page, scale_world.large, page.role)
 

@@ -1,0 +1,23 @@
+"""The slides-by-status section of the home page (registered in ``apps.py``)."""
+
+from django.http import HttpRequest
+
+from cases.selectors import slide_status_counts
+from core.home import HomeSection
+
+
+def slide_counts_context(request: HttpRequest) -> dict | None:
+    user = request.user
+    if not (user.has_perm("cases.view_slide") or user.groups.exists()):
+        return None  # no role yet: nothing of the lab's work to count
+    return {"counts": slide_status_counts(user=user), "can_open": user.has_perm("cases.view_slide")}
+
+
+HOME_SECTIONS = (
+    HomeSection(
+        name="slide-counts",
+        order=10,
+        template_name="cases/home_slide_counts.html",
+        context=slide_counts_context,
+    ),
+)

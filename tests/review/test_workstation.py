@@ -1,0 +1,209 @@
+"""The workstation fixes of issue 12 on the review side: how each cell was verified (individually
+or in bulk at a threshold) in the records, pages, exports and FHIR; confidences never contradict
+the flag; slides become ready for review when classified; a signed slide's sign page asks for no
+password."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditAction, AuditEvent
+from cases.models import SlideStatus
+from cases.services import cell_image_create
+from cases.uploads import UploadLimits, image_validate
+from classifier.models import CellClass, DomainVerdict, InferenceJob, Prediction, SlideDomainAssessment
+from review.models import Review
+from review.services import prediction_review, slide_bulk_confirm, slide_sign
+from tests.conftest import PASSWORD
+from tests.factories import distinct_png
+from tests.review.conftest import probabilities_for
+
+pytestmark = pytest.mark.django_db
+CELLS = [
+    (CellClass.NEUTROPHIL, 0.97),
+    (CellClass.NEUTROPHIL, 0.93),
+    (CellClass.LYMPHOCYTE, 0.91),
+    (CellClass.MONOCYTE, 0.55),
+    (CellClass.EOSINOPHIL, 0.72),
+]
+
+
+@pytest.fixture
+def in_domain(slide, model_version, lab_staff):
+    """Five cells like ``predictions`` (three confident), the cells and the slide inside the model's
+    validated domain, so the confident ones may be bulk confirmed."""
+    model_version.domain_cell_threshold = model_version.domain_slide_threshold = 1e9
+    model_version.save()
+    job = InferenceJob.objects.create(
+        slide=slide, model_version=model_version, requested_by=lab_staff, status="succeeded", total=5, done=5
+    )
+    made = []
+    for index, (label, confidence) in enumerate(CELLS, start=1):
+        image = image_validate(
+            data=distinct_png(9000 + index),
+            original_filename=f"d-{index}.png",
+            limits=UploadLimits.from_settings(),
+        )
+        made.append(
+            Prediction.objects.create(
+                cell_image=cell_image_create(actor=lab_staff, slide=slide, image=image),
+                model_version=model_version,
+                job=job,
+                label=label,
+                confidence=confidence,
+                inference_ms=1.0,
+                domain_score=0.5,
+                in_domain=True,
+                **probabilities_for(label, confidence),
+            )
+        )
+    SlideDomainAssessment.objects.create(
+        slide=slide,
+        model_version=model_version,
+        job=job,
+        verdict=DomainVerdict.IN_DOMAIN,
+        statistic=0.5,
+        threshold=1e9,
+        cell_count=5,
+        few_cells=True,
+    )
+    return made
+
+
+def test_bulk_confirm_keeps_the_threshold_it_accepted_each_cell_against(pathologist, slide, in_domain):
+    prediction_review(actor=pathologist, prediction=in_domain[0], label=CellClass.NEUTROPHIL)
+    slide_bulk_confirm(actor=pathologist, slide=slide)
+
+    individual = Review.objects.get(prediction=in_domain[0])
+    bulk = list(Review.objects.filter(bulk=True).order_by("prediction_id"))
+    assert (individual.bulk, individual.bulk_threshold, individual.verification) == (
+        False,
+        None,
+        "individual",
+    )
+    assert [review.prediction_id for review in bulk] == [in_domain[1].pk, in_domain[2].pk]
+    assert {review.verification for review in bulk} == {"bulk at threshold 0.9"}
+    events = AuditEvent.objects.filter(action=AuditAction.REVIEW_RECORDED).order_by("id")
+    assert [event.after["verification"] for event in events] == [
+        "individual",
+        "bulk at threshold 0.9",
+        "bulk at threshold 0.9",
+    ]
+
+
+def test_exports_say_how_each_cell_was_verified(pathologist, pathologist_client, slide, in_domain):
+    prediction_review(actor=pathologist, prediction=in_domain[0], label=CellClass.NEUTROPHIL)
+    slide_bulk_confirm(actor=pathologist, slide=slide)
+
+    response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]) + "?as=csv")
+    rows = {int(row["cell_image_id"]): row for row in csv.DictReader(io.StringIO(response.content.decode()))}
+    verification = [rows[p.cell_image_id]["verification"] for p in in_domain]
+    assert verification == ["individual", "bulk at threshold 0.9", "bulk at threshold 0.9", "", ""]
+    document = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]) + "?as=json").json()
+    assert [cell["verification"] for cell in document["cells"]] == [
+        "individual",
+        "bulk at threshold 0.9",
+        "bulk at threshold 0.9",
+        None,
+        None,
+    ]
+
+
+def test_fhir_and_the_signed_differential_keep_the_verification(
+    pathologist, pathologist_client, slide, in_domain
+):
+    slide_bulk_confirm(actor=pathologist, slide=slide)
+    for prediction in in_domain[3:]:
+        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+
+    verification = signature.differential["verification"]
+    assert (verification["individual"], verification["bulk"], verification["bulk_thresholds"]) == (
+        2,
+        3,
+        [0.9],
+    )
+    assert verification["classes"]["NEUTROPHIL"] == {"individual": 0, "bulk": 2}
+    bundle = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]) + "?as=fhir").json()
+    resources = [entry["resource"] for entry in bundle["entry"]]
+    [report] = [r for r in resources if r["resourceType"] == "DiagnosticReport"]
+    assert "2 cells verified individually, 3 confirmed in bulk at threshold 0.9" in report["conclusion"]
+    notes = {
+        r["code"]["coding"][0]["code"]: [note["text"] for note in r["note"]]
+        for r in resources
+        if r["resourceType"] == "Observation"
+    }
+    assert notes["770-8"][1].startswith("Verification: 0 cells verified individually, 2 confirmed in bulk")
+    assert notes["5905-5"][1] == "Verification: 1 cell verified individually."
+
+
+def test_tiles_history_and_queue_tell_bulk_from_individual(pathologist, pathologist_client, slide, in_domain):
+    prediction_review(actor=pathologist, prediction=in_domain[0], label=CellClass.NEUTROPHIL)
+    slide_bulk_confirm(actor=pathologist, slide=slide)
+
+    page = pathologist_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
+    assert page.count('data-verification="bulk"') == 2 and page.count('data-verification="individual"') == 1
+    screen = pathologist_client.get(reverse("review:slide_review", args=[slide.pk]))
+    cells = {cell["id"]: cell for cell in screen.context["review_data"]["cells"]}
+    assert cells[in_domain[1].pk]["history"][0]["verification"] == "bulk at threshold 0.9"
+    assert cells[in_domain[0].pk]["history"][0] | {"at": None} == {
+        "label": "NEUTROPHIL",
+        "label_name": "Neutrophil",
+        "decision": "confirmed",
+        "reason": "",
+        "reviewer": "patho",
+        "at": None,
+        "bulk": False,
+        "verification": "individual",
+    }
+    queue = pathologist_client.get(reverse("review:queue") + f"?slide={slide.pk}").content.decode()
+    assert queue.count(">bulk</span>") == 2
+
+
+def test_confidence_never_reads_as_the_threshold_it_is_below(pathologist_client, slide, add_prediction):
+    flagged = add_prediction(slide, CellClass.NEUTROPHIL, 0.8999)  # the fixture's threshold is 0.9
+    accepted = add_prediction(slide, CellClass.NEUTROPHIL, 0.9001)
+
+    screen = pathologist_client.get(reverse("review:slide_review", args=[slide.pk]))
+    cells = {cell["id"]: cell for cell in screen.context["review_data"]["cells"]}
+    assert cells[flagged.pk]["confidence_text"] == "89.9 %"
+    assert cells[accepted.pk]["confidence_text"] == "90.0 %"
+    queue = pathologist_client.get(reverse("review:queue") + f"?slide={slide.pk}").content.decode()
+    assert "89.9 %</span>" in queue and "90.0 %</span>" in queue and ">90 %</span>" not in queue
+    tiles = pathologist_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
+    assert "89.9 %" in tiles and "90.0 %" in tiles
+
+
+def test_a_ready_slide_is_reviewed_moved_to_in_review_and_listed_in_the_queue(
+    pathologist, pathologist_client, slide, predictions
+):
+    type(slide).objects.filter(pk=slide.pk).update(status=SlideStatus.READY_FOR_REVIEW)
+    queue = pathologist_client.get(reverse("review:queue")).context["page"]
+    assert len(queue.object_list) == 5
+
+    prediction_review(actor=pathologist, prediction=predictions[0], label=CellClass.NEUTROPHIL)
+
+    slide.refresh_from_db()
+    assert slide.status == SlideStatus.IN_REVIEW
+    event = AuditEvent.objects.filter(action=AuditAction.SLIDE_STATUS_CHANGED).latest("id")
+    assert (event.before, event.after) == ({"status": "ready_for_review"}, {"status": "in_review"})
+
+
+def test_a_signed_slides_sign_page_shows_its_signature_and_no_password_box(
+    pathologist, pathologist_client, slide, predictions
+):
+    for prediction in predictions:
+        prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    url = reverse("review:slide_sign", args=[slide.pk])
+
+    page = pathologist_client.get(url)
+    posted = pathologist_client.post(url, {"password": PASSWORD})
+
+    html = page.content.decode()
+    assert page.status_code == 200 and 'type="password"' not in html
+    assert "This slide is signed (version 1, reviewed and approved by Paul Patho" in html
+    assert posted.status_code == 409 and 'type="password"' not in posted.content.decode()
+    assert slide.signatures.count() == 1
