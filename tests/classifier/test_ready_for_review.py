@@ -8,7 +8,7 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from cases.services import slide_status_change
 from classifier import services, tasks
-from tests.classifier.conftest import image_bytes
+from tests.factories import stained_cell_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_a_slide_waits_for_its_last_job(
     submitted_job, add_cell_image, lab_staff, django_capture_on_commit_callbacks
 ):
     slide = submitted_job.slide
-    add_cell_image(slide, image_bytes(91), name="late.png")
+    add_cell_image(slide, stained_cell_bytes(91), name="late.png")
     with django_capture_on_commit_callbacks(execute=True):
         later = services.slide_new_images_classify(actor=lab_staff, slide=slide)
 
@@ -70,7 +70,7 @@ def test_a_slide_already_in_review_stays_in_review(submitted_job, pathologist):
 
 def test_new_images_of_a_ready_slide_are_classified(submitted_job, add_cell_image, lab_staff):
     services.inference_job_run(job_id=submitted_job.pk)
-    add_cell_image(submitted_job.slide, image_bytes(92), name="later.png")
+    add_cell_image(submitted_job.slide, stained_cell_bytes(92), name="later.png")
 
     job = services.slide_new_images_classify(actor=lab_staff, slide=submitted_job.slide)
 

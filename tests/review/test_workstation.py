@@ -11,65 +11,20 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
-from cases.services import cell_image_create
-from cases.uploads import UploadLimits, image_validate
-from classifier.models import CellClass, DomainVerdict, InferenceJob, Prediction, SlideDomainAssessment
+from classifier.models import CellClass
 from review.models import Review
 from review.services import prediction_review, slide_bulk_confirm, slide_sign
 from tests.conftest import PASSWORD
-from tests.factories import distinct_png
-from tests.review.conftest import probabilities_for
+from tests.factories import reauth_request
 
 pytestmark = pytest.mark.django_db
-CELLS = [
-    (CellClass.NEUTROPHIL, 0.97),
-    (CellClass.NEUTROPHIL, 0.93),
-    (CellClass.LYMPHOCYTE, 0.91),
-    (CellClass.MONOCYTE, 0.55),
-    (CellClass.EOSINOPHIL, 0.72),
-]
 
 
 @pytest.fixture
-def in_domain(slide, model_version, lab_staff):
-    """Five cells like ``predictions`` (three confident), the cells and the slide inside the model's
+def in_domain(predictions):
+    """The review fixtures' five cells (three confident), the cells and the slide inside the model's
     validated domain, so the confident ones may be bulk confirmed."""
-    model_version.domain_cell_threshold = model_version.domain_slide_threshold = 1e9
-    model_version.save()
-    job = InferenceJob.objects.create(
-        slide=slide, model_version=model_version, requested_by=lab_staff, status="succeeded", total=5, done=5
-    )
-    made = []
-    for index, (label, confidence) in enumerate(CELLS, start=1):
-        image = image_validate(
-            data=distinct_png(9000 + index),
-            original_filename=f"d-{index}.png",
-            limits=UploadLimits.from_settings(),
-        )
-        made.append(
-            Prediction.objects.create(
-                cell_image=cell_image_create(actor=lab_staff, slide=slide, image=image),
-                model_version=model_version,
-                job=job,
-                label=label,
-                confidence=confidence,
-                inference_ms=1.0,
-                domain_score=0.5,
-                in_domain=True,
-                **probabilities_for(label, confidence),
-            )
-        )
-    SlideDomainAssessment.objects.create(
-        slide=slide,
-        model_version=model_version,
-        job=job,
-        verdict=DomainVerdict.IN_DOMAIN,
-        statistic=0.5,
-        threshold=1e9,
-        cell_count=5,
-        few_cells=True,
-    )
-    return made
+    return predictions
 
 
 def test_bulk_confirm_keeps_the_threshold_it_accepted_each_cell_against(pathologist, slide, in_domain):
@@ -117,7 +72,7 @@ def test_fhir_and_the_signed_differential_keep_the_verification(
     slide_bulk_confirm(actor=pathologist, slide=slide)
     for prediction in in_domain[3:]:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
 
     verification = signature.differential["verification"]
     assert (verification["individual"], verification["bulk"], verification["bulk_thresholds"]) == (
@@ -196,7 +151,7 @@ def test_a_signed_slides_sign_page_shows_its_signature_and_no_password_box(
 ):
     for prediction in predictions:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD)
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
     url = reverse("review:slide_sign", args=[slide.pk])
 
     page = pathologist_client.get(url)
