@@ -4,7 +4,7 @@ from rest_framework import serializers, viewsets
 
 from audit.models import AuditAction, AuditEvent
 from audit.selectors import audit_event_visible_queryset
-from core.api import ActionPermissions
+from core.api import ActionPermissions, DatabaseDateTimeFilter
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -31,8 +31,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(choices=AuditAction.choices)
     actor_username = django_filters.CharFilter(lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DatabaseDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DatabaseDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

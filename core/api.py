@@ -1,8 +1,13 @@
-"""Shared REST API pieces: the per-action permission check and error translation."""
+"""Shared REST API pieces: the per-action permission check, error translation and a date-time
+filter the database can compare with."""
 
+from datetime import datetime, timedelta
+
+import django_filters
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponseBase
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
@@ -86,3 +91,23 @@ def error_responses_document(result: dict, generator: object, request: object, p
             for status_code, response in errors.items():
                 responses.setdefault(status_code, response)
     return result
+
+
+# PostgreSQL keeps time zone offsets within ±15:59; Python accepts up to ±23:59.
+_MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+
+
+class DatabaseDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time the database can compare with: an offset beyond ±15:59 is a 400 with
+    the reason, not a database error."""
+
+    def clean(self, value: object) -> datetime | None:
+        cleaned = super().clean(value)
+        offset = cleaned.utcoffset() if cleaned is not None else None
+        if offset is not None and abs(offset) > _MAX_UTC_OFFSET:
+            raise DjangoValidationError("The time zone offset must be within ±15:59.", code="invalid")
+        return cleaned
+
+
+class DatabaseDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = DatabaseDateTimeField

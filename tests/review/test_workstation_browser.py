@@ -77,7 +77,7 @@ def test_the_gradcam_overlay_is_drawn_with_real_pixels(browser, live_server, pat
 def test_holding_enter_confirms_no_flagged_cell_it_has_not_shown(
     browser, live_server, pathologist, slide, predictions
 ):
-    # No domain verdict on the slide: every cell is flagged ("domain unknown").
+    # Queue order, least confident first: the first two cells (0.55, 0.72) are below the threshold.
     page = logged_in_page(browser, live_server, "patho")
     _review_screen(page, live_server, slide)
     position = page.locator("#cell-position")
@@ -102,8 +102,11 @@ def test_holding_enter_confirms_no_flagged_cell_it_has_not_shown(
     expect(position).to_have_text("2")
     expect(page.locator("#review-progress")).to_have_text("1 of 5 cells reviewed")
     assert Review.objects.count() == 1
-    page.keyboard.press("j")
-    page.keyboard.press("c")  # too soon on the next flagged cell, whichever key
+    page.keyboard.press("j")  # a not-flagged cell (0.91), then back to the flagged one: shown anew
+    page.keyboard.press("k")
+    expect(position).to_have_text("2")
+    expect(page.locator("#flagged")).to_be_visible()
+    page.keyboard.press("c")  # too soon on a flagged cell, whichever key
     page.wait_for_timeout(FLAGGED_CELL_MIN_MS // 4)
     assert Review.objects.count() == 1
 
