@@ -39,8 +39,8 @@ from classifier.models import (
 from classifier.selectors import prediction_visible_queryset, slide_cell_cards
 from review.models import CellExclusion, Review, SlideAmendment, SlideSignature
 
-# Lower bounds of the confidence bands offered as queue filters; "flagged" means below the review
-# threshold of the prediction's own model version.
+# The confidence bands offered as queue filters; "flagged" means not auto-acceptable: below the
+# review threshold of the prediction's own model version, or the cell or its slide out of domain.
 CONFIDENCE_BANDS: dict[str, tuple[str, Q]] = {
     "flagged": (
         "Not auto-acceptable (below the review threshold or out of domain)",
