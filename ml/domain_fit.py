@@ -138,6 +138,14 @@ def fit_domain(
 
 def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatistics, dict]:
     """Per-source Gaussians on the training split's served features, thresholds on validation."""
+    train_arrays, validation_features = source_arrays(predictor, splits)
+    return fit_domain(train_arrays, validation_features, len(predictor.classes))
+
+
+def source_arrays(
+    predictor: Predictor, splits: Splits
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """Per source: training (features, labels) and validation features of the served model."""
     train = {
         source: [s for s in splits.train if s.source == source]
         for source in sorted({s.source for s in splits.train})
@@ -152,7 +160,7 @@ def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatisti
         source: cached_outputs(predictor, samples, f"val_{source}").features
         for source, samples in validation.items()
     }
-    return fit_domain(train_arrays, validation_features, len(predictor.classes))
+    return train_arrays, validation_features
 
 
 def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
