@@ -126,6 +126,8 @@ def fit_domain(
         ],
         np.float32,
     )
+    # A degenerate source (all validation cells on a class mean) must not divide by zero.
+    scales = np.maximum(scales, np.float32(1e-6))
     unthresholded = DomainStatistics(sources, means, whitening, scales, DomainThresholds(np.inf, np.inf))
     thresholds, per_source = fit_thresholds({s: unthresholded.score(validation[s]) for s in sources})
     report = {
