@@ -77,6 +77,7 @@ class AdaptConfig:
     lab_share: float = 0.5  # fraction of every batch drawn from the lab's cells
     holdout_fraction: float = HOLDOUT_FRACTION
     min_cells_per_class: int = MIN_CELLS_PER_CLASS
+    min_lab_domain_cells: int = 40  # held-out lab cells needed before the lab's slides are in domain
     export: str = "tflite"  # "tflite": int8, else float16, checked against Keras; or "keras"
     seed: int = 0
 
@@ -171,8 +172,10 @@ def _adapt_into(run: _Run, target: Path, version: str | None, config: AdaptConfi
     judged = judged_outputs(run, Predictor(target), lab_train, lab_held, sources)
     card.update(calibration(judged))
     write_card(target, card)
-    card["domain"] = fit_lab_domain(run, target, Predictor(target), judged, bool(sources["train"]))
-    write_card(target, card)
+    domain = fit_lab_domain(run, target, Predictor(target), judged, bool(sources["train"]), config)
+    if domain is not None:
+        card["domain"] = domain
+        write_card(target, card)
     results = validation_results(run, Predictor(target), parent, judged)
     facts = {
         "lab": lab,
@@ -488,19 +491,34 @@ def calibration(judged: Judged) -> dict:
     }
 
 
-def fit_lab_domain(run: _Run, target: Path, predictor: Predictor, judged: Judged, with_sources: bool) -> dict:
+def fit_lab_domain(
+    run: _Run, target: Path, predictor: Predictor, judged: Judged, with_sources: bool, config: AdaptConfig
+) -> dict | None:
     """Domain statistics with the lab as a source: Gaussians on its training cells, scale and
-    thresholds on its held-out cells; the sources' as in `ml.domain_fit`."""
-    run.report("domain", "fitting domain statistics (sources and this lab)")
-    train, validation = source_arrays(predictor, training_splits()) if with_sources else ({}, {})
+    thresholds on its held-out cells; the sources' as in `ml.domain_fit`.
+
+    The lab joins the domain (its slides may then be auto-accepted) only when enough of its
+    cells were held out to check it: a handful of held-out cells cannot show that confident
+    predictions on that lab are 99% right. Below that its slides stay out of domain (reviewed).
+    Returns the card's `domain` entry, or None when there is no source at all (domain unknown).
+    """
     lab_outputs, lab_train = judged["lab_train"]
-    train[LAB_SOURCE] = (lab_outputs.features, truth_of(lab_outputs, lab_train))
-    validation[LAB_SOURCE] = judged["lab_holdout"][0].features
+    held_features = judged["lab_holdout"][0].features
+    lab_joins = len(held_features) >= config.min_lab_domain_cells
+    run.report("domain", f"fitting domain statistics (sources{' and this lab' if lab_joins else ''})")
+    train, validation = source_arrays(predictor, training_splits()) if with_sources else ({}, {})
+    if lab_joins:
+        train[LAB_SOURCE] = (lab_outputs.features, truth_of(lab_outputs, lab_train))
+        validation[LAB_SOURCE] = held_features
+    if not train:
+        return None
     statistics, report = fit_domain(train, validation, len(predictor.classes))
     save_domain_statistics(target, statistics)
     entry = domain_card_entry(statistics, report)
-    entry["fit_data"] += (
-        f"; {LAB_SOURCE}: the lab's training cells (plain crops), validated on its held-out cells"
+    entry["lab_in_domain"] = lab_joins
+    entry["lab_rule"] = (
+        f"the lab is a domain source (Gaussians on its training cells, validated on its held-out cells) "
+        f"only with at least {config.min_lab_domain_cells} held-out lab cells; it had {len(held_features)}"
     )
     return {**entry, "file": DOMAIN_FILE}
 

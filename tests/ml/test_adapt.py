@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from ml.testing import CLASSES
 from .conftest import synthetic_cell
 
 FAST = AdaptConfig(
-    epochs=2, steps_per_epoch=2, batch_size=8, lab_views=2, source_cells_per_class=0, export="keras"
+    epochs=2,
+    steps_per_epoch=2,
+    batch_size=8,
+    lab_views=2,
+    source_cells_per_class=0,
+    export="keras",
+    min_lab_domain_cells=1,
 )
 
 
@@ -116,6 +123,14 @@ def test_cancelling_leaves_no_directory(tmp_path, tiny_model_dir):
     with pytest.raises(AdaptationCancelled):
         adapt(make_lab(tmp_path / "lab"), tmp_path / "out", tiny_model_dir, cancelled=cancelled, config=FAST)
     assert list(tmp_path.iterdir()) == [tmp_path / "lab"]
+
+
+def test_a_lab_with_few_held_out_cells_stays_out_of_domain(tmp_path, tiny_model_dir):
+    config = dataclasses.replace(FAST, min_lab_domain_cells=5)
+    adapt(make_lab(tmp_path / "lab"), tmp_path / "out", tiny_model_dir, config=config)
+    predictor = Predictor(tmp_path / "out")
+    assert predictor.domain is None
+    assert predictor.predict([synthetic_cell((40, 40), 12)])[0].in_domain is None
 
 
 def test_holdout_keeps_whole_slides_on_one_side(tmp_path):
