@@ -130,6 +130,17 @@ def adapt(
     return card
 
 
+def inspect_lab(data_dir: Path, classes: list[str], minimum: int = MIN_CELLS_PER_CLASS) -> dict:
+    """What `adapt` would train on, without training: per-class counts, skipped files, slides.
+
+    Raises LabDataError with the reason when adaptation would be refused.
+    """
+    lab = read_lab(Path(data_dir), classes)
+    counts = class_counts(lab.samples, classes)
+    check_counts(counts, minimum)
+    return {"class_counts": counts, "skipped": lab.skipped, "slides_known": lab.slides_known}
+
+
 @dataclass
 class _Run:
     data_dir: Path

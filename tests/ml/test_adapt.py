@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.adapt import AdaptationCancelled, AdaptationRefused, AdaptConfig, adapt, main
+from ml.adapt import AdaptationCancelled, AdaptationRefused, AdaptConfig, adapt, inspect_lab, main
 from ml.card import read_card, sha256_of
 from ml.lab import LabDataError, fingerprint_lab, holdout_split, read_lab
 from ml.predict import Predictor
@@ -156,3 +156,12 @@ def test_the_cli_writes_a_model_and_prints_its_figures(tmp_path, tiny_model_dir,
     summary = json.loads(capsys.readouterr().out)
     assert summary["version"].startswith("tiny-test-lab-")
     assert "lab_holdout" in summary
+
+
+def test_inspect_lab_counts_without_training(tmp_path):
+    lab = make_lab(tmp_path / "lab", slides=True)
+    (lab / CLASSES[3] / "S0__bad.jpg").write_bytes(b"")
+    summary = inspect_lab(lab, CLASSES)
+    assert summary["class_counts"] == dict.fromkeys(CLASSES, 5)
+    assert summary["slides_known"] is True
+    assert [Path(item["path"]).name for item in summary["skipped"]] == ["S0__bad.jpg"]
