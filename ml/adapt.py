@@ -68,7 +68,7 @@ class AdaptConfig:
     epochs: int = 10
     steps_per_epoch: int = 16
     batch_size: int = 32
-    learning_rate: float = 3e-5
+    learning_rate: float = 1e-5
     label_smoothing: float = 0.1
     lab_views: int = 16  # per cell at most; view 0 is the plain crop, the others augmented
     lab_view_budget: int = 1600  # fewer views per cell for larger labs (rendering is the slow part)
