@@ -126,6 +126,8 @@ def fit_domain(
         ],
         np.float32,
     )
+    # A degenerate source (all validation cells on a class mean) must not divide by zero.
+    scales = np.maximum(scales, np.float32(1e-6))
     unthresholded = DomainStatistics(sources, means, whitening, scales, DomainThresholds(np.inf, np.inf))
     thresholds, per_source = fit_thresholds({s: unthresholded.score(validation[s]) for s in sources})
     report = {
@@ -138,6 +140,14 @@ def fit_domain(
 
 def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatistics, dict]:
     """Per-source Gaussians on the training split's served features, thresholds on validation."""
+    train_arrays, validation_features = source_arrays(predictor, splits)
+    return fit_domain(train_arrays, validation_features, len(predictor.classes))
+
+
+def source_arrays(
+    predictor: Predictor, splits: Splits
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """Per source: training (features, labels) and validation features of the served model."""
     train = {
         source: [s for s in splits.train if s.source == source]
         for source in sorted({s.source for s in splits.train})
@@ -152,7 +162,7 @@ def fit_statistics(predictor: Predictor, splits: Splits) -> tuple[DomainStatisti
         source: cached_outputs(predictor, samples, f"val_{source}").features
         for source, samples in validation.items()
     }
-    return fit_domain(train_arrays, validation_features, len(predictor.classes))
+    return train_arrays, validation_features
 
 
 def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
