@@ -123,7 +123,6 @@ def validated_domains(card: dict) -> dict:
             }
             for source in sources
         ],
-        "domain_statistics": bool(card.get("domain")),
     }
 
 

@@ -4,6 +4,9 @@ offset PostgreSQL refuses: +23:16)."""
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditAction, AuditEvent
+from audit.services import audit_event_record
+
 pytestmark = pytest.mark.django_db
 
 
@@ -17,9 +20,13 @@ def test_a_time_zone_offset_beyond_the_databases_range_is_a_400_with_the_reason(
     assert "within ±15:59" in response.json()["created_after"][0]
 
 
-def test_an_offset_within_range_filters_as_before(pathologist_client):
-    response = pathologist_client.get(
-        reverse("api:audit-event-list"), {"created_after": "2026-01-01T00:00:00+15:59"}
-    )
+def test_an_offset_within_range_filters_as_before(pathologist, pathologist_client):
+    audit_event_record(action=AuditAction.LOGIN, actor=pathologist)
+    url = reverse("api:audit-event-list")
 
-    assert response.status_code == 200
+    earlier = pathologist_client.get(url, {"created_after": "2000-01-01T00:00:00+15:59"})
+    later = pathologist_client.get(url, {"created_after": "2999-01-01T00:00:00-15:59"})
+
+    assert (earlier.status_code, later.status_code) == (200, 200)
+    assert earlier.json()["count"] == AuditEvent.objects.count() >= 1
+    assert later.json()["count"] == 0
