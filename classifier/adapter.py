@@ -105,6 +105,7 @@ def model_card_read(path: Path) -> dict:
 SOURCE_NAMES = {
     "kaggle": "Kaggle blood-cells (BCCD smears, one lab)",
     "pbc": "PBC (CellaVision DM96, Hospital Clinic of Barcelona)",
+    "lab": "This lab's verified cells (ml.adapt)",
 }
 
 

@@ -7,10 +7,11 @@ from typing import Any
 from celery import current_app as celery_app
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import BooleanField, ExpressionWrapper, Prefetch, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from audit.models import AuditAction, AuditEvent
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_auto_acceptable_ids
@@ -38,6 +39,28 @@ def prediction_visible_queryset(user: AbstractBaseUser) -> QuerySet[Prediction]:
 
 def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("registered_by").order_by("-is_active", "-registered_at")
+
+
+def model_version_names() -> dict[str, int]:
+    """Every registered version's primary key by name, to link the versions a card names."""
+    return dict(ModelVersion.objects.values_list("name", "pk"))
+
+
+def model_version_history(model_version: ModelVersion) -> list[AuditEvent]:
+    """The audit events of this version (registered, activated, ...) and those of the versions
+    that replaced it while it was active, oldest first. Shown to everyone who may see the Models
+    page: they say who did what to a model, nothing about patients."""
+    own = Q(object_type=ModelVersion._meta.label_lower, object_id=str(model_version.pk))
+    replaced = Q(object_type=ModelVersion._meta.label_lower, before__active=model_version.name)
+    return list(AuditEvent.objects.filter(own | replaced).select_related("actor").order_by("id"))
+
+
+def model_version_activations() -> dict[int, AuditEvent]:
+    """The latest activation event of each version that was ever activated, by primary key."""
+    events = AuditEvent.objects.filter(
+        object_type=ModelVersion._meta.label_lower, action=AuditAction.MODEL_VERSION_ACTIVATED
+    ).order_by("id")
+    return {int(event.object_id): event for event in events if event.object_id.isdigit()}
 
 
 def metrics_flatten(metrics: dict, prefix: str = "") -> list[tuple[str, str]]:

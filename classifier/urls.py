@@ -14,5 +14,7 @@ urlpatterns = [
     path("quick-classify/<int:pk>/status/", views.quick_classify_status_view, name="quick_classify_status"),
     path("quick-classify/<int:pk>/image/", views.quick_classify_image_view, name="quick_classify_image"),
     path("models/", views.model_version_list_view, name="model_version_list"),
+    path("models/<int:pk>/", views.model_version_detail_view, name="model_version_detail"),
+    path("models/<int:pk>/files/<str:name>", views.model_version_image_view, name="model_version_image"),
     path("models/<int:pk>/activate/", views.model_version_activate_view, name="model_version_activate"),
 ]

@@ -2,19 +2,29 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
 from classifier.gradcam import gradcam_request
+from classifier.model_files import (
+    RegisteredFileChanged,
+    RegisteredFileMissing,
+    image_content_type,
+    registered_file_read,
+)
+from classifier.model_pages import history_entries, model_version_page, model_version_row
 from classifier.models import CellClass, GradCamStatus, QuickClassificationStatus
 from classifier.selectors import (
     inference_job_progress,
     inference_job_visible_queryset,
     metrics_flatten,
+    model_version_activations,
+    model_version_history,
     model_version_list,
+    model_version_names,
     prediction_visible_queryset,
     quick_classification_visible_queryset,
     workers_available,
@@ -119,8 +129,45 @@ def quick_classify_image_view(request: HttpRequest, pk: int) -> FileResponse:
 @require_GET
 @permission_needed("classifier.view_modelversion")
 def model_version_list_view(request: HttpRequest) -> HttpResponse:
-    rows = [(model_version, metrics_flatten(model_version.metrics)) for model_version in model_version_list()]
+    registered, activations = model_version_names(), model_version_activations()
+    rows = [
+        model_version_row(model_version, registered, activations.get(model_version.pk))
+        for model_version in model_version_list()
+    ]
     return render(request, "classifier/model_version_list.html", {"rows": rows})
+
+
+@require_GET
+@permission_needed("classifier.view_modelversion")
+def model_version_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    model_version = get_object_or_404(model_version_list(), pk=pk)
+    context = {
+        "page": model_version_page(model_version, model_version_names()),
+        "history": history_entries(model_version, model_version_history(model_version)),
+        "metric_lines": metrics_flatten(model_version.metrics or {}),
+    }
+    return render(request, "classifier/model_version_detail.html", context)
+
+
+@require_GET
+@permission_needed("classifier.view_modelversion")
+def model_version_image_view(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """A figure of the registered model directory: only image files recorded at registration,
+    served only while their sha256 is still the recorded one."""
+    model_version = get_object_or_404(model_version_list(), pk=pk)
+    content_type = image_content_type(name)
+    if content_type is None:
+        raise Http404("The Models page serves only the model's registered figures.")
+    try:
+        data = registered_file_read(model_version, name)
+    except RegisteredFileMissing as missing:
+        raise Http404(str(missing)) from missing
+    except RegisteredFileChanged as changed:
+        return HttpResponse(str(changed), status=409, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
 
 
 @require_POST

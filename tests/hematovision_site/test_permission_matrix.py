@@ -25,6 +25,7 @@ from tests.factories import (
 )
 
 ROLES = ("anonymous", "lab_staff", "pathologist", "administrator", "outsider")
+MODEL_FIGURE = "training_curves.png"  # a registered figure of the "model_version" object
 LOGIN = "login"  # a redirect to the login page
 
 
@@ -40,6 +41,8 @@ class Cell:
     method: str = "get"
     kwargs: tuple[str, ...] = ()
     data: dict = field(default_factory=dict)
+    # URL arguments after the objects' primary keys, as they are (a file name).
+    extra_args: tuple[str, ...] = ()
 
 
 CLINICAL_READ = dict(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=403, outsider=403)
@@ -122,6 +125,12 @@ MATRIX: dict[str, Cell] = {
     "classifier:quick_classify_image": Cell(**QUICK_OWNER, kwargs=("quick",)),
     "classifier:model_version_list": Cell(**{**CLINICAL_READ, "administrator": 200}),
     "classifier:model_version_activate": Cell(**USER_ACTION, method="post", kwargs=("model_version",)),
+    "classifier:model_version_detail": Cell(
+        **{**CLINICAL_READ, "administrator": 200}, kwargs=("model_version",)
+    ),
+    "classifier:model_version_image": Cell(
+        **{**CLINICAL_READ, "administrator": 200}, kwargs=("model_version",), extra_args=(MODEL_FIGURE,)
+    ),
     "api:slide-inference-submit": Cell(
         anonymous=401,
         lab_staff=202,
@@ -242,7 +251,7 @@ def test_every_url_name_is_in_the_matrix():
 
 
 @pytest.fixture
-def objects(lab_staff, make_user):
+def objects(lab_staff, make_user, models_root):
     from cases.models import Patient, Slide
 
     patient = Patient.objects.create(
@@ -257,7 +266,7 @@ def objects(lab_staff, make_user):
         patient=patient, accession_number="S-1", collected_at="2026-01-01T10:00Z", created_by=lab_staff
     )
     inactive_member = make_user("former", None, is_active=False)
-    found = classifier_objects(lab_staff, slide) | {
+    found = classifier_objects(lab_staff, slide, models_root) | {
         "patient": patient,
         "slide": slide,
         "cell_image": cell_image_make(slide, lab_staff, distinct_png(1), name="c.png"),
@@ -277,12 +286,19 @@ def review_objects(found: dict) -> dict:
     return {"prediction": prediction}
 
 
-def classifier_objects(lab_staff, slide) -> dict:  # noqa: ANN001
+def classifier_objects(lab_staff, slide, models_root) -> dict:  # noqa: ANN001
+    import hashlib
+
     from django.core.files.base import ContentFile
 
     from classifier.models import QuickClassification
 
-    model_version = model_version_make("m-1", is_active=True)
+    figure = distinct_png(3)
+    (models_root / "m-1").mkdir()
+    (models_root / "m-1" / MODEL_FIGURE).write_bytes(figure)
+    model_version = model_version_make(
+        "m-1", is_active=True, file_hashes={MODEL_FIGURE: hashlib.sha256(figure).hexdigest()}
+    )
     quick = QuickClassification(
         requested_by=lab_staff, model_version=model_version, original_filename="q.png"
     )
@@ -303,7 +319,7 @@ def _client(request, role: str) -> tuple[Client, object]:
 def _ask(
     client: Client, user: User | None, url_name: str, method: str, cell: Cell, objects: dict
 ) -> HttpResponse:
-    url = reverse(url_name, args=[objects[name].pk for name in cell.kwargs])
+    url = reverse(url_name, args=[*(objects[name].pk for name in cell.kwargs), *cell.extra_args])
     data = cell.data
     if url_name == "api:token":
         data = (
