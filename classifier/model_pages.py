@@ -5,6 +5,7 @@ card file itself) or its ``evaluation.json``, read through ``classifier.model_fi
 changed file is never shown as the registered one. A figure a card does not hold is "not measured".
 """
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,12 +31,17 @@ SET_TITLES = {
     "val_kaggle": ("Kaggle validation", "Kaggle blood-cells, validation groups"),
     "val_pbc": ("PBC validation", "PBC, validation split"),
 }
+# A metrics entry holding any of these is an evaluated set.
+FIGURE_KEYS = frozenset({"n", "accuracy", "macro_f1", "auto_accept"})
 CONFUSION_IMAGE_PREFIX = "confusion_"
 TRAINING_CURVES_IMAGE = "training_curves.png"
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite number, else None (booleans, text, NaN and infinities are not figures)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _count(value: Any) -> int | None:
@@ -171,7 +177,7 @@ def evaluated_sets(metrics: Any) -> list[EvaluatedSet]:
     metrics = metrics if isinstance(metrics, dict) else {}
     sets = []
     for key, value in _in_set_order(metrics):
-        if key != "validation" and isinstance(value, dict) and "accuracy" in value:
+        if key != "validation" and isinstance(value, dict) and FIGURE_KEYS & value.keys():
             sets.append(EvaluatedSet(key, *set_titles(key), "test", set_figures(value)))
     validation = metrics.get("validation")
     for key, value in _in_set_order(validation if isinstance(validation, dict) else {}):
@@ -310,6 +316,8 @@ def domain_sources(model_version: ModelVersion, card: dict) -> list[DomainSource
     recorded = model_version.validated_domains if isinstance(model_version.validated_domains, dict) else {}
     sources = []
     for source in recorded.get("sources") or []:
+        if not isinstance(source, dict):
+            continue
         validation, fitted = (
             _count(source.get("validation_images")),
             _count(fit_cells.get(source.get("source"))),

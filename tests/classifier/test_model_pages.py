@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from classifier.adapter import validated_domains
+from classifier.model_pages import set_figures
 from classifier.models import ModelVersion
 from classifier.services import model_version_activate, model_version_register
 from ml.card import read_card, write_card
@@ -132,10 +133,8 @@ def test_the_list_summarises_each_version_in_one_row(pathologist_client, card_mo
     assert row.sets[0].figures.auto_acceptable_short == "not measured"
     detail_url = reverse("classifier:model_version_detail", args=[card_model.pk])
     assert f'href="{detail_url}"' in page
-    assert (
-        f'from <a href="{reverse("classifier:model_version_detail", args=[parent.pk])}">tiny-parent</a>'
-        in page
-    )
+    parent_url = reverse("classifier:model_version_detail", args=[parent.pk])
+    assert f'from <a class="text-nowrap" href="{parent_url}">tiny-parent</a>' in page
     assert "Kaggle blood-cells (BCCD smears, one lab) · 123 validation images" in page
     assert "PBC (CellaVision DM96, Hospital Clinic of Barcelona) · validation images not recorded" in page
     assert f"by {administrator.username}" in page  # active since
@@ -400,6 +399,28 @@ def test_figures_that_are_not_numbers_are_not_measured(pathologist_client, db):
         .sets[0]
         .figures
     )
+
+    assert (figures.accuracy, figures.macro_f1) == ("not measured", "not measured")
+
+
+def test_a_set_with_only_auto_acceptance_is_still_listed(pathologist_client, db):
+    only = model_version_make(
+        "only", metrics={"lab_x": {"auto_accept": {"cells": 8, "accepted": 2, "accepted_wrong": 1}}}
+    )
+    figures = (
+        pathologist_client.get(reverse("classifier:model_version_detail", args=[only.pk]))
+        .context["page"]
+        .sets[0]
+        .figures
+    )
+
+    assert (figures.accuracy, figures.auto_acceptable) == ("not measured", "2 of 8 (25.0 %)")
+    assert figures.wrong_among_accepted == "1 of 2 (50.00 %)"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_figure_that_is_not_finite_is_not_measured(value):
+    figures = set_figures({"n": 10, "accuracy": value, "macro_f1": value})
 
     assert (figures.accuracy, figures.macro_f1) == ("not measured", "not measured")
 
