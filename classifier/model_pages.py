@@ -209,7 +209,12 @@ def confusion_table(result: Any) -> ConfusionTable | None:
     if isinstance(result.get("adapted"), dict):
         result = result["adapted"]
     labels, matrix = result.get("labels"), result.get("confusion_matrix")
-    if not isinstance(labels, list) or not isinstance(matrix, list) or len(matrix) != len(labels):
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not isinstance(matrix, list)
+        or len(matrix) != len(labels)
+    ):
         return None
     if not all(isinstance(row, list) and len(row) == len(labels) for row in matrix):
         return None
@@ -257,7 +262,8 @@ def review_threshold_text(model_version: ModelVersion, card: dict) -> str:
     )
     if model_version.has_domain_statistics:
         sentence = (
-            f"{below}; at or above it, on a slide inside the validated domain, it may be confirmed in bulk."
+            f"{below}; at or above it, when the cell and its slide are inside the validated domain, "
+            "it may be confirmed in bulk."
         )
     else:
         sentence = (

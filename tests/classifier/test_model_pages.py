@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from classifier.adapter import validated_domains
-from classifier.model_pages import set_figures
+from classifier.model_pages import confusion_table, set_figures
 from classifier.models import ModelVersion
 from classifier.services import model_version_activate, model_version_register
 from ml.card import read_card, write_card
@@ -181,7 +181,8 @@ def test_the_review_threshold_is_explained_in_one_sentence(pathologist_client, c
 
     assert page.threshold_text == (
         "A cell the model is less than 80.0 % sure of (0.8000) always waits for a pathologist; at or "
-        "above it, on a slide inside the validated domain, it may be confirmed in bulk. Chosen as the "
+        "above it, when the cell and its slide are inside the validated domain, it may be confirmed in "
+        "bulk. Chosen as the "
         "lowest confidence at which 99% of validation predictions are right."
     )
     assert page.review_fraction == "12.5 % of 400 validation predictions"
@@ -423,6 +424,22 @@ def test_a_figure_that_is_not_finite_is_not_measured(value):
     figures = set_figures({"n": 10, "accuracy": value, "macro_f1": value})
 
     assert (figures.accuracy, figures.macro_f1) == ("not measured", "not measured")
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        None,
+        {},
+        {"labels": [], "confusion_matrix": []},
+        {"labels": CLASSES, "confusion_matrix": CONFUSION[:3]},  # a row missing
+        {"labels": CLASSES, "confusion_matrix": [row[:3] for row in CONFUSION]},  # a column missing
+        {"labels": "EOSINOPHIL", "confusion_matrix": CONFUSION},
+        {"adapted": {"labels": CLASSES}},
+    ],
+)
+def test_a_malformed_confusion_matrix_is_not_measured(result):
+    assert confusion_table(result) is None
 
 
 def test_a_changed_card_is_not_shown_and_the_page_says_why(pathologist_client, card_model, card_model_dir):
