@@ -16,11 +16,13 @@ from django.conf import settings
 from ml.card import ModelDirectoryError, read_card
 from ml.domain import (
     MIN_SLIDE_CELLS,
+    REVIEW_EVERYTHING,
     CellEvidence,
     DomainThresholds,
     SlideDecision,
     Verdict,
     decide_auto_accept,
+    is_confident,
     thresholds_from_card,
 )
 from ml.gradcam import GradCamExplainer
@@ -30,12 +32,14 @@ from ml.predict import CellPrediction, ImageDecodeError, Predictor
 # The ml names the rest of the app works with, re-exported so that this stays the only door.
 __all__ = [
     "MIN_SLIDE_CELLS",
+    "REVIEW_EVERYTHING",
     "CellEvidence",
     "CellPrediction",
     "DomainThresholds",
     "SlideDecision",
     "Verdict",
     "decide_auto_accept",
+    "is_confident",
     "ImageDecodeError",
     "ModelDirectoryError",
     "ModelLoadError",

@@ -85,7 +85,7 @@ def _review_write(
         decision=decision,
         reason=reason,
         bulk=bulk,
-        bulk_threshold=prediction.model_version.review_threshold if bulk else None,
+        bulk_threshold=prediction.cell_review_threshold if bulk else None,
     )
     audit_event_record(
         action=AuditAction.REVIEW_RECORDED,
