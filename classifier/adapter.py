@@ -113,17 +113,22 @@ SOURCE_NAMES = {
 
 
 def validated_domains(card: dict) -> dict:
-    """The domains a model was trained and validated on, from its card: sources and image counts."""
+    """The domains a model was trained and validated on, from its card: sources, image counts and,
+    when the model has them, each source's own review threshold."""
     data = card.get("data") or {}
     sources = [name for name in str(data.get("train_sources", "")).split("+") if name]
     validation = data.get("validation_images") or {}
+    review = (card.get("domain") or {}).get("review_thresholds") or {}
     return {
         "train_images": data.get("train_images"),
+        "per_source_review_thresholds": bool(review),
         "sources": [
             {
                 "source": source,
                 "name": SOURCE_NAMES.get(source, source),
                 "validation_images": validation.get(f"val_{source}"),
+                "review_threshold": review.get(source),
+                "review_threshold_validated": source in review and review[source] < REVIEW_EVERYTHING,
             }
             for source in sources
         ],

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -7,6 +9,7 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from classifier import selectors, services, tasks
 from classifier.models import InferenceJob, ModelVersion, QuickClassification
+from ml.card import write_card
 from ml.domain import REVIEW_EVERYTHING, DomainThresholds
 from ml.testing import make_tiny_model_dir
 from tests.factories import model_version_make, stained_cell_bytes
@@ -214,3 +217,20 @@ def test_quick_classify_says_when_no_confidence_is_validated_for_cells_like_this
     quick.refresh_from_db()
     assert (quick.in_domain, quick.review_threshold) == (True, REVIEW_EVERYTHING)
     assert "No confidence of model tiny-unvalidated is validated for cells like this one" in page
+
+
+def test_the_models_page_lists_each_sources_own_review_threshold(administrator_client, models_root):
+    directory = make_tiny_model_dir(
+        models_root / "tiny-sources",
+        version="tiny-sources",
+        domain=DomainThresholds(1e9, 1e9),
+        source_review_threshold=0.95,
+    )
+    card = json.loads((directory / "model_card.json").read_text())
+    card["data"] = {"train_sources": "tiny", "validation_images": {"val_tiny": 40}}
+    write_card(directory, card)
+    version = services.model_version_register(directory=directory)
+
+    page = administrator_client.get(reverse("classifier:model_version_list")).content.decode()
+    assert version.validated_domains["sources"][0]["review_threshold"] == 0.95
+    assert "40 validation images · review threshold 0.950" in page and "per source (see domains)" in page
