@@ -199,14 +199,18 @@ def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
 
 
 def fit_into_model(model_dir: Path) -> dict:
-    """Fit the served model's domain statistics and save them; returns the card's `domain` entry.
+    """Fit the served model's domain statistics and per-source review thresholds and save them;
+    returns the card's `domain` entry.
 
     The caller writes the card, which records the new file's sha256.
     """
     predictor = Predictor(model_dir)
-    statistics, report = fit_statistics(predictor, training_splits())
+    splits = training_splits()
+    statistics, report = fit_statistics(predictor, splits)
+    review_thresholds, review_report = fit_review_thresholds(predictor, statistics, splits)
+    statistics = dataclasses.replace(statistics, review_thresholds=review_thresholds)
     save_domain_statistics(model_dir, statistics)
-    return domain_card_entry(statistics, report)
+    return {**domain_card_entry(statistics, report), **review_entry(review_report)}
 
 
 def add_domain(parent: Path, out: Path, version: str) -> dict:
