@@ -28,8 +28,13 @@ def review_threshold(probabilities: np.ndarray, truth: np.ndarray, target_accura
     Predictions below the threshold go to a pathologist. If no threshold reaches the target,
     1.0 is returned so that everything is reviewed.
     """
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == truth
+    return accuracy_threshold(
+        probabilities.max(axis=1), probabilities.argmax(axis=1) == truth, target_accuracy
+    )
+
+
+def accuracy_threshold(confidence: np.ndarray, correct: np.ndarray, target_accuracy: float) -> float:
+    """`review_threshold` on each prediction's confidence and whether it is right."""
     order = np.argsort(-confidence, kind="stable")
     running_accuracy = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     reaching = np.nonzero(running_accuracy >= target_accuracy)[0]
@@ -85,7 +90,8 @@ def grouped_review_threshold(
     sorted_confidence = confidence[order]
     # Only cut between distinct confidences: every cell at the threshold is accepted with the rest.
     cuts = np.nonzero(np.append(sorted_confidence[1:] < sorted_confidence[:-1], True))[0]
-    qualifying = [cut for cut in cuts if error_bound_within(errors[cut], cells[cut], max_error)]
-    if not qualifying:
-        return REVIEW_EVERYTHING
-    return float(sorted_confidence[qualifying[-1]])
+    # The lowest qualifying threshold is the largest qualifying cut: search from the largest down.
+    for cut in cuts[::-1]:
+        if error_bound_within(errors[cut], cells[cut], max_error):
+            return float(sorted_confidence[cut])
+    return REVIEW_EVERYTHING

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.calibration import error_bound_within, grouped_review_threshold, review_threshold
+from ml.calibration import accuracy_threshold, error_bound_within, grouped_review_threshold
 from ml.data import training_splits
-from ml.domain import is_confident
+from ml.domain import REVIEW_EVERYTHING
 from ml.domain_fit import MAX_ACCEPTED_ERROR, cached_outputs
 from ml.predict import Predictor, softmax
 
@@ -32,8 +32,7 @@ STUDY_SEED = 0
 
 def point_estimate(confidence: np.ndarray, correct: np.ndarray, groups: np.ndarray) -> float:
     """The cards' rule so far: images at or above it are >= 99% right (each image counted)."""
-    probabilities = np.stack([confidence, 1 - confidence], axis=1)
-    return review_threshold(probabilities, np.where(correct, 0, 1), 1 - MAX_ACCEPTED_ERROR)
+    return accuracy_threshold(confidence, correct, 1 - MAX_ACCEPTED_ERROR)
 
 
 def bound_on_images(confidence: np.ndarray, correct: np.ndarray, groups: np.ndarray) -> float:
@@ -74,15 +73,17 @@ def held_out(
     fitted = rng.choice(originals, size=round(len(originals) * FIT_SHARE), replace=False)
     fit = np.isin(groups, fitted)
     threshold = rule(confidence[fit], correct[fit], groups[fit])
-    accepted = ~fit & np.array([is_confident(c, threshold) for c in confidence], dtype=bool)
+    accepted = ~fit & (confidence >= threshold) & (threshold < REVIEW_EVERYTHING)  # is_confident
     return int((~fit).sum()), int(accepted.sum()), int((accepted & ~correct).sum())
 
 
-def study_source(confidence: np.ndarray, correct: np.ndarray, groups: np.ndarray) -> dict:
+def study_source(
+    confidence: np.ndarray, correct: np.ndarray, groups: np.ndarray, splits: int = SPLITS
+) -> dict:
     rng = np.random.default_rng(STUDY_SEED)
     results = {}
     for name, rule in RULES.items():
-        counts = np.array([held_out(confidence, correct, groups, rule, rng) for _ in range(SPLITS)])
+        counts = np.array([held_out(confidence, correct, groups, rule, rng) for _ in range(splits)])
         images, accepted, wrong = counts.sum(axis=0)
         rates = counts[:, 2] / np.maximum(counts[:, 1], 1)
         results[name] = {
