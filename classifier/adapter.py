@@ -16,11 +16,13 @@ from django.conf import settings
 from ml.card import ModelDirectoryError, read_card
 from ml.domain import (
     MIN_SLIDE_CELLS,
+    REVIEW_EVERYTHING,
     CellEvidence,
     DomainThresholds,
     SlideDecision,
     Verdict,
     decide_auto_accept,
+    is_confident,
     thresholds_from_card,
 )
 from ml.gradcam import GradCamExplainer
@@ -30,12 +32,14 @@ from ml.predict import CellPrediction, ImageDecodeError, Predictor
 # The ml names the rest of the app works with, re-exported so that this stays the only door.
 __all__ = [
     "MIN_SLIDE_CELLS",
+    "REVIEW_EVERYTHING",
     "CellEvidence",
     "CellPrediction",
     "DomainThresholds",
     "SlideDecision",
     "Verdict",
     "decide_auto_accept",
+    "is_confident",
     "ImageDecodeError",
     "ModelDirectoryError",
     "ModelLoadError",
@@ -110,17 +114,22 @@ SOURCE_NAMES = {
 
 
 def validated_domains(card: dict) -> dict:
-    """The domains a model was trained and validated on, from its card: sources and image counts."""
+    """The domains a model was trained and validated on, from its card: sources, image counts and,
+    when the model has them, each source's own review threshold."""
     data = card.get("data") or {}
     sources = [name for name in str(data.get("train_sources", "")).split("+") if name]
     validation = data.get("validation_images") or {}
+    review = (card.get("domain") or {}).get("review_thresholds") or {}
     return {
         "train_images": data.get("train_images"),
+        "per_source_review_thresholds": bool(review),
         "sources": [
             {
                 "source": source,
                 "name": SOURCE_NAMES.get(source, source),
                 "validation_images": validation.get(f"val_{source}"),
+                "review_threshold": review.get(source),
+                "review_threshold_validated": source in review and review[source] < REVIEW_EVERYTHING,
             }
             for source in sources
         ],

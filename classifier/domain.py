@@ -8,19 +8,33 @@ without domain statistics makes every slide *domain unknown*, which is never aut
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import Slide
 from classifier.adapter import (
     MIN_SLIDE_CELLS,
+    REVIEW_EVERYTHING,
     CellEvidence,
     DomainThresholds,
     SlideDecision,
     decide_auto_accept,
+    is_confident,
 )
 from classifier.models import DomainVerdict, InferenceJob, ModelVersion, Prediction, SlideDomainAssessment
+
+
+def threshold_validated(review_threshold: float) -> bool:
+    """Whether a review threshold can be reached at all (REVIEW_EVERYTHING: every cell is reviewed)."""
+    return review_threshold < REVIEW_EVERYTHING
+
+
+def confidence_reaches(confidence: float, review_threshold: float) -> bool:
+    """The one comparison of a confidence with its review threshold (``ml.domain.is_confident``)."""
+    return is_confident(confidence, review_threshold)
 
 
 def model_version_domain_thresholds(model_version: ModelVersion) -> DomainThresholds | None:
@@ -41,7 +55,7 @@ def slide_domain_decision(
     """The slide's cells (predicted by ``model_version``) and the decision for each of them."""
     if predictions is None:
         predictions = list(_slide_predictions(slide, model_version))
-    evidence = [CellEvidence(p.confidence, p.domain_score) for p in predictions]
+    evidence = [CellEvidence(p.confidence, p.domain_score, p.review_threshold) for p in predictions]
     decision = decide_auto_accept(
         evidence,
         review_threshold=model_version.review_threshold,
@@ -130,11 +144,20 @@ def slide_in_domain_exists(slide_ref: str, model_version_ref: str) -> Exists:
     )
 
 
+def prediction_confident_q() -> Q:
+    """SQL: the confidence reaches the cell's review threshold (its own, else its model's), and that
+    threshold is not REVIEW_EVERYTHING (``ml.domain.is_confident``)."""
+    threshold = Coalesce(F("review_threshold"), F("model_version__review_threshold"))
+    return Q(LessThan(threshold, Value(REVIEW_EVERYTHING))) & Q(
+        GreaterThanOrEqual(F("confidence"), threshold)
+    )
+
+
 def prediction_auto_acceptable_q() -> Q:
     """The SQL form of ``decide_auto_accept`` for stored predictions: confident, the cell in domain
     and its slide's newest verdict (for the prediction's model version) in domain."""
     return (
-        Q(confidence__gte=F("model_version__review_threshold"))
+        prediction_confident_q()
         & Q(in_domain=True)
         & Q(slide_in_domain_exists("cell_image__slide", "model_version"))
     )

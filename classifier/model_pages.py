@@ -269,6 +269,13 @@ def review_threshold_text(model_version: ModelVersion, card: dict) -> str:
         sentence = (
             f"{below}, and so does every other cell: without domain statistics nothing is auto-acceptable."
         )
+    recorded = model_version.validated_domains if isinstance(model_version.validated_domains, dict) else {}
+    if recorded.get("per_source_review_thresholds"):
+        sentence += (
+            " Each cell is then held to the threshold of the training source it lies nearest to"
+            " (see Validated domains); a source with too few distinct validated cells has none, so"
+            " every cell nearest to it is reviewed."
+        )
     rule = card.get("review_threshold_rule")
     return sentence + (f" Chosen as the {rule}." if isinstance(rule, str) and rule else "")
 
@@ -304,6 +311,10 @@ class DomainSource:
     name: str
     validation_images: str
     fit_cells: str
+    # The source's own review threshold (per-source models, ml.domain review-thresholds); None when
+    # the model has one threshold for every source.
+    review_threshold: float | None = None
+    review_threshold_validated: bool = False
 
     @property
     def summary(self) -> str:
@@ -333,6 +344,8 @@ def domain_sources(model_version: ModelVersion, card: dict) -> list[DomainSource
                 name=str(source.get("name") or source.get("source")),
                 validation_images=f"{validation:,}" if validation is not None else NOT_MEASURED,
                 fit_cells=_fit_cells_text(model_version, fit_cells, fitted),
+                review_threshold=_number(source.get("review_threshold")),
+                review_threshold_validated=bool(source.get("review_threshold_validated")),
             )
         )
     return sources

@@ -155,6 +155,9 @@ class Prediction(models.Model):
     # within the model's cell threshold; both null when the model has no domain statistics.
     domain_score = models.FloatField(null=True, blank=True)
     in_domain = models.BooleanField(null=True, blank=True)
+    # The review threshold this cell is held to: its nearest training source's when the model has
+    # per-source thresholds (ml.domain), else the model's; null on rows written before it was kept.
+    review_threshold = models.FloatField(null=True, blank=True)
     # The cell's share of its batch's model time (decoding and preprocessing included).
     inference_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -175,6 +178,10 @@ class Prediction(models.Model):
                 ),
                 name="prediction_probabilities_in_range",
             ),
+            models.CheckConstraint(
+                condition=Q(review_threshold__isnull=True) | _probability_in_range("review_threshold"),
+                name="prediction_review_threshold_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,6 +195,11 @@ class Prediction(models.Model):
     @property
     def probabilities(self) -> dict[str, float]:
         return {label: getattr(self, field) for label, field in PROBABILITY_FIELDS.items()}
+
+    @property
+    def cell_review_threshold(self) -> float:
+        """The threshold this cell's confidence is compared with (its own, else its model's)."""
+        return self.model_version.review_threshold if self.review_threshold is None else self.review_threshold
 
 
 class PredictionFailure(models.Model):
@@ -236,6 +248,7 @@ class QuickClassification(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     domain_score = models.FloatField(null=True, blank=True)
     in_domain = models.BooleanField(null=True, blank=True)
+    review_threshold = models.FloatField(null=True, blank=True)  # as Prediction.review_threshold
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -245,6 +258,10 @@ class QuickClassification(models.Model):
 
     def __str__(self) -> str:
         return f"Quick classification {self.pk} ({self.get_status_display()})"
+
+    @property
+    def cell_review_threshold(self) -> float:
+        return self.model_version.review_threshold if self.review_threshold is None else self.review_threshold
 
 
 class DomainVerdict(models.TextChoices):

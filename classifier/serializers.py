@@ -84,8 +84,14 @@ class ProbabilitiesSerializer(serializers.Serializer):
 class PredictionSerializer(serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="name", read_only=True)
     probabilities = ProbabilitiesSerializer(read_only=True)
+    review_threshold = serializers.FloatField(
+        source="cell_review_threshold",
+        read_only=True,
+        help_text="The review threshold this cell is held to: its nearest training source's, else the "
+        "model card's; 1.0 means no confidence is validated for cells like it (always reviewed)",
+    )
     needs_review = serializers.SerializerMethodField(
-        help_text="Not auto-acceptable: confidence below the model card's review threshold, or the cell "
+        help_text="Not auto-acceptable: confidence below the cell's review threshold, or the cell "
         "or its slide outside the model's validated domain (or of unknown domain)"
     )
 
@@ -101,6 +107,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "confidence",
             "domain_score",
             "in_domain",
+            "review_threshold",
             "needs_review",
             "inference_ms",
             "created_at",

@@ -435,6 +435,7 @@ def _prediction_row(
         confidence=prediction.confidence,
         domain_score=prediction.domain_score,
         in_domain=prediction.in_domain,
+        review_threshold=prediction.review_threshold,
         inference_ms=milliseconds,
         **probabilities,
     )
@@ -562,6 +563,7 @@ def _quick_classification_finish(quick: QuickClassification, result: object) -> 
             "confidence": result.confidence,
             "domain_score": result.domain_score,
             "in_domain": result.in_domain,
+            "review_threshold": result.review_threshold,
         }
     else:
         fields |= {"status": QuickClassificationStatus.FAILED, "error": str(result)}

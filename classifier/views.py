@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
+from classifier.domain import confidence_reaches, threshold_validated
 from classifier.gradcam import gradcam_request
 from classifier.model_files import (
     RegisteredFileChanged,
@@ -96,7 +97,8 @@ def quick_classify_result_view(request: HttpRequest, pk: int) -> HttpResponse:
         "waiting": waiting,
         "workers_available": workers_available() if waiting else True,
         "needs_review": quick.confidence is not None
-        and quick.confidence < quick.model_version.review_threshold,
+        and not confidence_reaches(quick.confidence, quick.cell_review_threshold),
+        "threshold_validated": threshold_validated(quick.cell_review_threshold),
     }
     return render(request, "classifier/quick_classify_result.html", context)
 

@@ -543,7 +543,8 @@ def figures(predictor: Predictor, outputs: ServedOutputs, samples: list[Sample])
     truth = truth_of(outputs, samples)
     scores = predictor.domain_scores(outputs.features)
     result = summarise(probabilities, truth, predictor.classes)
-    return {**result, **auto_accept(probabilities, truth, scores, predictor, SLIDE_SIZE)}
+    thresholds = predictor.review_thresholds(outputs.features, len(truth))
+    return {**result, **auto_accept(probabilities, truth, scores, predictor, SLIDE_SIZE, thresholds)}
 
 
 def validation_results(run: _Run, adapted: Predictor, parent: Predictor, judged: Judged) -> dict:

@@ -17,6 +17,12 @@ Two thresholds, both fitted on in-domain validation cells (`ml.domain_fit`):
   a median, a slide of another lab's cells does, and the median of many cells varies far less
   than one cell's score, so the slide threshold can sit much closer to the domain.
 
+Optionally, one review threshold per source (`ml.domain_fit.fit_review_thresholds`): a lab's
+confident errors are its own (Kaggle's come from a few originals misread in every copy, PBC's
+are rare), so one pooled threshold promises too much on one lab and too little on the other. A
+cell is held to the threshold of its nearest source; a source whose validation could not support
+the promise has REVIEW_EVERYTHING, so none of its cells is accepted without review.
+
 `decide_auto_accept` is the one rule that says which cells may be accepted without review; the
 app and `ml.evaluate` both call it.
 """
@@ -34,6 +40,8 @@ import numpy as np
 from ml.card import ModelDirectoryError, verify_file
 
 DOMAIN_FILE = "domain_statistics.npz"
+# A review threshold of 1.0 means no confidence was validated: every cell is reviewed.
+REVIEW_EVERYTHING = 1.0
 # Fewer cells than this give a noisy slide median: the verdict is still given, flagged as such.
 MIN_SLIDE_CELLS = 10
 
@@ -59,14 +67,31 @@ class DomainStatistics:
     whitening: np.ndarray  # (sources, features, features): (x - mean) @ whitening is white
     scales: np.ndarray  # (sources,): median distance of the source's own validation cells
     thresholds: DomainThresholds
+    # (sources,): the review threshold of cells nearest each source; None: the card's one for all
+    review_thresholds: np.ndarray | None = None
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """(sources, cells): distance to each training source, in units of its typical validation cell."""
+        return np.stack(
+            [
+                source_distance(features, self.means[index], self.whitening[index]) / self.scales[index]
+                for index in range(len(self.sources))
+            ]
+        )
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Distance to the nearest training source, in units of its typical validation cell."""
-        per_source = [
-            source_distance(features, self.means[index], self.whitening[index]) / self.scales[index]
-            for index in range(len(self.sources))
-        ]
-        return np.min(per_source, axis=0)
+        """Distance to the nearest training source."""
+        return self.distances(features).min(axis=0)
+
+    def nearest_source(self, features: np.ndarray) -> np.ndarray:
+        """Index into `sources` of each cell's nearest training source."""
+        return self.distances(features).argmin(axis=0)
+
+    def cell_review_thresholds(self, features: np.ndarray, default: float) -> np.ndarray:
+        """Each cell's review threshold: its nearest source's, or `default` without per-source ones."""
+        if self.review_thresholds is None:
+            return np.full(len(features), default)
+        return self.review_thresholds[self.nearest_source(features)].astype(np.float64)
 
     def cell_in_domain(self, score: float) -> bool:
         return bool(score <= self.thresholds.cell)
@@ -115,6 +140,9 @@ def ledoit_wolf(centred: np.ndarray) -> np.ndarray:
 def save_domain_statistics(model_dir: Path, statistics: DomainStatistics) -> Path:
     """Write DOMAIN_FILE (plain arrays, no pickle); its sha256 goes into the card with write_card."""
     buffer = io.BytesIO()
+    optional = {}
+    if statistics.review_thresholds is not None:
+        optional["review_thresholds"] = statistics.review_thresholds
     np.savez(
         buffer,
         sources=np.array(statistics.sources),
@@ -122,6 +150,7 @@ def save_domain_statistics(model_dir: Path, statistics: DomainStatistics) -> Pat
         whitening=statistics.whitening,
         scales=statistics.scales,
         thresholds=np.array([statistics.thresholds.cell, statistics.thresholds.slide]),
+        **optional,
     )
     path = model_dir / DOMAIN_FILE
     path.write_bytes(buffer.getvalue())
@@ -148,6 +177,7 @@ def load_domain_statistics(model_dir: Path, card: dict) -> DomainStatistics | No
             whitening=arrays["whitening"],
             scales=arrays["scales"],
             thresholds=DomainThresholds(cell, slide),
+            review_thresholds=arrays.get("review_thresholds"),
         )
 
 
@@ -165,10 +195,19 @@ def thresholds_from_card(card: dict) -> DomainThresholds | None:
 
 @dataclass(frozen=True)
 class CellEvidence:
-    """What the decision needs of one cell: calibrated confidence and domain score (None: unknown)."""
+    """What the decision needs of one cell: calibrated confidence and domain score (None: unknown).
+
+    `review_threshold` is the cell's own (its nearest source's); None: the slide's common one.
+    """
 
     confidence: float
     domain_score: float | None
+    review_threshold: float | None = None
+
+
+def is_confident(confidence: float, review_threshold: float) -> bool:
+    """At or above the review threshold; REVIEW_EVERYTHING (nothing validated) is never reached."""
+    return review_threshold < REVIEW_EVERYTHING and confidence >= review_threshold
 
 
 @dataclass(frozen=True)
@@ -209,14 +248,16 @@ def decide_auto_accept(
 ) -> SlideDecision:
     """Which of one slide's cells may be accepted without review.
 
-    A cell is auto-acceptable only if its confidence reaches the review threshold, its own
-    domain score is within the cell threshold and its slide is in domain. `thresholds` None (a
-    model without domain statistics) makes the slide's domain unknown, so nothing is accepted.
+    A cell is auto-acceptable only if its confidence reaches its review threshold (its own when
+    it carries one, else `review_threshold`), its own domain score is within the cell threshold
+    and its slide is in domain. `thresholds` None (a model without domain statistics) makes the
+    slide's domain unknown, so nothing is accepted.
     """
     verdict, statistic = slide_verdict([cell.domain_score for cell in cells], thresholds)
     decisions = []
     for cell in cells:
-        confident = cell.confidence >= review_threshold
+        own = review_threshold if cell.review_threshold is None else cell.review_threshold
+        confident = is_confident(cell.confidence, own)
         in_domain = None
         if thresholds is not None and cell.domain_score is not None:
             in_domain = cell.domain_score <= thresholds.cell

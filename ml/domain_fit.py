@@ -8,6 +8,13 @@ domain features (`ml.model.with_features`), the domain statistics and a card nam
 `parent_version`. Finalising a freshly trained model fits the statistics the same way
 (`fit_into_model`).
 
+    python -m ml.domain review-thresholds --model ml/models/wbc-mnv2-v1.1 \\
+        --out ml/models/wbc-mnv2-v1.2 --version wbc-mnv2-v1.2
+
+`review-thresholds` writes a NEW model directory with every file of the parent unchanged but the
+domain statistics, which gain one review threshold per source (`fit_review_thresholds`), and
+re-reports the test sets with them.
+
 Gaussians are fitted on the training split's cells, thresholds on validation only (Kaggle
 validation groups and PBC validation cells), each source on its own: a real slide comes from one
 lab, and the threshold must hold for every source, so it is the larger of the per-source values.
@@ -17,6 +24,7 @@ Test sets are never read here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -26,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.calibration import BOUND_LEVEL, grouped_review_threshold
 from ml.card import read_card, sha256_of, write_card
 from ml.data import Sample, Splits, training_splits
 from ml.domain import (
@@ -34,13 +43,14 @@ from ml.domain import (
     DomainStatistics,
     DomainThresholds,
     fit_gaussians,
+    is_confident,
     save_domain_statistics,
     source_distance,
 )
 from ml.evaluate import ServedOutputs, served_outputs
 from ml.model import DOMAIN_LAYERS
 from ml.paths import cache_dir
-from ml.predict import Predictor
+from ml.predict import Predictor, softmax
 
 # At most this fraction of in-domain validation cells, and of validation pseudo-slides, is flagged.
 FLAG_RATE = 0.01
@@ -50,6 +60,8 @@ FIT_SEED = 0
 COPIED_FILES = ("model.keras", "training_curves.png")
 # Augmented copies of one Kaggle original add little to a Gaussian beyond this many.
 KAGGLE_COPIES_PER_GROUP = 8
+# Among auto-accepted cells, at most this fraction may be wrong (bounded, not estimated).
+MAX_ACCEPTED_ERROR = 0.01
 
 
 def cached_outputs(predictor: Predictor, samples: list[Sample], name: str) -> ServedOutputs:
@@ -187,14 +199,18 @@ def domain_card_entry(statistics: DomainStatistics, report: dict) -> dict:
 
 
 def fit_into_model(model_dir: Path) -> dict:
-    """Fit the served model's domain statistics and save them; returns the card's `domain` entry.
+    """Fit the served model's domain statistics and per-source review thresholds and save them;
+    returns the card's `domain` entry.
 
     The caller writes the card, which records the new file's sha256.
     """
     predictor = Predictor(model_dir)
-    statistics, report = fit_statistics(predictor, training_splits())
+    splits = training_splits()
+    statistics, report = fit_statistics(predictor, splits)
+    review_thresholds, review_report = fit_review_thresholds(predictor, statistics, splits)
+    statistics = dataclasses.replace(statistics, review_thresholds=review_thresholds)
     save_domain_statistics(model_dir, statistics)
-    return domain_card_entry(statistics, report)
+    return {**domain_card_entry(statistics, report), **review_entry(review_report)}
 
 
 def add_domain(parent: Path, out: Path, version: str) -> dict:
@@ -224,13 +240,104 @@ def add_domain(parent: Path, out: Path, version: str) -> dict:
     return finalise(out)
 
 
+def fit_review_thresholds(
+    predictor: Predictor, statistics: DomainStatistics, splits: Splits
+) -> tuple[np.ndarray, dict]:
+    """One review threshold per source, fitted on the validation cells nearest that source.
+
+    `ml.calibration.grouped_review_threshold`: the lowest confidence at which the accepted cells'
+    error rate is at most MAX_ACCEPTED_ERROR with BOUND_LEVEL confidence, each distinct original
+    counted once (Kaggle's augmented copies of one cell are one piece of evidence).
+    """
+    confidence, correct, groups, features = [], [], [], []
+    for source, samples in {"kaggle": splits.val_kaggle, "pbc": splits.val_pbc}.items():
+        outputs = cached_outputs(predictor, samples, f"val_{source}")
+        probabilities = softmax(outputs.logits, predictor.temperature)
+        confidence.append(probabilities.max(axis=1))
+        correct.append(probabilities.argmax(axis=1) == np.array([samples[i].label for i in outputs.kept]))
+        groups.append(np.array([samples[i].group for i in outputs.kept]))
+        features.append(outputs.features)
+    confidence, correct, groups = (np.concatenate(part) for part in (confidence, correct, groups))
+    nearest = statistics.nearest_source(np.concatenate(features))
+    thresholds, report = [], {}
+    for index, source in enumerate(statistics.sources):
+        members = nearest == index
+        threshold = grouped_review_threshold(
+            confidence[members], correct[members], groups[members], MAX_ACCEPTED_ERROR
+        )
+        accepted = np.array([is_confident(c, threshold) for c in confidence[members]], dtype=bool)
+        thresholds.append(threshold)
+        report[source] = {
+            "review_threshold": threshold,
+            "cells": int(members.sum()),
+            "distinct_cells": len(set(groups[members])),
+            "accepted": int(accepted.sum()),
+            "accepted_wrong": int((accepted & ~correct[members]).sum()),
+        }
+    return np.array(thresholds, np.float64), report
+
+
+def review_entry(report: dict) -> dict:
+    return {
+        "review_thresholds": {source: item["review_threshold"] for source, item in report.items()},
+        "review_threshold_rule": "per training source, on the validation cells nearest it: the lowest "
+        f"calibrated confidence at which the one-sided {BOUND_LEVEL:.0%} Clopper-Pearson upper bound on "
+        f"the error rate of the cells at or above it is at most {MAX_ACCEPTED_ERROR:.0%}, each distinct "
+        "original cell counted once (augmented copies weigh 1/copies); 1.0 when no threshold qualifies "
+        "(every cell nearest that source is reviewed). A cell is held to its nearest source's threshold.",
+        "review_validation": report,
+    }
+
+
+def add_review_thresholds(parent: Path, out: Path, version: str) -> dict:
+    """New model directory `out`: the parent's files unchanged but per-source review thresholds
+    in its domain statistics, and its test sets re-reported."""
+    from ml.finalise import write_reports  # finalise imports this module
+
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; a model version is never overwritten")
+    parent_card = read_card(parent)
+    predictor = Predictor(parent)
+    if predictor.domain is None:
+        raise ValueError(f"{parent} has no domain statistics; run python -m ml.domain add first")
+    thresholds, report = fit_review_thresholds(predictor, predictor.domain, training_splits())
+    out.mkdir(parents=True)
+    kept = set(parent_card["files"]) - {"evaluation.json", DOMAIN_FILE}
+    for name in sorted(kept - {n for n in kept if n.startswith("confusion_")}):
+        shutil.copyfile(parent / name, out / name)
+    save_domain_statistics(out, dataclasses.replace(predictor.domain, review_thresholds=thresholds))
+    card = {key: value for key, value in parent_card.items() if key not in ("files", "metrics")}
+    card.update(
+        version=version,
+        parent_version=parent_card["version"],
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        derivation=f"every file of {parent_card['version']} unchanged (model.keras and "
+        f"{parent_card['serving']['file']} byte-identical) but {DOMAIN_FILE}, which adds one review "
+        "threshold per training source; by python -m ml.domain review-thresholds",
+        domain={**parent_card["domain"], **review_entry(report)},
+    )
+    write_card(out, card)
+    parent_evaluation = json.loads((parent / "evaluation.json").read_text())
+    inherited = {
+        key: parent_evaluation[key]
+        for key in ("export_comparison", "export_rule")
+        if key in parent_evaluation
+    }
+    return write_reports(out, card, inherited)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.domain", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="write a new model directory = MODEL + domain statistics")
-    add.add_argument("--model", type=Path, required=True, help="existing model directory")
-    add.add_argument("--out", type=Path, required=True, help="new model directory (must not exist)")
-    add.add_argument("--version", required=True, help="version name of the new model")
+    review = commands.add_parser(
+        "review-thresholds", help="write a new model directory = MODEL + one review threshold per source"
+    )
+    for command in (add, review):
+        command.add_argument("--model", type=Path, required=True, help="existing model directory")
+        command.add_argument("--out", type=Path, required=True, help="new model directory (must not exist)")
+        command.add_argument("--version", required=True, help="version name of the new model")
     args = parser.parse_args(argv)
-    print(json.dumps(add_domain(args.model, args.out, args.version), indent=1))
+    derive = add_domain if args.command == "add" else add_review_thresholds
+    print(json.dumps(derive(args.model, args.out, args.version), indent=1))
     return 0

@@ -1,7 +1,7 @@
 """How the domain check was chosen, and leave one source out: `python -m ml.domain_study [--json FILE]`.
 
 Layer choice (validation only): which of the served model's own features tell one training lab
-from the other. For each candidate (channel mean and std of one or more layers of wbc-mnv2-v1),
+from the other. For each candidate (channel mean and std of one or more layers of wbc-mnv2-v1's weights),
 Gaussians are fitted on ONE source's training cells and judged on validation cells: that source's
 (in domain) against the other source's (out of domain), both ways. Reported: AUROC and the margin
 (1st percentile of the other lab's scores / 99th percentile of the own lab's). The served
@@ -47,7 +47,8 @@ LAYER_SETS = [(name,) for name in LAYER_CANDIDATES] + [
     ("block_2_add", "block_5_add", "block_9_add"),
     LAYER_CANDIDATES,
 ]
-PARENT_MODEL = "wbc-mnv2-v1"
+# The weights of wbc-mnv2-v1, kept byte-identical in wbc-mnv2-v1.1 and v1.2 (v1 itself is in git history).
+PARENT_MODEL = "wbc-mnv2-v1.1"
 # The layer study reads fewer cells (copies of one Kaggle original add little; every 3rd PBC
 # training cell) to stay within minutes on a CPU.
 STUDY_COPIES_PER_GROUP = 3

@@ -167,9 +167,11 @@ def auto_accept(
     domain_scores: np.ndarray | None,
     predictor: Predictor,
     slide_size: int,
+    review_thresholds: np.ndarray | None = None,
 ) -> dict:
     """What `decide_auto_accept` lets through on pseudo-slides of these images.
 
+    `review_thresholds` are the images' own (nearest source's); None: the card's for all.
     slides_out_of_domain counts every slide not in domain, including "unknown" (no statistics).
     """
     thresholds = predictor.domain.thresholds if predictor.domain is not None else None
@@ -179,7 +181,11 @@ def auto_accept(
     out_of_domain = 0
     for indices in pseudo_slides(len(truth), slide_size):
         evidence = [
-            CellEvidence(float(confidence[i]), None if domain_scores is None else float(domain_scores[i]))
+            CellEvidence(
+                float(confidence[i]),
+                None if domain_scores is None else float(domain_scores[i]),
+                None if review_thresholds is None else float(review_thresholds[i]),
+            )
             for i in indices
         ]
         decision = decide_auto_accept(
@@ -211,12 +217,20 @@ def evaluate(data: Path, predictor: Predictor, split: str = "all", slide_size: i
         raise DatasetError(f"no readable images in {data}")
     probabilities = softmax(outputs.logits, predictor.temperature)
     truth = np.array([samples[i].label for i in outputs.kept])
+    gate = auto_accept(
+        probabilities,
+        truth,
+        predictor.domain_scores(outputs.features),
+        predictor,
+        slide_size,
+        predictor.review_thresholds(outputs.features, len(truth)),
+    )
     result = {
         "data": str(data),
         "split": split,
         "model_version": predictor.version,
         **summarise(probabilities, truth, predictor.classes),
-        **auto_accept(probabilities, truth, predictor.domain_scores(outputs.features), predictor, slide_size),
+        **gate,
         "skipped": outputs.skipped,
     }
     groups_csv = find_groups_csv(data)

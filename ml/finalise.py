@@ -113,15 +113,26 @@ def finalise(model_dir: Path) -> dict:
     # The statistics describe the served file's own features, so they are fitted after the choice.
     card["domain"] = fit_into_model(model_dir)
     write_card(model_dir, card)
+    return write_reports(
+        model_dir,
+        card,
+        {
+            "export_comparison": comparison,
+            "export_rule": f"fastest export within {MAX_ACCURACY_DROP * 100:.1f} accuracy points of Keras "
+            "on each set",
+        },
+    )
+
+
+def write_reports(model_dir: Path, card: dict, export: dict) -> dict:
+    """Report the served model on every test set: confusion PNGs, evaluation.json, card metrics."""
     served = report_sets(Predictor(model_dir))
     for name, result in served.items():
         plot_confusion(result, model_dir / f"confusion_{name}.png")
     evaluation = {
-        "served_file": chosen,
+        "served_file": card["serving"]["file"],
         "results": served,
-        "export_comparison": comparison,
-        "export_rule": f"fastest export within {MAX_ACCURACY_DROP * 100:.1f} accuracy points of Keras "
-        "on each set",
+        **export,
         "domain": card["domain"],
     }
     (model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
@@ -130,7 +141,7 @@ def finalise(model_dir: Path) -> dict:
         **{name: headline(result) for name, result in served.items()},
     }
     write_card(model_dir, card)
-    return {"served_file": chosen, **card["metrics"]}
+    return {"served_file": card["serving"]["file"], **card["metrics"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_VERSION = "wbc-mnv2-v1.1"
+DEFAULT_MODEL_VERSION = "wbc-mnv2-v1.2"
 
 
 def _env_path(variable: str, default: Path) -> Path:

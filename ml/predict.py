@@ -14,7 +14,8 @@ row per bad image. Both are thread-safe; the model is never run by two threads a
 Each `CellPrediction` also carries `domain_score` (distance of the image's features from the
 training domain, `ml.domain`) and `in_domain` (score within the model's cell threshold). Both
 are None when the model directory has no domain statistics: its domain is unknown, which
-`ml.domain.decide_auto_accept` treats as out of domain.
+`ml.domain.decide_auto_accept` treats as out of domain. `review_threshold` is the one the cell is
+held to: its nearest training source's when the model has per-source thresholds, else the card's.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class CellPrediction:
     confidence: float
     domain_score: float | None = None
     in_domain: bool | None = None
+    review_threshold: float | None = None
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -181,6 +183,12 @@ class Predictor:
             return None
         return self.domain.score(features)
 
+    def review_thresholds(self, features: np.ndarray | None, count: int) -> np.ndarray:
+        """Each image's review threshold: its nearest source's, or the card's for every image."""
+        if self.domain is None or features is None:
+            return np.full(count, self.review_threshold)
+        return self.domain.cell_review_thresholds(features, self.review_threshold)
+
     def predict(self, images: Sequence[ImageInput]) -> list[CellPrediction]:
         decoded = [decode_image(image, index) for index, image in enumerate(images)]
         return self._classify(decoded)
@@ -203,11 +211,20 @@ class Predictor:
         logits, features = self.outputs(pixels)
         probabilities = softmax(logits, self.temperature)
         scores = self.domain_scores(features)
+        thresholds = self.review_thresholds(features, len(probabilities))
         if scores is None:
-            return [self._to_prediction(row, None) for row in probabilities]
-        return [self._to_prediction(row, float(s)) for row, s in zip(probabilities, scores, strict=True)]
+            return [
+                self._to_prediction(row, None, float(t))
+                for row, t in zip(probabilities, thresholds, strict=True)
+            ]
+        return [
+            self._to_prediction(row, float(s), float(t))
+            for row, s, t in zip(probabilities, scores, thresholds, strict=True)
+        ]
 
-    def _to_prediction(self, row: np.ndarray, domain_score: float | None) -> CellPrediction:
+    def _to_prediction(
+        self, row: np.ndarray, domain_score: float | None, review_threshold: float
+    ) -> CellPrediction:
         best = int(np.argmax(row))
         return CellPrediction(
             label=self.classes[best],
@@ -215,4 +232,5 @@ class Predictor:
             confidence=float(row[best]),
             domain_score=domain_score,
             in_domain=None if domain_score is None else self.domain.cell_in_domain(domain_score),
+            review_threshold=review_threshold,
         )

@@ -37,6 +37,7 @@ def make_tiny_model_dir(
     input_size: int = 32,
     seed: int = 0,
     domain: DomainThresholds | None = None,
+    source_review_threshold: float | None = None,
 ) -> Path:
     """Write an untrained tiny model directory that `ml.predict.Predictor` loads like the real one.
 
@@ -47,7 +48,8 @@ def make_tiny_model_dir(
     Without `domain` the model has no domain statistics (every slide "unknown"). With it, the
     statistics are one zero mean per class and identity whitening, so an image's domain score is
     the mean square of its 4 features (`Predictor.predict` shows it); pick thresholds around it
-    to make cells and slides in or out of domain.
+    to make cells and slides in or out of domain. `source_review_threshold` (with `domain`) gives
+    its one source a review threshold of its own, which then applies to every cell.
     """
     from ml.export import export_tflite
 
@@ -75,8 +77,13 @@ def make_tiny_model_dir(
             whitening=np.eye(TINY_FEATURES, dtype=np.float32)[np.newaxis],
             scales=np.ones(1, np.float32),
             thresholds=domain,
+            review_thresholds=None
+            if source_review_threshold is None
+            else np.array([source_review_threshold]),
         )
         save_domain_statistics(model_dir, statistics)
         card["domain"] = {"file": DOMAIN_FILE, "cell_threshold": domain.cell, "slide_threshold": domain.slide}
+        if source_review_threshold is not None:
+            card["domain"]["review_thresholds"] = {"tiny": source_review_threshold}
     write_card(model_dir, card)
     return model_dir

@@ -6,6 +6,7 @@ from datetime import datetime
 from django.urls import reverse
 
 from classifier.confidence import confidence_percent, threshold_percent
+from classifier.domain import threshold_validated
 from classifier.models import CellClass, Prediction
 from review.models import CellExclusion, review_verification
 
@@ -90,7 +91,9 @@ def flag_reason(prediction: Prediction, *, auto_acceptable: bool, slide_in_domai
         return "cell out of domain"
     if not slide_in_domain:
         return "slide out of domain"
-    threshold = threshold_percent(prediction.confidence, prediction.model_version.review_threshold)
+    if not threshold_validated(prediction.cell_review_threshold):
+        return "no validated review threshold for cells like this one"
+    threshold = threshold_percent(prediction.confidence, prediction.cell_review_threshold)
     return f"below review threshold {threshold}"
 
 
@@ -125,9 +128,7 @@ def cell_json(
         "probabilities": prediction.probabilities,
         "confidence": prediction.confidence,
         # As compared with the review threshold: never "97.2 %" for a cell flagged below 97.2 %.
-        "confidence_text": confidence_percent(
-            prediction.confidence, prediction.model_version.review_threshold
-        ),
+        "confidence_text": confidence_percent(prediction.confidence, prediction.cell_review_threshold),
         "flagged": not auto_acceptable,
         "flag_reason": flag_reason(
             prediction, auto_acceptable=auto_acceptable, slide_in_domain=slide_in_domain

@@ -85,7 +85,7 @@ def _review_write(
         decision=decision,
         reason=reason,
         bulk=bulk,
-        bulk_threshold=prediction.model_version.review_threshold if bulk else None,
+        bulk_threshold=prediction.cell_review_threshold if bulk else None,
     )
     audit_event_record(
         action=AuditAction.REVIEW_RECORDED,
@@ -149,8 +149,9 @@ class BulkConfirmSummary:
 
 @transaction.atomic
 def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
-    """Confirm every unreviewed cell that may be accepted without review: at or above its model's
-    review threshold, the cell and its slide inside the model's validated domain
+    """Confirm every unreviewed cell that may be accepted without review: at or above its own
+    review threshold (its nearest training source's, else its model's), the cell and its slide
+    inside the model's validated domain
     (``classifier.domain``). Refused outright on a slide outside the domain (or of unknown domain).
 
     One review and one audit event per cell; the other cells are left for one-by-one review, cells

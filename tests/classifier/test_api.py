@@ -75,6 +75,7 @@ def test_job_status_and_the_slides_predictions_with_probabilities_and_model_vers
     assert set(first["probabilities"]) == {"EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"}
     assert math.isclose(sum(first["probabilities"].values()), 1.0, abs_tol=1e-5)
     assert first["needs_review"] == (first["confidence"] < 0.9)
+    assert first["review_threshold"] == 0.9  # the tiny card's, held by every cell
 
 
 def test_rerunning_a_submitted_slide_with_another_model_version_queues_a_job(

@@ -16,8 +16,14 @@ from classifier.domain import (
 )
 from classifier.models import DomainVerdict, Prediction, SlideDomainAssessment
 from classifier.services import model_version_register
-from ml.domain import DomainThresholds
+from ml.domain import REVIEW_EVERYTHING, DomainThresholds
 from ml.testing import make_tiny_model_dir
+from tests.factories import (
+    inference_job_make,
+    model_version_make,
+    prediction_make,
+    slide_domain_assessment_make,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +137,53 @@ def test_an_assessment_is_never_changed(
     assessment.verdict = "out_of_domain"
     with pytest.raises(PermissionError):
         assessment.save()
+
+
+def _source_version(models_root, name: str, source_review_threshold: float):
+    """A model whose card threshold (0.0) would accept everything; its one source has its own."""
+    directory = make_tiny_model_dir(
+        models_root / name,
+        version=name,
+        domain=EVERYTHING_IN,
+        review_threshold=0.0,
+        source_review_threshold=source_review_threshold,
+    )
+    version = model_version_register(directory=directory)
+    services.model_version_activate(actor=None, model_version=version)
+    return version
+
+
+def _acceptable_in_python_and_sql(slide, version) -> tuple[set[int], set[int]]:
+    predictions, decision = slide_domain_decision(slide=slide, model_version=version)
+    in_python = {p.pk for p, cell in zip(predictions, decision.cells, strict=True) if cell.auto_acceptable}
+    in_sql = set(Prediction.objects.filter(prediction_auto_acceptable_q()).values_list("pk", flat=True))
+    return in_python, in_sql
+
+
+@pytest.mark.parametrize("source_threshold", [0.5, REVIEW_EVERYTHING])
+def test_each_cell_is_held_to_its_sources_review_threshold_in_python_and_sql(
+    models_root, slide_with_cells, lab_staff, django_capture_on_commit_callbacks, source_threshold
+):
+    # The tiny model's confidences are about 0.31: the card's 0.0 would accept all five cells.
+    version = _source_version(models_root, "tiny-source", source_threshold)
+    _classify(slide_with_cells, lab_staff, django_capture_on_commit_callbacks)
+
+    predictions = list(Prediction.objects.filter(model_version=version))
+    assert len(predictions) == 5 and {p.review_threshold for p in predictions} == {source_threshold}
+    assert all(0.0 <= p.confidence < 0.5 for p in predictions)
+    assert slide_domain(slide=slide_with_cells).in_domain
+    assert _acceptable_in_python_and_sql(slide_with_cells, version) == (set(), set())
+    assert slide_auto_acceptable_ids(slide=slide_with_cells) == set()
+
+
+def test_a_prediction_stored_without_its_own_threshold_is_held_to_its_models(slide_with_cells):
+    # Rows written before predictions kept their threshold: the model version's applies.
+    version = model_version_make("old-rows", review_threshold=0.9)
+    cells = list(slide_with_cells.cell_images.order_by("id"))
+    job = inference_job_make(slide_with_cells, version, cells[0].uploaded_by, status="succeeded")
+    low = prediction_make(cells[0], version, confidence=0.85, job=job)
+    high = prediction_make(cells[1], version, confidence=0.95, job=job)
+    slide_domain_assessment_make(slide_with_cells, job)
+
+    assert (low.review_threshold, low.cell_review_threshold) == (None, 0.9)
+    assert _acceptable_in_python_and_sql(slide_with_cells, version) == ({high.pk}, {high.pk})

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -7,6 +9,9 @@ from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from classifier import selectors, services, tasks
 from classifier.models import InferenceJob, ModelVersion, QuickClassification
+from ml.card import write_card
+from ml.domain import REVIEW_EVERYTHING, DomainThresholds
+from ml.testing import make_tiny_model_dir
 from tests.factories import model_version_make, stained_cell_bytes
 
 
@@ -188,3 +193,44 @@ def test_no_page_or_endpoint_loads_the_model(
         pathologist_client.get(quick["Location"]).status_code,
     ]
     assert answers == [302, 302, 200, 200, 200]
+
+
+def test_quick_classify_says_when_no_confidence_is_validated_for_cells_like_this(
+    pathologist_client, models_root
+):
+    directory = make_tiny_model_dir(
+        models_root / "tiny-unvalidated",
+        version="tiny-unvalidated",
+        review_threshold=0.0,
+        domain=DomainThresholds(1e9, 1e9),
+        source_review_threshold=REVIEW_EVERYTHING,
+    )
+    services.model_version_activate(
+        actor=None, model_version=services.model_version_register(directory=directory)
+    )
+    upload = SimpleUploadedFile("cell.png", stained_cell_bytes(9), content_type="image/png")
+    response = pathologist_client.post(reverse("classifier:quick_classify"), {"image": upload})
+    quick = QuickClassification.objects.get()
+    services.quick_classification_run(quick_classification_id=quick.pk)
+
+    page = pathologist_client.get(response["Location"]).content.decode()
+    quick.refresh_from_db()
+    assert (quick.in_domain, quick.review_threshold) == (True, REVIEW_EVERYTHING)
+    assert "No confidence of model tiny-unvalidated is validated for cells like this one" in page
+
+
+def test_the_models_page_lists_each_sources_own_review_threshold(administrator_client, models_root):
+    directory = make_tiny_model_dir(
+        models_root / "tiny-sources",
+        version="tiny-sources",
+        domain=DomainThresholds(1e9, 1e9),
+        source_review_threshold=0.95,
+    )
+    card = json.loads((directory / "model_card.json").read_text())
+    card["data"] = {"train_sources": "tiny", "validation_images": {"val_tiny": 40}}
+    write_card(directory, card)
+    version = services.model_version_register(directory=directory)
+
+    page = administrator_client.get(reverse("classifier:model_version_list")).content.decode()
+    assert version.validated_domains["sources"][0]["review_threshold"] == 0.95
+    assert "40 validation images · review threshold 0.950" in page and "per source (see domains)" in page

@@ -18,6 +18,7 @@ from cases.uploads import UploadLimits, image_validate
 from classifier.models import DomainVerdict, InferenceJob, Prediction, SlideDomainAssessment
 from classifier.services import slide_submit
 from devtools.benchmark import shared_test_images
+from ml.data import pbc_splits
 from review.exports import ExportScope, export_rows, rows_to_csv
 from review.fhir import slide_fhir_bundle
 from review.models import Review
@@ -117,19 +118,41 @@ def test_another_labs_slide_is_out_of_domain_never_bulk_confirmed_and_signed_onl
     assert any("outside the validated domain" in note["text"] for note in observation["note"])
 
 
-def test_the_training_labs_slide_is_in_domain_and_its_confident_cells_are_bulk_confirmed(
+def held_out_pbc_images(count: int) -> list[Path]:
+    """PBC test-split cells (never trained or validated on), the classes in turn."""
+    per_class = [[s.path for s in pbc_splits()[2] if s.label == label] for label in range(4)]
+    return [path for group in zip(*per_class, strict=False) for path in group][:count]
+
+
+def test_a_training_labs_slide_is_in_domain_and_its_confident_cells_are_bulk_confirmed(
     lab_staff, pathologist, make_worker
 ):
     make_worker()
-    slide = _slide_of(lab_staff, shared_test_images(25), "DOM-OWN-LAB")
+    slide = _slide_of(lab_staff, held_out_pbc_images(25), "DOM-PBC")
     job = _classified(slide, lab_staff)
 
     assessment = SlideDomainAssessment.objects.get(slide=slide)
     assert assessment.verdict == DomainVerdict.IN_DOMAIN, assessment.statistic
     assert not assessment.few_cells
+    predictions = list(Prediction.objects.filter(job=job).select_related("model_version"))
+    # Each cell is held to PBC's own review threshold (wbc-mnv2-v1.2), not the card's pooled one.
+    assert len({p.review_threshold for p in predictions}) == 1
+    assert predictions[0].review_threshold != job.model_version.review_threshold
     summary = slide_bulk_confirm(actor=pathologist, slide=slide)
-    confident_in_domain = Prediction.objects.filter(
-        job=job, in_domain=True, confidence__gte=job.model_version.review_threshold
-    ).count()
+    confident_in_domain = sum(p.in_domain is True and p.confidence >= p.review_threshold for p in predictions)
     assert summary.confirmed_total == confident_in_domain > 0
     assert Review.objects.filter(bulk=True).count() == confident_in_domain
+
+
+def test_a_kaggle_slide_is_in_domain_but_no_cell_is_accepted_without_review(
+    lab_staff, pathologist, make_worker
+):
+    # Kaggle validation has 50 distinct cells: too few to promise <= 1% errors among accepted cells.
+    make_worker()
+    slide = _slide_of(lab_staff, shared_test_images(25), "DOM-KAGGLE")
+    job = _classified(slide, lab_staff)
+
+    assert SlideDomainAssessment.objects.get(slide=slide).verdict == DomainVerdict.IN_DOMAIN
+    assert set(Prediction.objects.filter(job=job).values_list("review_threshold", flat=True)) == {1.0}
+    assert slide_bulk_confirm(actor=pathologist, slide=slide).confirmed_total == 0
+    assert not Review.objects.exists()

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from ml.card import ModelDirectoryError, read_card, write_card
 from ml.domain import (
     DOMAIN_FILE,
+    REVIEW_EVERYTHING,
     CellEvidence,
     DomainThresholds,
     Verdict,
@@ -179,3 +181,44 @@ def test_the_card_declares_the_thresholds_of_its_domain_file(tmp_path):
     card = read_card(model_dir)
     assert thresholds_from_card(card) == load_domain_statistics(model_dir, card).thresholds
     assert thresholds_from_card(card) == DomainThresholds(cell=2.5, slide=1.25)
+
+
+def test_a_cell_is_held_to_its_own_review_threshold_when_it_carries_one():
+    cells = [CellEvidence(0.95, 0.5, 0.97), CellEvidence(0.95, 0.5, 0.9), CellEvidence(0.95, 0.5)]
+    decision = decide_auto_accept(cells * 4, review_threshold=REVIEW, thresholds=THRESHOLDS)
+    assert [cell.auto_acceptable for cell in decision.cells[:3]] == [False, True, True]
+    assert not decision.cells[0].confident and decision.cells[0].in_domain
+
+
+def test_a_review_threshold_of_one_accepts_nothing_not_even_certainty():
+    decision = decide_auto_accept(
+        [CellEvidence(1.0, 0.5, REVIEW_EVERYTHING)] * 12, review_threshold=REVIEW, thresholds=THRESHOLDS
+    )
+    assert decision.verdict == Verdict.IN_DOMAIN
+    assert not any(cell.confident or cell.auto_acceptable for cell in decision.cells)
+
+
+def test_each_cell_gets_the_review_threshold_of_its_nearest_source():
+    rng = np.random.default_rng(3)
+    train, validation = two_sources(rng), two_sources(rng)
+    statistics, _ = fit_domain(train, {s: f for s, (f, _) in validation.items()}, 3)
+    fresh = two_sources(rng)
+    features = np.concatenate([fresh["first"][0], fresh["second"][0]])
+    assert (statistics.nearest_source(features) == np.repeat([0, 1], 400)).mean() > 0.99
+    assert set(statistics.cell_review_thresholds(features, 0.5)) == {0.5}
+    per_source = dataclasses.replace(statistics, review_thresholds=np.array([0.9, REVIEW_EVERYTHING]))
+    thresholds = per_source.cell_review_thresholds(features, 0.5)
+    assert (thresholds[:400] == 0.9).mean() > 0.99 and (thresholds[400:] == REVIEW_EVERYTHING).mean() > 0.99
+
+
+def test_per_source_review_thresholds_survive_a_save_and_load(tmp_path):
+    statistics, features = save_fitted(tmp_path)
+    assert load_domain_statistics(tmp_path, read_card(tmp_path)).review_thresholds is None
+    per_source = dataclasses.replace(statistics, review_thresholds=np.array([0.95, 0.99]))
+    save_domain_statistics(tmp_path, per_source)
+    write_card(tmp_path, read_card(tmp_path))
+    loaded = load_domain_statistics(tmp_path, read_card(tmp_path))
+    np.testing.assert_array_equal(loaded.review_thresholds, [0.95, 0.99])
+    np.testing.assert_array_equal(
+        loaded.cell_review_thresholds(features, 0.5), per_source.cell_review_thresholds(features, 0.5)
+    )

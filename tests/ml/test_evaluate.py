@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from ml.domain import DomainThresholds
+from ml.domain import REVIEW_EVERYTHING, DomainThresholds
 from ml.evaluate import main, pseudo_slides
 from ml.testing import CLASSES, make_tiny_model_dir
 from tests.ml.conftest import synthetic_cell
@@ -147,3 +147,15 @@ def test_a_model_without_domain_statistics_accepts_nothing(capsys, tmp_path, tin
     assert result["auto_accept"]["accepted"] == 0
     assert result["cells_flagged_rate"] is None
     assert "domain unknown" in out
+
+
+def test_a_per_source_review_threshold_overrides_the_cards_in_auto_accept(capsys, tmp_path):
+    data = class_folders(tmp_path / "cells", 6)
+    in_domain = DomainThresholds(1e9, 1e9)
+    model_dir = make_tiny_model_dir(
+        tmp_path / "m", review_threshold=0.0, domain=in_domain, source_review_threshold=REVIEW_EVERYTHING
+    )
+    report = tmp_path / "eval.json"
+    assert run_cli(capsys, "--data", data, "--model", model_dir, "--json", report, "--slide-size", 10)[0] == 0
+    gate = json.loads(report.read_text())["auto_accept"]
+    assert (gate["slides_out_of_domain"], gate["accepted"], gate["accepted_wrong"]) == (0, 0, 0)

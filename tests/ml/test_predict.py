@@ -123,3 +123,14 @@ def test_the_domain_score_does_not_change_the_classification(tmp_path, tiny_mode
         [image]
     )[0]
     assert (gated.label, gated.probabilities) == (plain.label, plain.probabilities)
+
+
+def test_each_prediction_carries_the_review_threshold_it_is_held_to(tmp_path, tiny_model_dir):
+    image = synthetic_cell((50, 40), 15)
+    assert Predictor(tiny_model_dir).predict([image])[0].review_threshold == 0.9  # the card's
+    common = make_tiny_model_dir(tmp_path / "common", domain=DomainThresholds(1e9, 1e9))
+    assert Predictor(common).predict([image])[0].review_threshold == 0.9
+    per_source = make_tiny_model_dir(
+        tmp_path / "source", domain=DomainThresholds(1e9, 1e9), source_review_threshold=0.75
+    )
+    assert Predictor(per_source).predict([image])[0].review_threshold == 0.75

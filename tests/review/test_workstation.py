@@ -11,11 +11,18 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
+from classifier.adapter import REVIEW_EVERYTHING
 from classifier.models import CellClass
 from review.models import Review
 from review.services import prediction_review, slide_bulk_confirm, slide_sign
 from tests.conftest import PASSWORD
-from tests.factories import reauth_request
+from tests.factories import (
+    cell_image_make,
+    distinct_png,
+    prediction_make,
+    reauth_request,
+    slide_domain_assessment_make,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +169,26 @@ def test_a_signed_slides_sign_page_shows_its_signature_and_no_password_box(
     assert "This slide is signed (version 1, reviewed and approved by Paul Patho" in html
     assert posted.status_code == 409 and 'type="password"' not in posted.content.decode()
     assert slide.signatures.count() == 1
+
+
+def test_bulk_confirm_and_the_review_screen_hold_each_cell_to_its_own_review_threshold(
+    pathologist, pathologist_client, lab_staff, slide, model_version
+):
+    # The model's threshold is 0.9; the cells carry their nearest source's (issue 10, v1.2).
+    def cell(index: int, confidence: float, threshold: float):
+        image = cell_image_make(slide, lab_staff, distinct_png(900 + index), name=f"own-{index}.png")
+        return prediction_make(
+            image, model_version, CellClass.NEUTROPHIL, confidence, review_threshold=threshold
+        )
+
+    lenient, unvalidated, strict = cell(1, 0.85, 0.8), cell(2, 0.99, REVIEW_EVERYTHING), cell(3, 0.95, 0.97)
+    slide_domain_assessment_make(slide, lenient.job)
+
+    screen = pathologist_client.get(reverse("review:slide_review", args=[slide.pk]))
+    cells = {item["id"]: item for item in screen.context["review_data"]["cells"]}
+    assert not cells[lenient.pk]["flagged"]
+    assert cells[unvalidated.pk]["flag_reason"] == "no validated review threshold for cells like this one"
+    assert cells[strict.pk]["flag_reason"] == "below review threshold 97.0 %"
+    slide_bulk_confirm(actor=pathologist, slide=slide)
+    [bulk] = Review.objects.filter(bulk=True)
+    assert (bulk.prediction_id, bulk.verification) == (lenient.pk, "bulk at threshold 0.8")

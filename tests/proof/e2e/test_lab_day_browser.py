@@ -21,6 +21,7 @@ from pytest_django.live_server_helper import LiveServer
 from accounts.models import User
 from accounts.roles import Role
 from cases.models import CellImage, Slide, SlideStatus
+from classifier.domain import confidence_reaches
 from classifier.models import CellClass, InferenceJob, InferenceJobStatus, Prediction
 from devtools.benchmark import shared_test_images
 from review.fhir import LOINC_CODES
@@ -191,7 +192,7 @@ def _pathologist_verifies_and_signs(open_as: Callable[..., Page], screens: Scree
 
 def _assert_bulk_confirmed_exactly_the_confident_cells(slide: Slide) -> None:
     predictions = Prediction.objects.filter(cell_image__slide=slide).select_related("model_version")
-    confident = {p.pk for p in predictions if p.confidence >= p.model_version.review_threshold}
+    confident = {p.pk for p in predictions if confidence_reaches(p.confidence, p.cell_review_threshold)}
     reviews = Review.objects.filter(prediction__cell_image__slide=slide)
     corrected = set(reviews.filter(decision=ReviewDecision.CORRECTED).values_list("prediction_id", flat=True))
     bulk = reviews.filter(bulk=True, decision=ReviewDecision.CONFIRMED)
