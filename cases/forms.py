@@ -40,13 +40,23 @@ class PatientForm(_CrispyModelForm):
         self.fields["date_of_birth"].widget.attrs["max"] = timezone.localdate().isoformat()
 
 
+def _datetime_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
 class SlideForm(_CrispyModelForm):
     class Meta:
         model = Slide
-        fields = ["accession_number", "collected_at", "stain", "notes"]
+        fields = ["accession_number", "collected_at", "received_at", "priority", "stain", "notes"]
         widgets = {
-            "collected_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "collected_at": _datetime_input(),
+            "received_at": _datetime_input(),
             "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+        labels = {"received_at": "Received in the lab"}
+        help_texts = {
+            "received_at": "Turnaround time runs from here to sign-off.",
+            "priority": "Urgent slides come first on the pathologists' worklist.",
         }
 
 

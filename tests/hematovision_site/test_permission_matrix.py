@@ -150,6 +150,9 @@ MATRIX: dict[str, Cell] = {
     "review:slide_differential": Cell(**CLINICAL_READ, kwargs=("slide",)),
     "review:slide_sign": Cell(**REVIEW_PAGE, kwargs=("slide",)),
     "review:slide_amend": Cell(**REVIEW_PAGE, kwargs=("slide",)),
+    "review:slide_report": Cell(**CLINICAL_READ, kwargs=("signed_slide",)),
+    "review:slide_report_pdf": Cell(**CLINICAL_READ, kwargs=("signed_slide",)),
+    "review:worklist": Cell(**REVIEW_PAGE),
     "review:slide_export": Cell(**CLINICAL_READ, kwargs=("slide",)),
     "review:patient_export": Cell(**CLINICAL_READ, kwargs=("patient",)),
     "review:range_export": Cell(**CLINICAL_READ),
@@ -265,16 +268,45 @@ def objects(lab_staff, make_user):
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
     }
-    return found | review_objects(found)
+    return found | review_objects(found, signer=make_user("signer", None))
 
 
-def review_objects(found: dict) -> dict:
-    """A prediction by an older model version, so the slide can still be submitted."""
+def review_objects(found: dict, signer: User) -> dict:
+    """A prediction by an older model version, so the slide can still be submitted; and another
+    slide of the patient with a signed report."""
     older = model_version_make("m-0")
     job = inference_job_make(found["slide"], older, found["job"].requested_by)
     prediction = prediction_make(found["cell_image"], older, "NEUTROPHIL", 0.85, job=job)
     slide_domain_assessment_make(found["slide"], job)
-    return {"prediction": prediction}
+    return {"prediction": prediction, "signed_slide": signed_slide_make(found["patient"], signer)}
+
+
+def signed_slide_make(patient, signer: User):  # noqa: ANN001, ANN201
+    from django.utils import timezone
+
+    from cases.models import Slide, SlideStatus
+    from review.models import SlideSignature
+
+    slide = Slide.objects.create(
+        patient=patient,
+        accession_number="S-SIGNED",
+        collected_at="2026-01-02T10:00Z",
+        status=SlideStatus.SIGNED,
+        created_by=signer,
+    )
+    SlideSignature.objects.create(
+        slide=slide,
+        version=1,
+        signer=signer,
+        signer_full_name="Sig Ner",
+        signed_at=timezone.now(),
+        differential={
+            "total": 1,
+            "excluded": 0,
+            "classes": {"NEUTROPHIL": {"count": 1, "percent": 100.0, "flag": "high"}},
+        },
+    )
+    return slide
 
 
 def classifier_objects(lab_staff, slide) -> dict:  # noqa: ANN001
