@@ -1,9 +1,11 @@
+from datetime import datetime
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.utils import timezone
 
-from cases.models import Patient, Slide
+from cases.models import Patient, Priority, Slide
 
 
 class _CrispyModelForm(forms.ModelForm):
@@ -58,6 +60,18 @@ class SlideForm(_CrispyModelForm):
             "received_at": "Turnaround time runs from here to sign-off.",
             "priority": "Urgent slides come first on the pathologists' worklist.",
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Left out of a post, they keep the slide's values (now and routine for a new slide).
+        self.fields["received_at"].required = False
+        self.fields["priority"].required = False
+
+    def clean_received_at(self) -> datetime:
+        return self.cleaned_data["received_at"] or self.instance.received_at or timezone.now()
+
+    def clean_priority(self) -> str:
+        return self.cleaned_data["priority"] or self.instance.priority or Priority.ROUTINE
 
 
 class SearchForm(forms.Form):

@@ -131,6 +131,15 @@ def _class_name(label: str, names: dict[str, str]) -> str:
     return label.replace("_", " ").capitalize()
 
 
+def classes_in_order(labels: list[str], known_order: list[str]) -> list[str]:
+    """The lab's order (``known_order``: the differential's rows, else the model's classes), then
+    any other label alphabetically. A signed differential's own key order is not kept: PostgreSQL's
+    jsonb stores object keys shortest first."""
+    order = known_order or list(CellClass.values)
+    position = {label: index for index, label in enumerate(order)}
+    return sorted(dict.fromkeys(labels), key=lambda label: (position.get(label, len(order)), label))
+
+
 def signature_point(signature: SlideSignature) -> ResultPoint:
     classes = signature.differential.get("classes", {})
     return ResultPoint(
@@ -184,9 +193,7 @@ def result_history(
 ) -> ResultHistory:
     """Rows of ``points`` (in order), each class compared with the result before it."""
     names = names or {}
-    labels: list[str] = []
-    for point in points:
-        labels.extend(label for label in point.percents if label not in labels)
+    labels = classes_in_order([label for point in points for label in point.percents], list(names))
     columns = [ClassColumn(label, _class_name(label, names)) for label in labels]
     threshold = delta_points()
     rows, previous = [], None

@@ -23,6 +23,9 @@ from review.reports import SlideReport
 
 FONT, BOLD = "Vera", "VeraBd"
 _FONTS = Path(reportlab.__file__).parent / "fonts"
+MARGIN = 17 * mm
+# The frame's width inside the margins, less its own padding on both sides (6 pt each).
+PAGE_TEXT_WIDTH = A4[0] - 2 * MARGIN - 12
 GRID = colors.HexColor("#adb5bd")
 FLAGGED = colors.HexColor("#fff3cd")
 
@@ -66,7 +69,7 @@ def _pairs_table(pairs: list[tuple[str, str]], styles: dict[str, ParagraphStyle]
         cells[index : index + 2] + [""] * (2 - len(cells[index : index + 2]))
         for index in range(0, len(cells), 2)
     ]
-    table = Table(rows, colWidths=[88 * mm, 88 * mm])
+    table = Table(rows, colWidths=[PAGE_TEXT_WIDTH / 2] * 2, hAlign="LEFT")
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     return table
 
@@ -93,6 +96,7 @@ def _differential_table(report: SlideReport, styles: dict[str, ParagraphStyle]) 
         ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
         ("LINEBELOW", (0, 1), (-1, -2), 0.25, GRID),
         ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+        ("LEFTPADDING", (0, 0), (0, -1), 0),
     ]
     for index, row in enumerate(report.rows, start=1):
         if row.flag or row.delta_flagged:
@@ -224,8 +228,8 @@ def slide_report_pdf(report: SlideReport) -> bytes:
     document = SimpleDocTemplate(
         buffer,
         pagesize=A4,
-        leftMargin=17 * mm,
-        rightMargin=17 * mm,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
         topMargin=15 * mm,
         bottomMargin=15 * mm,
         title=title,
@@ -238,7 +242,7 @@ def slide_report_pdf(report: SlideReport) -> bytes:
     def footer(canvas, doc) -> None:  # noqa: ANN001 (ReportLab's callback)
         canvas.saveState()
         canvas.setFont(FONT, 7)
-        canvas.drawString(17 * mm, 8 * mm, f"{title} · {report.patient.mrn} · page {doc.page}")
+        canvas.drawString(MARGIN + 6, 8 * mm, f"{title} · {report.patient.mrn} · page {doc.page}")
         canvas.restoreState()
 
     document.build(_story(report, styles), onFirstPage=footer, onLaterPages=footer)

@@ -18,6 +18,7 @@ from cases.selectors import patient_corrections, patient_identity
 from review.history import (
     ResultCell,
     ResultPoint,
+    classes_in_order,
     delta_points,
     patient_signed_points,
     result_history,
@@ -173,8 +174,10 @@ def _rows(signature: SlideSignature, cells: dict[str, tuple[ResultCell, float | 
     if intervals is None:  # signed before the intervals were kept with the signature
         intervals = {label: list(interval) for label, interval in reference_intervals().items()}
     names = {row.label: row.name for row in slide_differential(slide=signature.slide).rows}
+    classes = differential.get("classes", {})
     rows = []
-    for label, result in differential.get("classes", {}).items():
+    for label in classes_in_order(list(classes), list(names)):
+        result = classes[label]
         low, high = intervals.get(label, (None, None))
         cell, previous_percent = cells.get(label, (None, None))
         rows.append(
