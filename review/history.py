@@ -243,7 +243,7 @@ def trend_chart(*, columns: list[ClassColumn], points: list[ResultPoint]) -> Tre
                 label=column.label,
                 name=column.name,
                 colour=CHART_COLOURS[position % len(CHART_COLOURS)],
-                points=" ".join(f"{x},{y}" for x, y, _, _ in coordinates),
+                points=" ".join(f"{x:g},{y:g}" for x, y, _, _ in coordinates),
                 dots=[
                     (x, y, f"{column.name} {value} % · {_point_caption(points[index])}")
                     for x, y, value, index in coordinates
