@@ -101,8 +101,8 @@ def _differential_table(report: SlideReport, styles: dict[str, ParagraphStyle]) 
     for index, row in enumerate(report.rows, start=1):
         if row.flag or row.delta_flagged:
             style.append(("BACKGROUND", (0, index), (-1, index), FLAGGED))
-        if row.flag:
-            style.append(("FONTNAME", (2, index), (4, index), BOLD))
+        if row.flag:  # the percentage and its flag
+            style += [("FONTNAME", (2, index), (2, index), BOLD), ("FONTNAME", (4, index), (4, index), BOLD)]
     table.setStyle(TableStyle(style))
     return table
 
