@@ -571,6 +571,11 @@ def _worklist_order(sort: str) -> list[OrderBy]:
     return order
 
 
+_cell_counts = (
+    CellImage.objects.filter(slide=OuterRef("pk")).order_by().values("slide").annotate(count=Count("pk"))
+)
+
+
 def slide_worklist(
     *, user: AbstractBaseUser, status: str = "", sort: str = WORKLIST_DEFAULT_SORT
 ) -> QuerySet[Slide]:
@@ -593,6 +598,7 @@ def slide_worklist(
         ),
         turnaround=ExpressionWrapper(F("turnaround_end") - F("received_at"), output_field=DurationField()),
         sample_age=ExpressionWrapper(Now() - F("collected_at"), output_field=DurationField()),
-        cell_count=Count("cell_images"),
+        # A correlated count per slide on the page, not a join of every cell grouped by slide.
+        cell_count=Coalesce(Subquery(_cell_counts.values("count")[:1]), Value(0)),
     )
     return slides.order_by(*_worklist_order(sort))
