@@ -50,6 +50,16 @@ def test_signing_keeps_the_comment_with_the_signature_and_its_audit_event(signed
     assert signed.differential["model_versions"] == ["review-test"]
 
 
+def test_the_fhir_report_concludes_with_the_comment(pathologist_client, slide, signed):
+    bundle = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"}).json()
+    [report] = [
+        entry["resource"]
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "DiagnosticReport"
+    ]
+    assert report["conclusion"].startswith(f"{COMMENT} Reviewed and approved by Paul Patho.")
+
+
 def test_the_sign_form_takes_the_comment(pathologist, pathologist_client, slide, predictions):
     reviews_make(predictions, pathologist)
     url = reverse("review:slide_sign", args=[slide.pk])
