@@ -96,3 +96,33 @@ def test_the_api_reads_and_writes_priority_and_receipt(lab_staff, patient):
     assert created.json()["priority"] == "urgent" and created.json()["received_at"]
     assert refused.status_code == 400 and "received_at" in refused.json()
     assert not Slide.objects.filter(accession_number="API-2").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slides_from_before_the_migration_were_received_when_registered(lab_staff):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("cases", "0003_patient_mrn_unique_ignoring_case")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    patient = old.get_model("cases", "Patient").objects.create(
+        mrn="OLD-1",
+        family_name="Old",
+        given_name="Otto",
+        date_of_birth="1950-01-01",
+        sex="male",
+        created_by_id=lab_staff.pk,
+    )
+    registered = timezone.now() - datetime.timedelta(days=40)
+    old_slide = old.get_model("cases", "Slide").objects.create(
+        patient=patient, accession_number="OLD-S1", collected_at=registered, created_by_id=lab_staff.pk
+    )
+    old.get_model("cases", "Slide").objects.filter(pk=old_slide.pk).update(created_at=registered)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    slide = Slide.objects.get(pk=old_slide.pk)
+    assert (slide.received_at, slide.priority) == (registered, Priority.ROUTINE)
