@@ -10,10 +10,13 @@ import pytest
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
+from cases.models import Patient, Slide, SlideStatus
+from review.models import SlideSignature
 from tests.conftest import PASSWORD
 from tests.factories import (
     cell_image_make,
@@ -246,8 +249,6 @@ def test_every_url_name_is_in_the_matrix():
 
 @pytest.fixture
 def objects(lab_staff, make_user):
-    from cases.models import Patient, Slide
-
     patient = Patient.objects.create(
         mrn="M-1",
         family_name="Doe",
@@ -281,12 +282,7 @@ def review_objects(found: dict, signer: User) -> dict:
     return {"prediction": prediction, "signed_slide": signed_slide_make(found["patient"], signer)}
 
 
-def signed_slide_make(patient, signer: User):  # noqa: ANN001, ANN201
-    from django.utils import timezone
-
-    from cases.models import Slide, SlideStatus
-    from review.models import SlideSignature
-
+def signed_slide_make(patient: Patient, signer: User) -> Slide:
     slide = Slide.objects.create(
         patient=patient,
         accession_number="S-SIGNED",
