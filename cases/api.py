@@ -98,8 +98,8 @@ class SlideViewSet(_CreateUpdateViewSet):
         "cell_images": ("cases.view_slide", "cases.view_cellimage"),
         "cell_images_upload": ("cases.view_slide", "cases.add_cellimage"),
     }
-    filterset_fields = ["status", "patient", "accession_number", "stain"]
-    ordering_fields = ["collected_at", "accession_number", "created_at"]
+    filterset_fields = ["status", "patient", "accession_number", "stain", "priority"]
+    ordering_fields = ["collected_at", "received_at", "accession_number", "created_at"]
 
     def get_queryset(self) -> QuerySet[Slide]:
         return slide_list(user=self.request.user, search=self.request.query_params.get("search", ""))

@@ -1,9 +1,11 @@
+from datetime import datetime
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.utils import timezone
 
-from cases.models import Patient, Slide
+from cases.models import Patient, Priority, Slide
 
 
 class _CrispyModelForm(forms.ModelForm):
@@ -40,14 +42,36 @@ class PatientForm(_CrispyModelForm):
         self.fields["date_of_birth"].widget.attrs["max"] = timezone.localdate().isoformat()
 
 
+def _datetime_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
 class SlideForm(_CrispyModelForm):
     class Meta:
         model = Slide
-        fields = ["accession_number", "collected_at", "stain", "notes"]
+        fields = ["accession_number", "collected_at", "received_at", "priority", "stain", "notes"]
         widgets = {
-            "collected_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "collected_at": _datetime_input(),
+            "received_at": _datetime_input(),
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
+        labels = {"received_at": "Received in the lab"}
+        help_texts = {
+            "received_at": "Turnaround time runs from here to sign-off.",
+            "priority": "Urgent slides come first on the pathologists' worklist.",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Left out of a post, they keep the slide's values (now and routine for a new slide).
+        self.fields["received_at"].required = False
+        self.fields["priority"].required = False
+
+    def clean_received_at(self) -> datetime:
+        return self.cleaned_data["received_at"] or self.instance.received_at or timezone.now()
+
+    def clean_priority(self) -> str:
+        return self.cleaned_data["priority"] or self.instance.priority or Priority.ROUTINE
 
 
 class SearchForm(forms.Form):

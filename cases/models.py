@@ -80,10 +80,18 @@ class Stain(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class Priority(models.TextChoices):
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+
+
 class Slide(models.Model):
     accession_number = models.CharField(max_length=32, unique=True)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="slides")
     collected_at = models.DateTimeField()
+    # When the specimen reached the lab: turnaround time runs from here to sign-off.
+    received_at = models.DateTimeField(default=timezone.now)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
     stain = models.CharField(max_length=32, choices=Stain.choices, default=Stain.WRIGHT_GIEMSA)
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=SlideStatus.choices, default=SlideStatus.DRAFT)
@@ -96,6 +104,15 @@ class Slide(models.Model):
 
     def __str__(self) -> str:
         return self.accession_number
+
+    def clean(self) -> None:
+        errors = {}
+        if self.received_at and self.received_at > timezone.now():
+            errors["received_at"] = "The time the specimen was received cannot be in the future."
+        elif self.received_at and self.collected_at and self.received_at < self.collected_at:
+            errors["received_at"] = "The specimen cannot have been received before it was collected."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_locked(self) -> bool:

@@ -40,6 +40,8 @@ class SlideSerializer(serializers.ModelSerializer):
             "accession_number",
             "patient",
             "collected_at",
+            "received_at",
+            "priority",
             "stain",
             "notes",
             "status",

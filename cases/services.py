@@ -22,6 +22,7 @@ from cases.models import (
     SLIDE_STATUS_TRANSITIONS,
     CellImage,
     Patient,
+    Priority,
     Slide,
     SlideStatus,
     Stain,
@@ -41,7 +42,7 @@ from cases.uploads import (
 logger = logging.getLogger(__name__)
 
 PATIENT_EDITABLE_FIELDS = ("mrn", "family_name", "given_name", "date_of_birth", "sex")
-SLIDE_EDITABLE_FIELDS = ("accession_number", "collected_at", "stain", "notes")
+SLIDE_EDITABLE_FIELDS = ("accession_number", "collected_at", "received_at", "priority", "stain", "notes")
 
 
 class SlideLockedError(ValidationError):
@@ -148,13 +149,18 @@ def slide_create(
     patient: Patient,
     accession_number: str,
     collected_at: datetime,
+    received_at: datetime | None = None,
+    priority: str = Priority.ROUTINE,
     stain: str = Stain.WRIGHT_GIEMSA,
     notes: str = "",
 ) -> Slide:
+    """A new draft slide; ``received_at`` defaults to now (the specimen is registered on arrival)."""
     slide = Slide(
         patient=patient,
         accession_number=accession_number,
         collected_at=collected_at,
+        received_at=received_at or timezone.now(),
+        priority=priority,
         stain=stain,
         notes=notes,
         created_by=actor,

@@ -7,7 +7,11 @@ class ReviewConfig(AppConfig):
 
     def ready(self) -> None:
         from cases.panels import panel_register
+        from core.home import home_section_register
+        from review.home import HOME_SECTIONS
         from review.panels import PANELS
 
         for panel in PANELS:
             panel_register(panel)
+        for section in HOME_SECTIONS:
+            home_section_register(section)

@@ -193,7 +193,9 @@ def _verification_note(signature: SlideSignature, label: str | None = None) -> s
 
 
 def _conclusion(signature: SlideSignature) -> str:
-    text = f"{signature.meaning.capitalize()} by {signature.signer_full_name}. "
+    """The pathologist's interpretation first (when there is one), then how the result was made."""
+    text = f"{signature.comment} " if signature.comment else ""
+    text += f"{signature.meaning.capitalize()} by {signature.signer_full_name}. "
     text += f"{signature.differential['total']} cells counted"
     # Signatures from before exclusions existed have no such key.
     excluded = signature.differential.get("excluded", 0)

@@ -46,7 +46,18 @@ class IncludeForm(forms.Form):
     reason = forms.CharField(max_length=2000)
 
 
+COMMENT_MAX_LENGTH = 4000
+
+
 class SignForm(forms.Form):
+    comment = forms.CharField(
+        label="Comment / interpretation",
+        required=False,
+        max_length=COMMENT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Printed on the report with your signature (optional). After an amendment it starts "
+        "from the comment of the version signed before.",
+    )
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True})
     )

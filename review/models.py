@@ -96,6 +96,10 @@ class SlideSignature(models.Model):
     # birth, sex): a later correction of the record must not change a signed report. Empty for
     # signatures from before this was recorded.
     patient_identity = models.JSONField(null=True, blank=True)
+    # The pathologist's comment or interpretation, printed on the report. Nullable so the column
+    # is added without rebuilding the append-only table: NULL for signatures from before it was
+    # kept, "" when the pathologist wrote none.
+    comment = models.TextField(null=True, blank=True)  # noqa: DJ001 (see above)
 
     class Meta:
         db_table = "classifier_slidesignature"

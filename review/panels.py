@@ -1,5 +1,6 @@
 """The review app's panels on the pages of ``cases`` (registered in ``apps.py``): review progress
-and sign-off, the cell grid with verified labels, and the patient's result exports."""
+and sign-off, the cell grid with verified labels, and the patient's earlier results with their
+exports."""
 
 from django.http import HttpRequest
 
@@ -7,6 +8,7 @@ from cases.models import Patient, Slide, SlideStatus
 from cases.panels import Panel, PanelPage
 from cases.selectors import patient_corrections
 from classifier.selectors import slide_classification
+from review.history import patient_signed_points, result_history
 from review.selectors import slide_review_progress, slide_reviewed_cards, slide_signature_history
 
 
@@ -42,8 +44,15 @@ def slide_cells_context(request: HttpRequest, slide: Slide) -> dict | None:
     return {"cards": cards, "model_version": model_version} if cards else None
 
 
-def patient_exports_context(request: HttpRequest, patient: Patient) -> dict | None:
-    return {"patient": patient} if request.user.has_perm("review.view_review") else None
+def patient_results_context(request: HttpRequest, patient: Patient) -> dict | None:
+    """The patient's signed results (table, trend, delta flags) and their exports."""
+    user = request.user
+    if not (user.has_perm("review.view_review") and user.has_perm("review.view_slidesignature")):
+        return None
+    return {
+        "patient": patient,
+        "history": result_history(points=patient_signed_points(user=user, patient=patient)),
+    }
 
 
 PANELS = (
@@ -64,9 +73,9 @@ PANELS = (
     ),
     Panel(
         page=PanelPage.PATIENT,
-        name="exports",
+        name="results",
         order=10,
-        template_name="review/patient_exports.html",
-        context=patient_exports_context,
+        template_name="review/patient_results.html",
+        context=patient_results_context,
     ),
 )

@@ -13,18 +13,25 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
+    DateTimeField,
+    DurationField,
     Exists,
     ExpressionWrapper,
+    F,
+    IntegerField,
+    OrderBy,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
+    When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 
-from cases.models import CellImage, Slide, SlideStatus
+from cases.models import CellImage, Priority, Slide, SlideStatus
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_in_domain_exists
 from classifier.models import (
@@ -448,6 +455,14 @@ def slide_differential(*, slide: Slide) -> Differential:
     )
 
 
+def slide_counted_model_versions(*, slide: Slide) -> list[str]:
+    """Names of the model versions whose predictions count in the slide's differential."""
+    predictions = current_predictions(Prediction.objects.filter(cell_image__slide=slide)).filter(
+        excluded=False
+    )
+    return sorted(set(predictions.values_list("model_version__name", flat=True)))
+
+
 def _verification(reviews: list[tuple[str | None, bool | None, float | None]]) -> Verification:
     """From (final label, bulk, bulk threshold) of each counted cell (label None: no review yet)."""
     individual = {label: 0 for label in CellClass.values}
@@ -527,3 +542,63 @@ def slide_reviewed_cards(
             )
         )
     return reviewed
+
+
+# --- The pathologists' worklist ---------------------------------------------------------------------------
+
+WORKLIST_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW)
+# Sort keys → (column heading, fields in their natural order); "-key" reverses every field.
+WORKLIST_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "priority": ("Priority", ("priority_rank", "-turnaround")),
+    "age": ("Sample age", ("-sample_age",)),
+    "received": ("Received", ("received_at",)),
+    "turnaround": ("Turnaround", ("-turnaround",)),
+    "accession": ("Accession", ("accession_number",)),
+    "patient": ("Patient", ("patient__family_name", "patient__given_name", "patient__mrn")),
+}
+WORKLIST_DEFAULT_SORT = "priority"
+
+
+def _worklist_order(sort: str) -> list[OrderBy]:
+    key = sort.removeprefix("-")
+    fields = WORKLIST_SORTS.get(key, WORKLIST_SORTS[WORKLIST_DEFAULT_SORT])[1]
+    reverse = sort.startswith("-") and key in WORKLIST_SORTS
+    order = []
+    for name in (*fields, "pk"):
+        descending = name.startswith("-") != (reverse and name != "pk")
+        expression = F(name.removeprefix("-"))
+        order.append(expression.desc() if descending else expression.asc())
+    return order
+
+
+_cell_counts = (
+    CellImage.objects.filter(slide=OuterRef("pk")).order_by().values("slide").annotate(count=Count("pk"))
+)
+
+
+def slide_worklist(
+    *, user: AbstractBaseUser, status: str = "", sort: str = WORKLIST_DEFAULT_SORT
+) -> QuerySet[Slide]:
+    """Slides awaiting a pathologist (or, with ``status="signed"``, signed ones), each annotated with
+    ``priority_rank`` (urgent 0), ``sample_age`` (since collection), ``signed_at`` (the first
+    sign-off) and ``turnaround`` (received → first sign-off, or → now while not signed);
+    urgent first and longest waiting first unless ``sort`` says otherwise."""
+    if not user.has_perm("review.add_review"):
+        return Slide.objects.none()
+    statuses = (status,) if status in (*WORKLIST_STATUSES, SlideStatus.SIGNED) else WORKLIST_STATUSES
+    first_signature = SlideSignature.objects.filter(slide=OuterRef("pk")).order_by("version")
+    slides = slide_visible_queryset(user).filter(status__in=statuses)
+    slides = slides.annotate(
+        priority_rank=Case(
+            When(priority=Priority.URGENT, then=Value(0)), default=Value(1), output_field=IntegerField()
+        ),
+        signed_at=Subquery(first_signature.values("signed_at")[:1]),
+        turnaround_end=Case(
+            When(status=SlideStatus.SIGNED, then=F("signed_at")), default=Now(), output_field=DateTimeField()
+        ),
+        turnaround=ExpressionWrapper(F("turnaround_end") - F("received_at"), output_field=DurationField()),
+        sample_age=ExpressionWrapper(Now() - F("collected_at"), output_field=DurationField()),
+        # A correlated count per slide on the page, not a join of every cell grouped by slide.
+        cell_count=Coalesce(Subquery(_cell_counts.values("count")[:1]), Value(0)),
+    )
+    return slides.order_by(*_worklist_order(sort))

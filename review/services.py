@@ -40,6 +40,7 @@ from review.selectors import (
     prediction_is_current,
     review_current,
     slide_cells_to_retry,
+    slide_counted_model_versions,
     slide_differential,
     slide_review_progress,
     slide_signature_latest,
@@ -307,9 +308,16 @@ def _reauthenticate(
 
 
 def slide_sign(
-    *, actor: User, slide: Slide, password: str, request: HttpRequest, domain_acknowledged: bool = False
+    *,
+    actor: User,
+    slide: Slide,
+    password: str,
+    request: HttpRequest,
+    domain_acknowledged: bool = False,
+    comment: str = "",
 ) -> SlideSignature:
-    """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
+    """Electronically sign the slide's verified result: re-entered password, printed name, meaning,
+    and the pathologist's comment or interpretation (optional), printed on the report.
 
     The slide's state is checked first, so the answer says nothing about the password unless the
     slide could be signed. A wrong password is refused, audited and counted by the login lockout.
@@ -329,7 +337,9 @@ def slide_sign(
         refused=AuditAction.SLIDE_SIGN_REFUSED,
         outcome="signed",
     )
-    return _slide_sign_verified(actor=actor, slide_id=slide.pk, domain_acknowledged=domain_acknowledged)
+    return _slide_sign_verified(
+        actor=actor, slide_id=slide.pk, domain_acknowledged=domain_acknowledged, comment=comment.strip()
+    )
 
 
 def _domain_refusal(slide: Slide, *, acknowledged: bool) -> str:
@@ -354,15 +364,30 @@ def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
     }
 
 
+def _signed_differential(slide: Slide, *, acknowledged: bool) -> dict:
+    """The verified differential as signed, with what its report prints beside it: the reference
+    intervals it was flagged against and the model versions whose predictions were verified."""
+    differential = slide_differential(slide=slide)
+    return {
+        **differential.as_dict(),
+        "domain": _signed_domain(slide, acknowledged=acknowledged),
+        "reference_intervals": {
+            row.label: [row.reference_low, row.reference_high]
+            for row in differential.rows
+            if row.reference_low is not None or row.reference_high is not None
+        },
+        "model_versions": slide_counted_model_versions(slide=slide),
+    }
+
+
 @transaction.atomic
-def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: bool) -> SlideSignature:
+def _slide_sign_verified(
+    *, actor: User, slide_id: int, domain_acknowledged: bool, comment: str
+) -> SlideSignature:
     slide = Slide.objects.select_for_update().select_related("patient").get(pk=slide_id)
     if refusal := _slide_sign_refusal(slide) or _domain_refusal(slide, acknowledged=domain_acknowledged):
         raise ReviewError(refusal)
-    differential = {
-        **slide_differential(slide=slide).as_dict(),
-        "domain": _signed_domain(slide, acknowledged=domain_acknowledged),
-    }
+    differential = _signed_differential(slide, acknowledged=domain_acknowledged)
     signature = SlideSignature.objects.create(
         slide=slide,
         version=SlideSignature.objects.filter(slide=slide).count() + 1,
@@ -371,6 +396,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: boo
         signed_at=timezone.now(),
         differential=differential,
         patient_identity=patient_identity(slide.patient),
+        comment=comment,
     )
     slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.SIGNED)
     audit_event_record(
@@ -384,6 +410,7 @@ def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: boo
             "meaning": signature.meaning,
             "differential": differential,
             "patient_identity": signature.patient_identity,
+            "comment": comment,
         },
     )
     return signature

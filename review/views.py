@@ -2,7 +2,9 @@
 retries, differential, sign-off, amendment, Grad-CAM and result exports. Views parse input, check
 access and call services or selectors."""
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -21,9 +23,16 @@ from core.permissions import permission_needed
 from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
 from review.forms import AmendForm, DateRangeExportForm, ExclusionForm, IncludeForm, QueueFilterForm, SignForm
-from review.models import ExclusionCategory
+from review.history import ResultHistory, differential_point, patient_signed_points, result_history
+from review.models import ExclusionCategory, SlideSignature
 from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, review_json
+from review.report_pdf import slide_report_pdf
+from review.reports import report_signature, slide_report
 from review.selectors import (
+    WORKLIST_DEFAULT_SORT,
+    WORKLIST_SORTS,
+    WORKLIST_STATUSES,
+    Differential,
     review_queue,
     slide_differential,
     slide_review_predictions,
@@ -31,11 +40,13 @@ from review.selectors import (
     slide_signature_history,
     slide_signature_latest,
     slide_unresolved_cells,
+    slide_worklist,
 )
 from review.services import (
     cell_image_exclude,
     cell_image_include,
     prediction_review,
+    results_export_record,
     slide_amend,
     slide_bulk_confirm,
     slide_classification_retry,
@@ -43,6 +54,7 @@ from review.services import (
 )
 
 QUEUE_PAGE_SIZE = 50
+WORKLIST_PAGE_SIZE = 25
 
 
 # --- Queue and review screen ------------------------------------------------------------------------------
@@ -270,7 +282,13 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
     if slide.is_locked:
         return _slide_signed_already(request, slide)
     domain = slide_domain(slide=slide)
-    form = SignForm(request.POST or None, domain_attention=domain.needs_attention)
+    # After an amendment, the comment starts from the one the slide was signed with before.
+    previous = slide_signature_latest(slide=slide)
+    form = SignForm(
+        request.POST or None,
+        domain_attention=domain.needs_attention,
+        initial={"comment": previous.comment or ""} if previous else None,
+    )
     status = 200
     if form.is_valid():
         try:
@@ -280,6 +298,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
                 password=form.cleaned_data["password"],
                 request=request,
                 domain_acknowledged=form.cleaned_data.get("acknowledge_domain", False),
+                comment=form.cleaned_data["comment"],
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -289,14 +308,25 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
                 request, f"Slide signed (version {signature.version}) by {signature.signer_full_name}."
             )
             return redirect("cases:slide_detail", pk=slide.pk)
+    differential = slide_differential(slide=slide)
     context = {
         "slide": slide,
         "form": form,
-        "differential": slide_differential(slide=slide),
+        "differential": differential,
         "progress": slide_review_progress(slide=slide),
         "domain": domain,
+        "history": _history_with_this_slide(request, slide, differential),
     }
     return render(request, "review/sign.html", context, status=status)
+
+
+def _history_with_this_slide(request: HttpRequest, slide: Slide, differential: Differential) -> ResultHistory:
+    """The patient's results signed before this slide, then this slide's as it stands now."""
+    earlier = patient_signed_points(user=request.user, patient=slide.patient, before=slide)
+    names = {row.label: row.name for row in differential.rows}
+    return result_history(
+        points=[*earlier, differential_point(slide=slide, differential=differential)], names=names
+    )
 
 
 def _slide_signed_already(request: HttpRequest, slide: Slide) -> HttpResponse:
@@ -377,3 +407,94 @@ def range_export_view(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     scope = ExportScope(collected_from=data["collected_from"], collected_to=data["collected_to"])
     return export_response(request=request, scope=scope, export_format=data["export_format"])
+
+
+# --- Report, worklist ----------------------------------------------------------------------------------
+
+
+def _report_version(request: HttpRequest) -> int | None:
+    version = request.GET.get("version", "")
+    return int(version) if version.isdigit() else None
+
+
+def _report_signature(request: HttpRequest, slide: Slide) -> SlideSignature | None:
+    return report_signature(user=request.user, slide=slide, version=_report_version(request))
+
+
+@require_GET
+@permission_needed("review.view_slidesignature")
+def slide_report_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The printable report of the slide's newest signature (``?version=N``: an earlier one)."""
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    signature = _report_signature(request, slide)
+    if signature is None:
+        return render(request, "review/report.html", {"slide": slide, "report": None}, status=404)
+    context = {"slide": slide, "report": slide_report(user=request.user, signature=signature)}
+    return render(request, "review/report.html", context)
+
+
+@require_GET
+@permission_needed("review.view_slidesignature")
+def slide_report_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The same report as a PDF; every download is recorded in the audit trail."""
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    signature = _report_signature(request, slide)
+    if signature is None:
+        return HttpResponse(
+            "This slide has no signed report (of that version).", status=404, content_type="text/plain"
+        )
+    report = slide_report(user=request.user, signature=signature)
+    content = slide_report_pdf(report)
+    results_export_record(
+        actor=request.user,
+        scope={**ExportScope(slide=slide).describe(), "signature_version": signature.version},
+        export_format="pdf",
+        cell_count=report.total,
+    )
+    response = HttpResponse(content, content_type="application/pdf")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", slide.accession_number)
+    response["Content-Disposition"] = f'inline; filename="report-{stem}-v{signature.version}.pdf"'
+    return response
+
+
+@require_GET
+@permission_needed("review.add_review")
+def worklist_view(request: HttpRequest) -> HttpResponse:
+    """Slides awaiting a pathologist: urgent first, longest waiting first, sortable by column."""
+    status = request.GET.get("status", "")
+    sort = request.GET.get("sort", WORKLIST_DEFAULT_SORT)
+    slides = slide_worklist(user=request.user, status=status, sort=sort)
+    page = Paginator(slides, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "page": page,
+        "page_query": params.urlencode(),
+        "status": status if status in (*WORKLIST_STATUSES, SlideStatus.SIGNED) else "",
+        "statuses": [(value, SlideStatus(value).label) for value in (*WORKLIST_STATUSES, SlideStatus.SIGNED)],
+        "sort": sort if sort.removeprefix("-") in WORKLIST_SORTS else WORKLIST_DEFAULT_SORT,
+        "columns": _worklist_columns(request, sort),
+    }
+    return render(request, "review/worklist.html", context)
+
+
+@dataclass(frozen=True)
+class SortColumn:
+    key: str
+    label: str
+    url: str  # this column sorted; again (when it is already sorted) in reverse
+    direction: str  # "ascending", "descending" (as the heading's aria-sort says) or "" when not sorted
+
+
+def _worklist_columns(request: HttpRequest, sort: str) -> dict[str, SortColumn]:
+    current = sort if sort.removeprefix("-") in WORKLIST_SORTS else WORKLIST_DEFAULT_SORT
+    columns = {}
+    for key, (label, _) in WORKLIST_SORTS.items():
+        params = request.GET.copy()
+        params.pop("page", None)
+        params["sort"] = f"-{key}" if current == key else key
+        direction = ""
+        if current.removeprefix("-") == key:
+            direction = "descending" if current.startswith("-") else "ascending"
+        columns[key] = SortColumn(key, label, f"?{params.urlencode()}", direction)
+    return columns

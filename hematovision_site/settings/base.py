@@ -209,6 +209,15 @@ HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {
     "MONOCYTE": (2.0, 10.0),
     "EOSINOPHIL": (1.0, 6.0),
 }
+# A class whose verified percentage moved more than this many percentage points since the
+# patient's previous signed result is delta-flagged (earlier results, sign page, report).
+HEMATOVISION_DELTA_POINTS = env.integer("HEMATOVISION_DELTA_POINTS", 10)
+if HEMATOVISION_DELTA_POINTS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("HEMATOVISION_DELTA_POINTS must be at least 1 (percentage points).")
+# The pathologist's worklist: how many slides the home page shows before its link to the rest.
+HEMATOVISION_WORKLIST_HOME_SIZE = env.integer("HEMATOVISION_WORKLIST_HOME_SIZE", 5)
 # Identifier systems of the lab's records in FHIR exports.
 HEMATOVISION_FHIR_MRN_SYSTEM = env.text("HEMATOVISION_FHIR_MRN_SYSTEM", "urn:hematovision:mrn")
 HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text(

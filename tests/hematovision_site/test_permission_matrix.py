@@ -10,10 +10,13 @@ import pytest
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
+from cases.models import Patient, Slide, SlideStatus
+from review.models import SlideSignature
 from tests.conftest import PASSWORD
 from tests.factories import (
     cell_image_make,
@@ -159,6 +162,9 @@ MATRIX: dict[str, Cell] = {
     "review:slide_differential": Cell(**CLINICAL_READ, kwargs=("slide",)),
     "review:slide_sign": Cell(**REVIEW_PAGE, kwargs=("slide",)),
     "review:slide_amend": Cell(**REVIEW_PAGE, kwargs=("slide",)),
+    "review:slide_report": Cell(**CLINICAL_READ, kwargs=("signed_slide",)),
+    "review:slide_report_pdf": Cell(**CLINICAL_READ, kwargs=("signed_slide",)),
+    "review:worklist": Cell(**REVIEW_PAGE),
     "review:slide_export": Cell(**CLINICAL_READ, kwargs=("slide",)),
     "review:patient_export": Cell(**CLINICAL_READ, kwargs=("patient",)),
     "review:range_export": Cell(**CLINICAL_READ),
@@ -252,8 +258,6 @@ def test_every_url_name_is_in_the_matrix():
 
 @pytest.fixture
 def objects(lab_staff, make_user, models_root):
-    from cases.models import Patient, Slide
-
     patient = Patient.objects.create(
         mrn="M-1",
         family_name="Doe",
@@ -274,16 +278,40 @@ def objects(lab_staff, make_user, models_root):
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
     }
-    return found | review_objects(found)
+    return found | review_objects(found, signer=make_user("signer", None))
 
 
-def review_objects(found: dict) -> dict:
-    """A prediction by an older model version, so the slide can still be submitted."""
+def review_objects(found: dict, signer: User) -> dict:
+    """A prediction by an older model version, so the slide can still be submitted; and another
+    slide of the patient with a signed report."""
     older = model_version_make("m-0")
     job = inference_job_make(found["slide"], older, found["job"].requested_by)
     prediction = prediction_make(found["cell_image"], older, "NEUTROPHIL", 0.85, job=job)
     slide_domain_assessment_make(found["slide"], job)
-    return {"prediction": prediction}
+    return {"prediction": prediction, "signed_slide": signed_slide_make(found["patient"], signer)}
+
+
+def signed_slide_make(patient: Patient, signer: User) -> Slide:
+    slide = Slide.objects.create(
+        patient=patient,
+        accession_number="S-SIGNED",
+        collected_at="2026-01-02T10:00Z",
+        status=SlideStatus.SIGNED,
+        created_by=signer,
+    )
+    SlideSignature.objects.create(
+        slide=slide,
+        version=1,
+        signer=signer,
+        signer_full_name="Sig Ner",
+        signed_at=timezone.now(),
+        differential={
+            "total": 1,
+            "excluded": 0,
+            "classes": {"NEUTROPHIL": {"count": 1, "percent": 100.0, "flag": "high"}},
+        },
+    )
+    return slide
 
 
 def classifier_objects(lab_staff, slide, models_root) -> dict:  # noqa: ANN001

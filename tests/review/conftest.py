@@ -92,3 +92,23 @@ def predictions(slide, add_prediction) -> list[Prediction]:
         add_prediction(slide, CellClass.MONOCYTE, 0.55),
         add_prediction(slide, CellClass.EOSINOPHIL, 0.72),
     ]
+
+
+@pytest.fixture
+def make_signed_slide(make_slide, add_prediction, pathologist) -> Callable[..., Slide]:
+    """A slide of the patient whose cells (one per label, each confirmed as predicted) are signed
+    by the pathologist, through the services."""
+    from review.services import slide_sign
+    from tests.conftest import PASSWORD
+    from tests.factories import reauth_request, reviews_make
+
+    def make(accession_number: str, labels: list[str], *, days_ago: int, comment: str = "") -> Slide:
+        slide = make_slide(accession_number, timezone.now() - datetime.timedelta(days=days_ago))
+        reviews_make([add_prediction(slide, label) for label in labels], pathologist)
+        slide_sign(
+            actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), comment=comment
+        )
+        slide.refresh_from_db()
+        return slide
+
+    return make

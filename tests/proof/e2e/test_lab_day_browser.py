@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CELL_COUNT = 9
 CLASSES = tuple(CellClass.values)
 CORRECTION_REASON = "Nuclear morphology indicates another class"
+REPORT_COMMENT = "Normal differential; no atypical cells on the smear."
 JOB_SECONDS = 90
 MESSAGES = "main > .alert"  # the messages framework's alerts, above each page's content
 
@@ -141,6 +142,7 @@ def _pathologist_verifies_and_signs(open_as: Callable[..., Page], screens: Scree
     page = open_as("patho")
     ready = page.locator('#slide-counts [data-status="ready_for_review"] [data-count]')
     expect(ready).to_have_text("1")  # classified: waiting for a pathologist
+    expect(page.locator('#home-worklist [data-accession="E2E-S-0001"]')).to_be_visible()
     page.get_by_role("link", name="Review queue").click()
     screens.shoot(page, "patho review queue")
     page.get_by_role("link", name="Review", exact=True).first.click()  # the least confident cell
@@ -181,10 +183,16 @@ def _pathologist_verifies_and_signs(open_as: Callable[..., Page], screens: Scree
     page.keyboard.press("Enter")
     expect(page.locator("main form")).to_contain_text("The password is not correct; the slide was not signed")
     screens.shoot(page, "patho sign refused")
+    page.fill("#id_comment", REPORT_COMMENT)
     page.fill("#id_password", PASSWORD)
     page.keyboard.press("Enter")
     expect(page.locator("#slide-signature")).to_contain_text("reviewed and approved by Paul Patho")
     screens.shoot(page, "patho slide signed")
+    page.click("#slide-report-link")
+    expect(page.locator("#report-patient")).to_contain_text("Sample, Erin")
+    expect(page.locator("#report-comment")).to_have_text(REPORT_COMMENT)
+    screens.shoot(page, "patho report")
+    page.go_back()
 
     assert (corrected_file, corrected_label) == _only_correction(slide)
     return page
