@@ -201,14 +201,7 @@ HEMATOVISION_DATA_DIR = Path(env.text("HEMATOVISION_DATA_DIR", str(BASE_DIR.pare
 HEMATOVISION_MODELS_ROOT = Path(env.text("HEMATOVISION_MODELS_ROOT", str(BASE_DIR / "ml" / "models")))
 
 # --- Pathologist review and result exports ----------------------------------------------------------------
-# Adult reference intervals of the differential, % of leukocytes (low, high); a verified value
-# outside is flagged. Each lab sets its own.
-HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {
-    "NEUTROPHIL": (40.0, 75.0),
-    "LYMPHOCYTE": (20.0, 45.0),
-    "MONOCYTE": (2.0, 10.0),
-    "EOSINOPHIL": (1.0, 6.0),
-}
+# The differential's reference intervals are set per class on the class list page (/review/classes/).
 # Identifier systems of the lab's records in FHIR exports.
 HEMATOVISION_FHIR_MRN_SYSTEM = env.text("HEMATOVISION_FHIR_MRN_SYSTEM", "urn:hematovision:mrn")
 HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text(
