@@ -101,7 +101,9 @@ class DifferentialClass(models.Model):
     """
 
     code = models.CharField(max_length=16, unique=True, validators=[CLASS_CODE_VALIDATOR])
-    name = models.CharField(max_length=60, unique=True)
+    name = models.CharField(
+        max_length=60, unique=True, error_messages={"unique": "Another class already has this name."}
+    )
     counting = models.CharField(max_length=16, choices=Counting.choices, default=Counting.WBC)
     position = models.PositiveIntegerField(help_text="Order on the review screen and in the differential")
     is_active = models.BooleanField(default=True, help_text="Inactive: no new corrections to it")

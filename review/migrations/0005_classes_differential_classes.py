@@ -114,7 +114,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('code', models.CharField(max_length=16, unique=True, validators=[django.core.validators.RegexValidator('^[A-Z][A-Z0-9_]*$', 'Upper-case letters, digits and underscores, starting with a letter.')])),
-                ('name', models.CharField(max_length=60, unique=True)),
+                ('name', models.CharField(error_messages={'unique': 'Another class already has this name.'}, max_length=60, unique=True)),
                 ('counting', models.CharField(choices=[('wbc', 'Counts towards the WBC differential'), ('per_100_wbc', 'Reported per 100 WBC, not in the WBC total'), ('none', 'Neither: counted, not reported')], default='wbc', max_length=16)),
                 ('position', models.PositiveIntegerField(help_text='Order on the review screen and in the differential')),
                 ('is_active', models.BooleanField(default=True, help_text='Inactive: no new corrections to it')),
