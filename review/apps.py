@@ -6,8 +6,12 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review and sign-off"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from cases.panels import panel_register
+        from review.class_defaults import defaults_ensure_after_migrate
         from review.panels import PANELS
 
         for panel in PANELS:
             panel_register(panel)
+        post_migrate.connect(defaults_ensure_after_migrate, sender=self)

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from cases.models import TARGET_COUNT_MAX, TARGET_COUNT_MIN, CellImage, Slide
 from classifier.models import CellClass, Prediction
+from review.class_defaults import DEFAULT_TARGET
 
 
 class ReviewDecision(models.TextChoices):
@@ -84,7 +85,7 @@ class Counting(models.TextChoices):
     NOT_REPORTED = "none", "Neither: counted, not reported"
 
 
-TARGET_COUNT_DEFAULT = 100
+TARGET_COUNT_DEFAULT = DEFAULT_TARGET
 
 LOINC_CODE_VALIDATOR = RegexValidator(r"^[0-9]{1,7}-[0-9]$", "A LOINC code looks like 26446-5.")
 CLASS_CODE_VALIDATOR = RegexValidator(

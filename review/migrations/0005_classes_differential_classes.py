@@ -3,80 +3,15 @@
 import django.core.validators
 from django.db import migrations, models
 
-
-# (code, name, counting, shortcut, always reported, LOINC /100 leukocytes, LOINC absolute, reference %).
-# LOINC: the method-less terms of the Manual Differential panel (24318-8); docs/workstation.md says
-# where each comes from and which are uncertain.
-DEFAULT_CLASSES = [
-    ("NEUTROPHIL", "Neutrophil", "wbc", "4", True,
-     ("26511-6", "Neutrophils/100 leukocytes in Blood"),
-     ("26499-4", "Neutrophils [#/volume] in Blood"), (40.0, 75.0)),
-    ("BAND", "Band neutrophil", "wbc", "6", False,
-     ("26508-2", "Band form neutrophils/100 leukocytes in Blood"),
-     ("26507-4", "Band form neutrophils [#/volume] in Blood"), None),
-    ("LYMPHOCYTE", "Lymphocyte", "wbc", "2", True,
-     ("26478-8", "Lymphocytes/100 leukocytes in Blood"),
-     ("26474-7", "Lymphocytes [#/volume] in Blood"), (20.0, 45.0)),
-    ("ATYPICAL_LYMPH", "Atypical (reactive) lymphocyte", "wbc", "7", False,
-     ("13046-8", "Variant lymphocytes/100 leukocytes in Blood"),
-     ("26477-0", "Variant lymphocytes [#/volume] in Blood"), None),
-    ("MONOCYTE", "Monocyte", "wbc", "3", True,
-     ("26485-3", "Monocytes/100 leukocytes in Blood"),
-     ("26484-6", "Monocytes [#/volume] in Blood"), (2.0, 10.0)),
-    ("EOSINOPHIL", "Eosinophil", "wbc", "1", True,
-     ("26450-7", "Eosinophils/100 leukocytes in Blood"),
-     ("26449-9", "Eosinophils [#/volume] in Blood"), (1.0, 6.0)),
-    ("BASOPHIL", "Basophil", "wbc", "5", False,
-     ("30180-4", "Basophils/100 leukocytes in Blood"),
-     ("26444-0", "Basophils [#/volume] in Blood"), None),
-    ("METAMYELOCYTE", "Metamyelocyte", "wbc", "t", False,
-     ("28541-1", "Metamyelocytes/100 leukocytes in Blood"),
-     ("30433-7", "Metamyelocytes [#/volume] in Blood"), None),
-    ("MYELOCYTE", "Myelocyte", "wbc", "y", False,
-     ("26498-6", "Myelocytes/100 leukocytes in Blood"),
-     ("30446-9", "Myelocytes [#/volume] in Blood"), None),
-    ("PROMYELOCYTE", "Promyelocyte", "wbc", "o", False,
-     ("26524-9", "Promyelocytes/100 leukocytes in Blood"),
-     ("26523-1", "Promyelocytes [#/volume] in Blood"), None),
-    ("BLAST", "Blast", "wbc", "8", False,
-     ("26446-5", "Blasts/100 leukocytes in Blood"),
-     ("30376-8", "Blasts [#/volume] in Blood"), None),
-    ("PLASMA_CELL", "Plasma cell", "wbc", "p", False,
-     ("13047-6", "Plasma cells/100 leukocytes in Blood"),
-     ("30458-4", "Plasma cells [#/volume] in Blood"), None),
-    ("UNIDENTIFIED", "Unidentified", "wbc", "i", False,
-     ("26471-3", "Leukocytes other/100 leukocytes in Blood"),
-     ("30406-3", "Leukocytes other [#/volume] in Blood"), None),
-    ("NRBC", "Nucleated red cell", "per_100_wbc", "9", False,
-     ("19048-8", "Nucleated erythrocytes/100 leukocytes [Ratio] in Blood"), ("", ""), None),
-    ("SMUDGE", "Smudge cell", "per_100_wbc", "0", False,
-     ("34992-8", "Smudge cells/100 leukocytes in Blood"),
-     ("34993-6", "Smudge cells [#/volume] in Blood"), None),
-    ("ARTEFACT", "Artefact", "none", "a", False, ("", ""), ("", ""), None),
-]
+from review.class_defaults import defaults_ensure
 
 
 def seed_classes(apps, schema_editor):
-    DifferentialClass = apps.get_model("review", "DifferentialClass")
-    CountingSettings = apps.get_model("review", "CountingSettings")
-    for position, (code, name, counting, key, always, loinc, absolute, reference) in enumerate(
-        DEFAULT_CLASSES, start=1
-    ):
-        DifferentialClass.objects.create(
-            code=code,
-            name=name,
-            counting=counting,
-            position=position * 10,
-            shortcut=key,
-            always_reported=always,
-            loinc_code=loinc[0],
-            loinc_display=loinc[1],
-            absolute_loinc_code=absolute[0],
-            absolute_loinc_display=absolute[1],
-            reference_low=reference[0] if reference else None,
-            reference_high=reference[1] if reference else None,
-        )
-    CountingSettings.objects.create(pk=1, default_target=100)
+    defaults_ensure(
+        apps.get_model("review", "DifferentialClass"),
+        apps.get_model("review", "CountingSettings"),
+        using=schema_editor.connection.alias,
+    )
 
 
 def unseed(apps, schema_editor):
