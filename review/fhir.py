@@ -305,7 +305,7 @@ def _conclusion(signature: SlideSignature) -> str:
             f"{', acknowledged by the signer' if target.get('acknowledged') else ''}."
         )
     not_reported = [
-        f"{result['count']} {result['name'].lower()}"
+        f"{result['name'].lower()} ({result['count']})"
         for result in signature.differential["classes"].values()
         if result.get("counting") == Counting.NOT_REPORTED and result["count"]
     ]

@@ -388,7 +388,7 @@ def _wbc_codes(classes: list[DifferentialClass]) -> set[str]:
 def slide_count_target(*, slide: Slide, counted: int | None = None) -> CountTarget:
     """The slide's target (its own or the lab's default) and its verified white cells so far."""
     if counted is None:
-        codes = _wbc_codes(differential_classes())
+        codes = DifferentialClass.objects.filter(counting=Counting.WBC).values("code")
         counted = (
             current_predictions(Prediction.objects.filter(cell_image__slide=slide))
             .filter(excluded=False, review_label__in=codes)

@@ -474,7 +474,7 @@ def test_fhir_reports_each_class_its_way_and_stays_valid_r4(
     assert observations["Nucleated red cell [#/volume] in Blood"]["value"] == 2.0
     [report] = resources_of(document, "DiagnosticReport")
     assert "Below the target count of 100 white cells, acknowledged by the signer." in report["conclusion"]
-    assert "Also seen, not reported: 1 artefact." in report["conclusion"]
+    assert "Also seen, not reported: artefact (1)." in report["conclusion"]
 
 
 def test_fhir_of_a_signature_from_before_the_class_list_keeps_its_codes(
