@@ -657,6 +657,8 @@ class ReviewedCellCard:
     needs_review: bool
     review: Review | None = None
     exclusion: CellExclusion | None = None
+    # The name of the review's class (the lab's list names it; a review stores its code).
+    review_label_name: str = ""
 
     @property
     def corrected(self) -> bool:
@@ -680,6 +682,7 @@ def slide_reviewed_cards(
     if cards and user.has_perm("review.view_cellexclusion"):
         for exclusion in CellExclusion.objects.filter(cell_image__slide=slide).order_by("id"):
             exclusions[exclusion.cell_image_id] = exclusion
+    names = class_names() if reviews else {}
     reviewed = []
     for card in cards:
         review = reviews.get(card.prediction.pk) if card.prediction else None
@@ -692,6 +695,7 @@ def slide_reviewed_cards(
                 needs_review=card.flagged and review is None,
                 review=review,
                 exclusion=exclusion if exclusion and exclusion.excluded else None,
+                review_label_name=names.get(review.label, review.label) if review else "",
             )
         )
     return reviewed

@@ -80,6 +80,10 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
     form = QueueFilterForm(request.GET or None, slides=slides)
     queue = review_queue(user=request.user, filters=form.filters())
     page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    names = class_names() if any(prediction.review_label for prediction in page.object_list) else {}
+    for prediction in page.object_list:
+        prediction.review_label_name = names.get(prediction.review_label, prediction.review_label)
     params = request.GET.copy()
     params.pop("page", None)
     slides_out_of_domain = sorted(

@@ -513,3 +513,11 @@ def test_fhir_of_a_signature_from_before_the_class_list_keeps_its_codes(
         obs["code"]["coding"][0]["code"] for obs in resources_of(json.loads(response.content), "Observation")
     )
     assert codes == ["5905-5", "713-8", "736-9", "770-8"]
+
+
+def test_tiles_and_the_queue_name_an_extra_class(pathologist_client, slide, mixed):
+    tiles = pathologist_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
+    queue = pathologist_client.get(reverse("review:queue"), {"slide": slide.pk}).content.decode()
+
+    assert '<strong class="text-body">Nucleated red cell</strong>' in tiles
+    assert "corrected: Blast" in queue and "corrected: Nucleated red cell" in queue
