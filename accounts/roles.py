@@ -35,6 +35,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "review.view_slidesignature",
             "classifier.view_gradcam",
             "review.view_cellexclusion",
+            "cases.change_slide_target_count",
+            "review.view_differentialclass",
         }
     ),
     Role.PATHOLOGIST: frozenset(
@@ -55,6 +57,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.view_gradcam",
             "review.view_cellexclusion",
             "review.add_cellexclusion",
+            "cases.change_slide_target_count",
+            "review.view_differentialclass",
         }
     ),
     Role.ADMIN: frozenset(
@@ -66,6 +70,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.view_modelversion",
             "classifier.change_modelversion",
             "classifier.add_quickclassification",
+            "review.view_differentialclass",
+            "review.add_differentialclass",
+            "review.change_differentialclass",
+            "review.view_countingsettings",
+            "review.change_countingsettings",
         }
     ),
 }

@@ -38,6 +38,12 @@ class AuditAction(models.TextChoices):
     RESULTS_EXPORTED = "results.exported", "Results exported"
     CELL_EXCLUDED = "cell_image.excluded", "Cell excluded from the differential"
     CELL_INCLUDED = "cell_image.included", "Cell exclusion withdrawn"
+    DIFFERENTIAL_CLASS_CREATED = "differential_class.created", "Differential class added"
+    DIFFERENTIAL_CLASS_CHANGED = "differential_class.changed", "Differential class changed"
+    DIFFERENTIAL_CLASSES_REORDERED = "differential_class.reordered", "Differential classes reordered"
+    COUNTING_DEFAULT_TARGET_CHANGED = "counting.default_target_changed", "Lab's target WBC count changed"
+    SLIDE_TARGET_COUNT_SET = "slide.target_count_set", "Slide's target WBC count set"
+    SLIDE_WBC_COUNT_ENTERED = "slide.wbc_count_entered", "Slide's WBC count entered"
 
 
 class AuditEvent(models.Model):

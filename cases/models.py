@@ -1,5 +1,8 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -85,6 +88,14 @@ class Priority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+# Bounds of a target count of white cells per slide (the lab's default and a slide's override).
+TARGET_COUNT_MIN = 50
+TARGET_COUNT_MAX = 1000
+# The analyser's white cell count, ×10⁹/L.
+WBC_COUNT_MIN = Decimal("0.01")
+WBC_COUNT_MAX = Decimal("999.99")
+
+
 class Slide(models.Model):
     accession_number = models.CharField(max_length=32, unique=True)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="slides")
@@ -95,12 +106,34 @@ class Slide(models.Model):
     stain = models.CharField(max_length=32, choices=Stain.choices, default=Stain.WRIGHT_GIEMSA)
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=SlideStatus.choices, default=SlideStatus.DRAFT)
+    # How many white cells the differential should count; empty: the lab's default.
+    target_wbc_count = models.PositiveIntegerField(
+        "target WBC count",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(TARGET_COUNT_MIN), MaxValueValidator(TARGET_COUNT_MAX)],
+    )
+    # The specimen's white cell count from the analyser (×10⁹/L), entered by lab staff: with it the
+    # differential gives absolute counts.
+    wbc_count = models.DecimalField(
+        "WBC count (×10⁹/L)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(WBC_COUNT_MIN), MaxValueValidator(WBC_COUNT_MAX)],
+    )
+    wbc_count_entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    wbc_count_entered_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-collected_at", "accession_number"]
+        permissions = [("change_slide_target_count", "Can set a slide's target WBC count")]
 
     def __str__(self) -> str:
         return self.accession_number

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
@@ -194,6 +195,67 @@ def slide_update(*, actor: User, slide: Slide, changes: dict[str, Any]) -> Slide
     _save_validated(slide)
     audit_event_record(
         action=AuditAction.SLIDE_UPDATED, actor=actor, target=slide, before=before, after=after
+    )
+    return slide
+
+
+def _require(actor: User, permission: str) -> None:
+    if not actor.is_active or not actor.has_perm(permission):
+        raise PermissionDenied(f"{actor.get_username()} may not do this ({permission}).")
+
+
+@transaction.atomic
+def slide_target_count_set(*, actor: User, slide: Slide, target: int | None, reason: str = "") -> Slide:
+    """Set how many white cells this slide's differential should count (None: the lab's default).
+    Lab staff and pathologists may; not on a signed slide."""
+    _require(actor, "cases.change_slide_target_count")
+    slide = Slide.objects.select_for_update().get(pk=slide.pk)
+    slide_ensure_unlocked(slide)
+    before = slide.target_wbc_count
+    if before == target:
+        return slide
+    slide.target_wbc_count = target
+    slide.full_clean(validate_unique=False, validate_constraints=False)
+    slide.save(update_fields=["target_wbc_count", "updated_at"])
+    audit_event_record(
+        action=AuditAction.SLIDE_TARGET_COUNT_SET,
+        actor=actor,
+        target=slide,
+        before={"target_wbc_count": before},
+        after={"target_wbc_count": target},
+        reason=reason.strip(),
+    )
+    return slide
+
+
+@transaction.atomic
+def slide_wbc_count_enter(*, actor: User, slide: Slide, wbc_count: Decimal | None, reason: str = "") -> Slide:
+    """Record the specimen's white cell count from the analyser (×10⁹/L), from which the
+    differential gives absolute counts. Lab staff enter it; changing or removing a count already
+    entered needs a reason. Not on a signed slide."""
+    _require(actor, "cases.change_slide")
+    slide = Slide.objects.select_for_update().get(pk=slide.pk)
+    slide_ensure_unlocked(slide)
+    before = slide.wbc_count
+    if before == wbc_count:
+        return slide
+    reason = reason.strip()
+    if before is not None and not reason:
+        raise ValidationError(
+            f"A WBC count of {before} ×10⁹/L is already entered: say why it changes (a reason is required)."
+        )
+    slide.wbc_count = wbc_count
+    slide.wbc_count_entered_by = actor if wbc_count is not None else None
+    slide.wbc_count_entered_at = timezone.now() if wbc_count is not None else None
+    slide.full_clean(validate_unique=False, validate_constraints=False)
+    slide.save(update_fields=["wbc_count", "wbc_count_entered_by", "wbc_count_entered_at", "updated_at"])
+    audit_event_record(
+        action=AuditAction.SLIDE_WBC_COUNT_ENTERED,
+        actor=actor,
+        target=slide,
+        before={"wbc_count": before},
+        after={"wbc_count": wbc_count, "unit": "10*9/L"},
+        reason=reason,
     )
     return slide
 

@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
-from classifier.models import CellClass
 from classifier.selectors import prediction_visible_queryset
 from review.downloads import export_response
 from review.exports import ExportScope
@@ -122,7 +121,11 @@ class RangeExportView(APIView):
 
 
 class ReviewCreateSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=CellClass.choices)
+    label = serializers.CharField(
+        max_length=16,
+        help_text="The code of one of the lab's active classes (GET /review/classes/ lists them): the "
+        "model's four (EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL) and others such as BLAST or NRBC",
+    )
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -131,7 +134,7 @@ ReviewSerializer = inline_serializer(
     {
         "id": serializers.IntegerField(),
         "prediction": serializers.IntegerField(),
-        "label": serializers.ChoiceField(choices=CellClass.choices),
+        "label": serializers.CharField(),
         "decision": serializers.ChoiceField(choices=ReviewDecision.choices),
         "reason": serializers.CharField(),
         "reviewer": serializers.CharField(),

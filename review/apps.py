@@ -6,8 +6,11 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review and sign-off"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from cases.panels import panel_register
         from core.home import home_section_register
+        from review.class_defaults import defaults_ensure_after_migrate
         from review.home import HOME_SECTIONS
         from review.panels import PANELS
 
@@ -15,3 +18,4 @@ class ReviewConfig(AppConfig):
             panel_register(panel)
         for section in HOME_SECTIONS:
             home_section_register(section)
+        post_migrate.connect(defaults_ensure_after_migrate, sender=self)

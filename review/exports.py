@@ -5,9 +5,11 @@ record each export in the audit trail."""
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -20,8 +22,8 @@ from cases.models import CellImage, Patient, Slide
 from cases.selectors import cell_image_visible_queryset, patient_identity, slide_visible_queryset
 from classifier.models import PROBABILITY_FIELDS, Prediction, PredictionFailure, SlideDomainAssessment
 from core.csv_safety import csv_cell_escape
-from review.models import CellExclusion, SlideSignature, review_verification
-from review.selectors import current_predictions
+from review.models import CellExclusion, Counting, SlideSignature, review_verification
+from review.selectors import counting_default_target, current_predictions, differential_classes
 
 # Characters that make a spreadsheet treat a cell as a formula (CWE-1236); tab and carriage return
 # too, as some spreadsheets strip them before parsing.
@@ -32,6 +34,10 @@ COLUMNS = (
     "slide_accession_number",
     "slide_status",
     "slide_collected_at",
+    # Counting rules: the slide's target, its analyser WBC count (×10⁹/L) and the white cells verified.
+    "slide_target_wbc_count",
+    "slide_wbc_count",
+    "slide_wbc_counted",
     "cell_image_id",
     "original_filename",
     "model_version",
@@ -42,6 +48,12 @@ COLUMNS = (
     "cell_in_domain",
     "slide_domain_verdict",
     "final_label",
+    "final_label_name",
+    # How the final class counts (wbc, per_100_wbc, none), its value in the slide (% of the white
+    # cells counted, or per 100 of them) and its absolute count (×10⁹/L, with a WBC count).
+    "final_label_counting",
+    "final_label_percent",
+    "final_label_absolute",
     "review_decision",
     "verification",
     "review_reason",
@@ -138,7 +150,7 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
     signatures = _signatures_by_slide({cell.slide_id for cell in cells})
     verdicts = _domain_verdicts({cell.slide_id for cell in cells})
     corrected = _last_correction_by_patient({cell.slide.patient_id for cell in cells})
-    return [
+    rows = [
         _row(cell, predictions.get(cell.pk), signatures.get(cell.slide_id), verdicts, corrected)
         | _exclusion_columns(exclusions.get(cell.pk))
         # A failure that a retry has since overcome is history, not the cell's state.
@@ -149,6 +161,41 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
         )
         for cell in cells
     ]
+    _add_counting_columns(rows, {cell.slide_id: cell.slide for cell in cells})
+    return rows
+
+
+def _add_counting_columns(rows: list[dict[str, Any]], slides: dict[int, Slide]) -> None:
+    """Each row's slide counting columns and its final class's share, from the rows themselves
+    (every cell of a slide is in the export): the same numbers as the slide's differential."""
+    classes = {cell_class.code: cell_class for cell_class in differential_classes()}
+    default_target = counting_default_target()
+    by_slide: dict[str, Counter] = {}
+    for row in rows:
+        if row["final_label"] and not row["excluded"]:
+            by_slide.setdefault(row["slide_accession_number"], Counter())[row["final_label"]] += 1
+    for row in rows:
+        slide = slides[row.pop("_slide_id")]
+        counts = by_slide.get(slide.accession_number, Counter())
+        counted = sum(
+            n for code, n in counts.items() if code in classes and classes[code].counting == Counting.WBC
+        )
+        row |= {
+            "slide_target_wbc_count": slide.target_wbc_count or default_target,
+            "slide_wbc_count": slide.wbc_count,
+            "slide_wbc_counted": counted,
+        }
+        cell_class = classes.get(row["final_label"] or "")
+        if cell_class is None:
+            continue
+        row |= {"final_label_name": cell_class.name, "final_label_counting": cell_class.counting}
+        if cell_class.counting != Counting.NOT_REPORTED and counted:
+            share = Decimal(counts[cell_class.code]) / counted
+            row["final_label_percent"] = float((100 * share).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+            if slide.wbc_count is not None:
+                row["final_label_absolute"] = float(
+                    (slide.wbc_count * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                )
 
 
 def _last_correction_by_patient(patient_ids: Iterable[int]) -> dict[int, datetime]:
@@ -196,6 +243,7 @@ def _row(
         "slide_collected_at": slide.collected_at.isoformat(),
         "cell_image_id": cell.pk,
         "original_filename": cell.original_filename,
+        "_slide_id": cell.slide_id,
     }
     if prediction is not None:
         row |= {

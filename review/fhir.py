@@ -1,7 +1,9 @@
 """A signed slide's verified differential as a FHIR R4 (4.0.1) Bundle (plain JSON-ready dicts).
 
-DiagnosticReport, Patient, Specimen, the signer as Practitioner, one Observation per class
-percentage (LOINC, per 100 leukocytes) and a Provenance carrying the electronic signature. Only
+DiagnosticReport, Patient, Specimen, the signer as Practitioner, one Observation per reported class
+(LOINC, per 100 leukocytes: the WBC differential's classes as %, per-100-WBC classes such as
+nucleated red cells as their own ratio), one per absolute count and one for the WBC count when the
+lab entered it, and a Provenance carrying the electronic signature. Only
 R4 elements are used; the Bundle claims the R4 base profile in ``meta.profile`` and is served as
 ``application/fhir+json; fhirVersion=4.0`` (R4's version parameter), so a reader need not guess.
 """
@@ -14,7 +16,7 @@ from django.conf import settings
 from cases.models import Slide
 from cases.selectors import patient_corrections, patient_identity
 from classifier.models import CellClass
-from review.models import SlideSignature
+from review.models import Counting, SlideSignature
 from review.selectors import reference_intervals
 
 LOINC = "http://loinc.org"
@@ -28,14 +30,20 @@ FHIR_VERSION = "4.0.1"
 FHIR_MEDIA_TYPE = "application/fhir+json; fhirVersion=4.0"
 BUNDLE_PROFILE = f"http://hl7.org/fhir/StructureDefinition/Bundle|{FHIR_VERSION}"
 
-# LOINC codes of the differential, "<class>/100 leukocytes in Blood".
-LOINC_CODES: dict[str, tuple[str, str]] = {
+# The codes of signatures from before the lab's class list (their signed differential carries no
+# codes): they keep the ones they were first exported with. Newer signatures carry their classes'
+# codes as configured when signed (review.DifferentialClass).
+LEGACY_LOINC_CODES: dict[str, tuple[str, str]] = {
     CellClass.NEUTROPHIL: ("770-8", "Neutrophils/100 leukocytes in Blood by Automated count"),
     CellClass.LYMPHOCYTE: ("736-9", "Lymphocytes/100 leukocytes in Blood by Automated count"),
     CellClass.MONOCYTE: ("5905-5", "Monocytes/100 leukocytes in Blood by Automated count"),
     CellClass.EOSINOPHIL: ("713-8", "Eosinophils/100 leukocytes in Blood by Automated count"),
 }
 FLAG_CODES = {"low": ("L", "Low"), "high": ("H", "High")}
+WBC_COUNT_CODE = ("6690-2", "Leukocytes [#/volume] in Blood by Automated count")
+PERCENT = {"unit": "/100 leukocytes", "system": UCUM, "code": "%"}
+PER_100_WBC = {"unit": "/100 WBC", "system": UCUM, "code": "/100{WBCs}"}
+PER_LITRE = {"unit": "10^9/L", "system": UCUM, "code": "10*9/L"}
 
 
 def _urn() -> str:
@@ -87,36 +95,84 @@ def _practitioner(signature: SlideSignature) -> dict[str, Any]:
     }
 
 
-def _observation(
-    *, label: str, result: dict[str, Any], urls: dict[str, str], signature: SlideSignature
+def _code(coding: dict[str, str] | None, text: str) -> dict[str, Any]:
+    """A LOINC coding where the class has one; else the name alone (never an invented code)."""
+    if not coding:
+        return {"text": text}
+    return {
+        "coding": [{"system": LOINC, "code": coding["code"], "display": coding["display"]}],
+        "text": coding["display"],
+    }
+
+
+def _signed_classes(signature: SlideSignature) -> list[tuple[str, dict[str, Any]]]:
+    """The signed classes, each with what a signature from before the class list lacks (every
+    class then counted towards the WBC differential, with the codes and intervals of that time)."""
+    intervals = reference_intervals()
+    classes = []
+    for label, result in signature.differential["classes"].items():
+        if "counting" not in result:
+            code, display = LEGACY_LOINC_CODES[label]
+            low, high = intervals.get(label, (None, None))
+            result = {
+                **result,
+                "name": CellClass(label).label,
+                "counting": Counting.WBC,
+                "loinc": {"code": code, "display": display},
+                "reference_low": low,
+                "reference_high": high,
+            }
+        classes.append((label, result))
+    return classes
+
+
+def _base_observation(
+    signature: SlideSignature, urls: dict[str, str], code: dict[str, Any]
 ) -> dict[str, Any]:
-    code, display = LOINC_CODES[label]
-    observation: dict[str, Any] = {
+    return {
         "resourceType": "Observation",
         "status": "final",
         "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}],
-        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "code": code,
         "subject": _reference(urls["patient"]),
         "specimen": _reference(urls["specimen"]),
         "effectiveDateTime": signature.slide.collected_at.isoformat(),
         "issued": signature.signed_at.isoformat(),
         "performer": [_reference(urls["practitioner"])],
-        "valueQuantity": {"value": result["percent"], "unit": "/100 leukocytes", "system": UCUM, "code": "%"},
-        "note": [
-            {"text": f"{result['count']} of {signature.differential['total']} cells counted"},
-            *(
-                [{"text": verification_note}]
-                if (verification_note := _verification_note(signature, label))
-                else []
-            ),
-            *([{"text": domain_note}] if (domain_note := _domain_note(signature)) else []),
-        ],
     }
-    low, high = reference_intervals().get(label, (None, None))
+
+
+def _observation(
+    *, label: str, result: dict[str, Any], urls: dict[str, str], signature: SlideSignature
+) -> dict[str, Any]:
+    """A class's share of the white cells counted: % for the WBC differential's classes, per 100
+    WBC for the others that are reported (nucleated red cells, smudge cells)."""
+    per_100 = result["counting"] == Counting.PER_100_WBC
+    unit = PER_100_WBC if per_100 else PERCENT
+    total = signature.differential["total"]
+    counted = (
+        f"{result['count']} per {total} white cells counted (not part of the WBC total)"
+        if per_100
+        else f"{result['count']} of {total} cells counted"
+    )
+    observation = _base_observation(
+        signature, urls, _code(result.get("loinc"), f"{result['name']}/100 leukocytes in Blood")
+    )
+    observation["valueQuantity"] = {"value": result["percent"], **unit}
+    observation["note"] = [
+        {"text": counted},
+        *(
+            [{"text": verification_note}]
+            if (verification_note := _verification_note(signature, label))
+            else []
+        ),
+        *([{"text": domain_note}] if (domain_note := _domain_note(signature)) else []),
+    ]
+    low, high = result.get("reference_low"), result.get("reference_high")
     if low is not None or high is not None:
         observation["referenceRange"] = [
             {
-                bound: {"value": value, "unit": "/100 leukocytes", "system": UCUM, "code": "%"}
+                bound: {"value": value, **unit}
                 for bound, value in (("low", low), ("high", high))
                 if value is not None
             }
@@ -127,6 +183,48 @@ def _observation(
             {"coding": [{"system": INTERPRETATION, "code": flag_code, "display": flag_display}]}
         ]
     return observation
+
+
+def _absolute_observation(
+    *, result: dict[str, Any], urls: dict[str, str], signature: SlideSignature
+) -> dict[str, Any]:
+    """A class's absolute count: its share of the white cells counted times the entered WBC count."""
+    code = _code(result.get("absolute_loinc"), f"{result['name']} [#/volume] in Blood")
+    observation = _base_observation(signature, urls, code)
+    observation["valueQuantity"] = {"value": result["absolute"], **PER_LITRE}
+    wbc = signature.differential["wbc_count"]["value"]
+    total = signature.differential["total"]
+    observation["note"] = [
+        {"text": f"Calculated: {result['count']} of {total} white cells counted × WBC count {wbc:g} ×10^9/L"}
+    ]
+    return observation
+
+
+def _wbc_count_observation(*, urls: dict[str, str], signature: SlideSignature) -> dict[str, Any]:
+    code, display = WBC_COUNT_CODE
+    observation = _base_observation(signature, urls, _code({"code": code, "display": display}, display))
+    observation["valueQuantity"] = {"value": signature.differential["wbc_count"]["value"], **PER_LITRE}
+    observation["note"] = [{"text": "Entered by the laboratory from its analyser for this specimen"}]
+    return observation
+
+
+def _observations(signature: SlideSignature, urls: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """The report's Observations: the WBC count (when entered), each reported class, and each
+    class's absolute count (when the WBC count was entered)."""
+    observations = []
+    if signature.differential.get("wbc_count"):
+        observations.append((_urn(), _wbc_count_observation(urls=urls, signature=signature)))
+    for label, result in _signed_classes(signature):
+        if result["counting"] == Counting.NOT_REPORTED:
+            continue
+        observations.append(
+            (_urn(), _observation(label=label, result=result, urls=urls, signature=signature))
+        )
+        if result.get("absolute") is not None:
+            observations.append(
+                (_urn(), _absolute_observation(result=result, urls=urls, signature=signature))
+            )
+    return observations
 
 
 def _diagnostic_report(
@@ -202,6 +300,19 @@ def _conclusion(signature: SlideSignature) -> str:
     if excluded:
         text += f"; {excluded} excluded from the differential (artefact, smudge cell or unreadable image)"
     text += "."
+    target = signature.differential.get("target")
+    if target and not target["reached"]:
+        text += (
+            f" Below the target count of {target['count']} white cells"
+            f"{', acknowledged by the signer' if target.get('acknowledged') else ''}."
+        )
+    not_reported = [
+        f"{result['name'].lower()} ({result['count']})"
+        for result in signature.differential["classes"].values()
+        if result.get("counting") == Counting.NOT_REPORTED and result["count"]
+    ]
+    if not_reported:
+        text += f" Also seen, not reported: {', '.join(not_reported)}."
     verification_note = _verification_note(signature)
     if verification_note:
         text += f" {verification_note}"
@@ -247,10 +358,7 @@ def slide_fhir_bundle(*, signature: SlideSignature) -> dict[str, Any]:
     """The Bundle (type collection) of one signature of a slide."""
     slide = signature.slide
     urls = {name: _urn() for name in ("patient", "specimen", "practitioner", "report")}
-    observations = [
-        (_urn(), _observation(label=label, result=result, urls=urls, signature=signature))
-        for label, result in signature.differential["classes"].items()
-    ]
+    observations = _observations(signature, urls)
     resources = [
         (urls["report"], _diagnostic_report(signature, urls, [url for url, _ in observations])),
         (urls["patient"], _patient(signature)),

@@ -2,13 +2,15 @@
 
 from datetime import date
 
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from cases.models import Slide
+from cases.models import TARGET_COUNT_MAX, TARGET_COUNT_MIN, WBC_COUNT_MAX, WBC_COUNT_MIN, Slide
 from classifier.models import CellClass
-from review.models import ExclusionCategory
+from review.models import DifferentialClass, ExclusionCategory
 from review.selectors import CONFIDENCE_BANDS, QueueFilters
 
 
@@ -66,13 +68,23 @@ class SignForm(forms.Form):
         label="I reviewed every cell myself: this slide is outside the model's validated domain, "
         "where its confidence does not hold.",
     )
+    acknowledge_count = forms.BooleanField(required=False)
 
-    def __init__(self, *args, domain_attention: bool = False, **kwargs) -> None:
+    def __init__(self, *args, domain_attention: bool = False, below_target: str = "", **kwargs) -> None:
+        """``below_target``: e.g. "73 / 100 WBC counted" when the slide is below its target."""
         super().__init__(*args, **kwargs)
         if not domain_attention:
             del self.fields["acknowledge_domain"]
         else:
             self.fields["acknowledge_domain"].required = True
+        if not below_target:
+            del self.fields["acknowledge_count"]
+        else:
+            self.fields["acknowledge_count"].required = True
+            self.fields["acknowledge_count"].label = (
+                f"I sign below the target count ({below_target}): the differential counts fewer white "
+                "cells than this slide should."
+            )
 
 
 class AmendForm(forms.Form):
@@ -94,3 +106,97 @@ class DateRangeExportForm(forms.Form):
         if isinstance(start, date) and isinstance(end, date) and start > end:
             raise ValidationError("The start date is after the end date.")
         return data
+
+
+class _CrispyForm(forms.Form):
+    submit_label = "Save"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", self.submit_label))
+
+
+class DifferentialClassForm(forms.ModelForm):
+    """An admin's form for one class of the lab's list (the code only when the class is new)."""
+
+    reason = forms.CharField(
+        max_length=500, required=False, help_text="Why it changes (kept in the audit trail)"
+    )
+
+    class Meta:
+        model = DifferentialClass
+        fields = [
+            "code",
+            "name",
+            "counting",
+            "shortcut",
+            "always_reported",
+            "is_active",
+            "loinc_code",
+            "loinc_display",
+            "absolute_loinc_code",
+            "absolute_loinc_display",
+            "reference_low",
+            "reference_high",
+        ]
+        labels = {
+            "is_active": "Active (may be given to cells)",
+            "always_reported": "Always reported, with 0 when no cell has it",
+            "loinc_code": "LOINC code (per 100 leukocytes)",
+            "absolute_loinc_code": "LOINC code (absolute, #/volume)",
+            "reference_low": "Reference low (%)",
+            "reference_high": "Reference high (%)",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Save"))
+        if self.instance.pk:
+            self.fields["code"].disabled = True
+            self.fields["code"].help_text = "Reviews name the class by its code: it never changes."
+        else:
+            del self.fields["reason"]
+        if self.instance.pk and self.instance.is_model_class:
+            for name in ("counting", "is_active"):
+                self.fields[name].disabled = True
+                self.fields[
+                    name
+                ].help_text = "The model predicts this class: it stays active and a white cell."
+
+    def _post_clean(self) -> None:
+        # The service validates the class (it checks more than the model does): only the form's
+        # own field checks here, so an error is not reported twice.
+        pass
+
+
+class CountingDefaultForm(_CrispyForm):
+    default_target = forms.IntegerField(
+        label="Target WBC count per slide (lab default)",
+        min_value=TARGET_COUNT_MIN,
+        max_value=TARGET_COUNT_MAX,
+    )
+
+
+class SlideTargetForm(forms.Form):
+    target = forms.IntegerField(
+        label="Target WBC count",
+        required=False,
+        min_value=TARGET_COUNT_MIN,
+        max_value=TARGET_COUNT_MAX,
+        help_text="Empty: the lab's default",
+    )
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class SlideWbcCountForm(forms.Form):
+    wbc_count = forms.DecimalField(
+        label="WBC count (×10⁹/L)",
+        required=False,
+        max_digits=5,
+        decimal_places=2,
+        min_value=WBC_COUNT_MIN,
+        max_value=WBC_COUNT_MAX,
+    )
+    reason = forms.CharField(max_length=500, required=False)

@@ -7,11 +7,13 @@ state-only migration), so a database migrated by earlier code keeps every row.
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from cases.models import CellImage, Slide
+from cases.models import TARGET_COUNT_MAX, TARGET_COUNT_MIN, CellImage, Slide
 from classifier.models import CellClass, Prediction
+from review.class_defaults import DEFAULT_TARGET
 
 
 class ReviewDecision(models.TextChoices):
@@ -32,7 +34,9 @@ class Review(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    label = models.CharField("final label", max_length=16, choices=CellClass.choices)
+    # The code of a ``DifferentialClass`` (the model's four and the lab's other classes); a plain
+    # code, not a foreign key, so rows written before the class list existed stay as they are.
+    label = models.CharField("final label", max_length=16)
     decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
     reason = models.TextField(blank=True)
     bulk = models.BooleanField(default=False, help_text="Confirmed by a bulk confirm, not one by one")
@@ -71,6 +75,87 @@ def review_verification(*, bulk: bool, bulk_threshold: float | None) -> str:
     if not bulk:
         return "individual"
     return "bulk" if bulk_threshold is None else f"bulk at threshold {bulk_threshold:g}"
+
+
+class Counting(models.TextChoices):
+    """How the cells of a class count in the differential."""
+
+    WBC = "wbc", "Counts towards the WBC differential"
+    PER_100_WBC = "per_100_wbc", "Reported per 100 WBC, not in the WBC total"
+    NOT_REPORTED = "none", "Neither: counted, not reported"
+
+
+TARGET_COUNT_DEFAULT = DEFAULT_TARGET
+
+LOINC_CODE_VALIDATOR = RegexValidator(r"^[0-9]{1,7}-[0-9]$", "A LOINC code looks like 26446-5.")
+CLASS_CODE_VALIDATOR = RegexValidator(
+    r"^[A-Z][A-Z0-9_]*$", "Upper-case letters, digits and underscores, starting with a letter."
+)
+
+
+class DifferentialClass(models.Model):
+    """One class a pathologist may give a cell: the model's four and the lab's others (blast,
+    band neutrophil, smudge cell, …). Configuration, not a clinical record: renamed, reordered and
+    deactivated by an admin (audited), never deleted, so every review keeps a class to show.
+
+    ``code`` is what a review stores and never changes; ``name`` is what people read.
+    """
+
+    code = models.CharField(max_length=16, unique=True, validators=[CLASS_CODE_VALIDATOR])
+    name = models.CharField(
+        max_length=60, unique=True, error_messages={"unique": "Another class already has this name."}
+    )
+    counting = models.CharField(max_length=16, choices=Counting.choices, default=Counting.WBC)
+    position = models.PositiveIntegerField(help_text="Order on the review screen and in the differential")
+    is_active = models.BooleanField(default=True, help_text="Inactive: no new corrections to it")
+    # Shown (with 0) in every differential; other classes only when a cell has them.
+    always_reported = models.BooleanField(default=False)
+    shortcut = models.CharField(max_length=1, blank=True, help_text="Key on the review screen")
+    loinc_code = models.CharField(max_length=10, blank=True, validators=[LOINC_CODE_VALIDATOR])
+    loinc_display = models.CharField(max_length=200, blank=True)
+    absolute_loinc_code = models.CharField(max_length=10, blank=True, validators=[LOINC_CODE_VALIDATOR])
+    absolute_loinc_display = models.CharField(max_length=200, blank=True)
+    reference_low = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
+    reference_high = models.FloatField(null=True, blank=True, validators=[MaxValueValidator(100)])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        default_permissions = ("add", "change", "view")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reference_low__isnull=True)
+                | Q(reference_high__isnull=True)
+                | Q(reference_low__lte=models.F("reference_high")),
+                name="differential_class_reference_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_model_class(self) -> bool:
+        """One of the classes every model predicts: always active, always a white cell."""
+        return self.code in CellClass.values
+
+
+class CountingSettings(models.Model):
+    """The lab's counting rules (one row): the default target of white cells per slide."""
+
+    default_target = models.PositiveIntegerField(
+        default=TARGET_COUNT_DEFAULT,
+        validators=[MinValueValidator(TARGET_COUNT_MIN), MaxValueValidator(TARGET_COUNT_MAX)],
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        default_permissions = ("change", "view")
+        verbose_name_plural = "counting settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="counting_settings_single_row")]
+
+    def __str__(self) -> str:
+        return f"Target {self.default_target} WBC per slide"
 
 
 SIGNATURE_MEANING = "reviewed and approved"

@@ -8,8 +8,14 @@ from cases.models import Patient, Slide, SlideStatus
 from cases.panels import Panel, PanelPage
 from cases.selectors import patient_corrections
 from classifier.selectors import slide_classification
+from review.forms import SlideTargetForm, SlideWbcCountForm
 from review.history import patient_signed_points, result_history
-from review.selectors import slide_review_progress, slide_reviewed_cards, slide_signature_history
+from review.selectors import (
+    slide_count_target,
+    slide_review_progress,
+    slide_reviewed_cards,
+    slide_signature_history,
+)
 
 
 def slide_review_context(request: HttpRequest, slide: Slide) -> dict | None:
@@ -33,6 +39,11 @@ def slide_review_context(request: HttpRequest, slide: Slide) -> dict | None:
         and progress.complete,
         "can_amend": user.has_perm("review.add_slideamendment") and slide.status == SlideStatus.SIGNED,
         "can_export": True,
+        "target": slide_count_target(slide=slide),
+        "can_set_target": user.has_perm("cases.change_slide_target_count") and not slide.is_locked,
+        "can_enter_wbc_count": user.has_perm("cases.change_slide") and not slide.is_locked,
+        "target_form": SlideTargetForm(),
+        "wbc_count_form": SlideWbcCountForm(),
     }
 
 

@@ -8,15 +8,27 @@ from django.urls import reverse
 from classifier.confidence import confidence_percent, threshold_percent
 from classifier.domain import threshold_validated
 from classifier.models import CellClass, Prediction
-from review.models import CellExclusion, review_verification
+from review.models import CellExclusion, DifferentialClass, review_verification
 
-# Keyboard keys per class on the review screen (digit and initial).
-CLASS_KEYS = {
-    CellClass.EOSINOPHIL: ("1", "e"),
-    CellClass.LYMPHOCYTE: ("2", "l"),
-    CellClass.MONOCYTE: ("3", "m"),
-    CellClass.NEUTROPHIL: ("4", "n"),
+# The model's four classes answer to their initial too, besides the key the class list gives them.
+MODEL_CLASS_INITIALS = {
+    CellClass.EOSINOPHIL: "e",
+    CellClass.LYMPHOCYTE: "l",
+    CellClass.MONOCYTE: "m",
+    CellClass.NEUTROPHIL: "n",
 }
+
+
+def class_json(cell_class: DifferentialClass) -> dict:
+    """A class the review screen offers: its keys (shortcut, and a model class's initial)."""
+    keys = [key for key in (cell_class.shortcut, MODEL_CLASS_INITIALS.get(cell_class.code, "")) if key]
+    return {
+        "value": cell_class.code,
+        "name": cell_class.name,
+        "keys": keys,
+        "counting": cell_class.counting,
+        "model": cell_class.is_model_class,
+    }
 
 
 # How long a flagged cell is on screen before Enter, Space or C may confirm it (review.js).
@@ -30,12 +42,13 @@ def review_json(
     reviewer: str,
     created_at: datetime,
     *,
+    label_name: str,
     bulk: bool = False,
     bulk_threshold: float | None = None,
 ) -> dict:
     return {
         "label": review_label,
-        "label_name": CellClass(review_label).label,
+        "label_name": label_name,
         "decision": decision,
         "reason": reason,
         "reviewer": reviewer,
@@ -103,7 +116,9 @@ def cell_json(
     *,
     auto_acceptable: bool,
     slide_in_domain: bool,
+    names: dict[str, str],
 ) -> dict:
+    """``names``: every class's name by code (``review.selectors.class_names``)."""
     history = [
         review_json(
             review.label,
@@ -111,6 +126,7 @@ def cell_json(
             review.reason,
             review.reviewer.username,
             review.created_at,
+            label_name=names.get(review.label, review.label),
             bulk=review.bulk,
             bulk_threshold=review.bulk_threshold,
         )
@@ -124,7 +140,7 @@ def cell_json(
         **urls(prediction),
         "gradcam_status": prediction.gradcam_status,
         "label": prediction.label,
-        "label_name": CellClass(prediction.label).label,
+        "label_name": names.get(prediction.label, prediction.label),
         "probabilities": prediction.probabilities,
         "confidence": prediction.confidence,
         # As compared with the review threshold: never "97.2 %" for a cell flagged below 97.2 %.

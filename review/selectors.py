@@ -6,10 +6,10 @@ cell is *excluded* when its newest ``CellExclusion`` says so. All are computed i
 (subqueries), so list pages cost a fixed number of queries.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import (
     BooleanField,
@@ -36,7 +36,6 @@ from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_in_domain_exists
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
-    CellClass,
     GradCam,
     InferenceJob,
     ModelVersion,
@@ -44,7 +43,16 @@ from classifier.models import (
     PredictionFailure,
 )
 from classifier.selectors import prediction_visible_queryset, slide_cell_cards
-from review.models import CellExclusion, Review, SlideAmendment, SlideSignature
+from review.models import (
+    TARGET_COUNT_DEFAULT,
+    CellExclusion,
+    Counting,
+    CountingSettings,
+    DifferentialClass,
+    Review,
+    SlideAmendment,
+    SlideSignature,
+)
 
 # The confidence bands offered as queue filters; "flagged" means not auto-acceptable: below the
 # review threshold of the prediction's own model version, or the cell or its slide out of domain.
@@ -326,6 +334,78 @@ def slide_cells_to_retry(*, slide: Slide) -> list[int]:
     )
 
 
+# --- Differential classes and counting rules -------------------------------------------------------------
+
+
+def differential_classes(*, active_only: bool = False) -> list[DifferentialClass]:
+    """The lab's classes in their order (inactive ones too unless ``active_only``)."""
+    classes = DifferentialClass.objects.order_by("position", "id")
+    return list(classes.filter(is_active=True) if active_only else classes)
+
+
+def correction_choices() -> list[tuple[str, str]]:
+    """(code, name) of every class a cell may be given now, in the lab's order: the one list the
+    review screen, the API and any other page that reclassifies cells offer."""
+    return [(cell_class.code, cell_class.name) for cell_class in differential_classes(active_only=True)]
+
+
+def class_names() -> dict[str, str]:
+    """Every class's name by code, inactive ones included (old reviews still name them)."""
+    return dict(DifferentialClass.objects.values_list("code", "name"))
+
+
+def counting_default_target() -> int:
+    """The lab's target count of white cells per slide."""
+    target = CountingSettings.objects.filter(pk=1).values_list("default_target", flat=True).first()
+    return target or TARGET_COUNT_DEFAULT
+
+
+@dataclass(frozen=True)
+class CountTarget:
+    """How many white cells the slide's differential should count, and how many it has."""
+
+    count: int
+    # "slide" (set for this slide) or "lab default".
+    source: str
+    counted: int
+
+    @property
+    def reached(self) -> bool:
+        return self.counted >= self.count
+
+    @property
+    def summary(self) -> str:
+        """E.g. "73 / 100 WBC counted"."""
+        return f"{self.counted} / {self.count} WBC counted"
+
+    def as_dict(self) -> dict:
+        return {
+            "count": self.count,
+            "source": self.source,
+            "counted": self.counted,
+            "reached": self.reached,
+            "summary": self.summary,
+        }
+
+
+def _wbc_codes(classes: list[DifferentialClass]) -> set[str]:
+    return {cell_class.code for cell_class in classes if cell_class.counting == Counting.WBC}
+
+
+def slide_count_target(*, slide: Slide, counted: int | None = None) -> CountTarget:
+    """The slide's target (its own or the lab's default) and its verified white cells so far."""
+    if counted is None:
+        codes = DifferentialClass.objects.filter(counting=Counting.WBC).values("code")
+        counted = (
+            current_predictions(Prediction.objects.filter(cell_image__slide=slide))
+            .filter(excluded=False, review_label__in=codes)
+            .count()
+        )
+    if slide.target_wbc_count:
+        return CountTarget(count=slide.target_wbc_count, source="slide", counted=counted)
+    return CountTarget(count=counting_default_target(), source="lab default", counted=counted)
+
+
 # --- Differential count -----------------------------------------------------------------------------------
 
 
@@ -336,9 +416,18 @@ class DifferentialRow:
     predicted_count: int
     predicted_percent: float
     verified_count: int
-    verified_percent: float
+    # % of the white cells counted; for a per-100-WBC class, cells per 100 white cells counted;
+    # None for a class that is counted but not reported (artefacts).
+    verified_percent: float | None
     reference_low: float | None
     reference_high: float | None
+    counting: str = Counting.WBC
+    # ×10⁹/L, when the slide has its analyser's WBC count.
+    absolute: float | None = None
+    loinc_code: str = ""
+    loinc_display: str = ""
+    absolute_loinc_code: str = ""
+    absolute_loinc_display: str = ""
 
     @property
     def reference_width(self) -> float | None:
@@ -350,11 +439,33 @@ class DifferentialRow:
     @property
     def flag(self) -> str:
         """ "low"/"high" when the verified percentage is outside the reference interval."""
+        if self.verified_percent is None:
+            return ""
         if self.reference_low is not None and self.verified_percent < self.reference_low:
             return "low"
         if self.reference_high is not None and self.verified_percent > self.reference_high:
             return "high"
         return ""
+
+    @property
+    def unit(self) -> str:
+        return {Counting.WBC: "%", Counting.PER_100_WBC: "/100 WBC"}.get(self.counting, "")
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "counting": self.counting,
+            "count": self.verified_count,
+            "percent": self.verified_percent,
+            "flag": self.flag,
+            "reference_low": self.reference_low,
+            "reference_high": self.reference_high,
+            "absolute": self.absolute,
+            "loinc": {"code": self.loinc_code, "display": self.loinc_display} if self.loinc_code else None,
+            "absolute_loinc": {"code": self.absolute_loinc_code, "display": self.absolute_loinc_display}
+            if self.absolute_loinc_code
+            else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -372,7 +483,7 @@ class Verification:
             "bulk": sum(self.bulk.values()),
             "bulk_thresholds": list(self.bulk_thresholds),
             "classes": {
-                label: {"individual": self.individual[label], "bulk": self.bulk[label]}
+                label: {"individual": self.individual[label], "bulk": self.bulk.get(label, 0)}
                 for label in self.individual
             },
         }
@@ -382,22 +493,37 @@ class Verification:
 class Differential:
     rows: list[DifferentialRow]
     predicted_total: int
+    # White cells counted (the classes counting towards the WBC differential): the percentages' base.
     verified_total: int
     # Cells excluded from the differential (artefacts, smudge cells, unreadable images).
     excluded: int = 0
     notes: list[str] = field(default_factory=list)
     verification: Verification | None = None
+    target: CountTarget | None = None
+    # The slide's WBC count from the analyser, ×10⁹/L (None: not entered).
+    wbc_count: Decimal | None = None
+
+    @property
+    def wbc_rows(self) -> list[DifferentialRow]:
+        return [row for row in self.rows if row.counting == Counting.WBC]
+
+    @property
+    def other_rows(self) -> list[DifferentialRow]:
+        """Classes outside the WBC total: per 100 WBC (NRBC, smudge cells), then not reported."""
+        return [row for row in self.rows if row.counting != Counting.WBC]
 
     def as_dict(self) -> dict:
         """The verified result, as stored with a signature and exported."""
         result = {
             "total": self.verified_total,
             "excluded": self.excluded,
-            "classes": {
-                row.label: {"count": row.verified_count, "percent": row.verified_percent, "flag": row.flag}
-                for row in self.rows
-            },
+            "classes": {row.label: row.as_dict() for row in self.rows},
+            "wbc_count": None
+            if self.wbc_count is None
+            else {"value": float(self.wbc_count), "unit": "10*9/L"},
         }
+        if self.target is not None:
+            result["target"] = self.target.as_dict()
         if self.verification is not None:
             result["verification"] = self.verification.as_dict()
         return result
@@ -409,49 +535,88 @@ def _percent(count: int, total: int) -> float:
     return float((Decimal(100 * count) / Decimal(total)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+def _absolute(count: int, total: int, wbc_count: Decimal | None) -> float | None:
+    """×10⁹/L: the class's share of the white cells counted times the analyser's WBC count."""
+    if wbc_count is None or not total:
+        return None
+    return float((wbc_count * count / total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def reference_intervals() -> dict[str, tuple[float | None, float | None]]:
+    """Each class's reference interval (% of white cells, or per 100 WBC), where the lab set one."""
     return {
-        label: tuple(interval)
-        for label, interval in settings.HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS.items()
+        code: (low, high)
+        for code, low, high in DifferentialClass.objects.values_list(
+            "code", "reference_low", "reference_high"
+        )
+        if low is not None or high is not None
     }
+
+
+def _differential_row(
+    cell_class: DifferentialClass,
+    *,
+    predicted: tuple[int, int],
+    verified: tuple[int, int],
+    wbc_count: Decimal | None,
+) -> DifferentialRow:
+    """``predicted``/``verified``: (the class's count, the total it is a share of)."""
+    reported = cell_class.counting != Counting.NOT_REPORTED
+    return DifferentialRow(
+        label=cell_class.code,
+        name=cell_class.name,
+        predicted_count=predicted[0],
+        predicted_percent=_percent(*predicted),
+        verified_count=verified[0],
+        verified_percent=_percent(*verified) if reported else None,
+        reference_low=cell_class.reference_low,
+        reference_high=cell_class.reference_high,
+        counting=cell_class.counting,
+        absolute=_absolute(*verified, wbc_count) if reported else None,
+        loinc_code=cell_class.loinc_code,
+        loinc_display=cell_class.loinc_display,
+        absolute_loinc_code=cell_class.absolute_loinc_code,
+        absolute_loinc_display=cell_class.absolute_loinc_display,
+    )
 
 
 def slide_differential(*, slide: Slide) -> Differential:
     """Count and percentage per class: as predicted, and as verified (current reviews' labels).
-    Excluded cells count in neither."""
+
+    Percentages are of the white cells counted (classes counting towards the WBC differential);
+    per-100-WBC classes (NRBC, smudge cells) are per 100 of those and not in the total; artefacts
+    are counted only. A class is listed when it is always reported or a cell has it (an inactive
+    class too: its cells keep it). Excluded cells count in neither column.
+    """
+    classes = differential_classes()
     predictions = list(
         current_predictions(Prediction.objects.filter(cell_image__slide=slide))
         .filter(excluded=False)
         .values_list("label", "review_label", "review_bulk", "review_bulk_threshold")
     )
-    predicted = {label: 0 for label in CellClass.values}
-    verified = {label: 0 for label in CellClass.values}
-    for label, review_label, _, _ in predictions:
-        predicted[label] += 1
-        if review_label:
-            verified[review_label] += 1
-    predicted_total, verified_total = len(predictions), sum(verified.values())
-    intervals = reference_intervals()
+    predicted = Counter(label for label, *_ in predictions)
+    verified = Counter(review_label for _, review_label, *_ in predictions if review_label)
+    wbc_total = sum(verified[code] for code in _wbc_codes(classes))
+    wbc_count = slide.wbc_count
     rows = [
-        DifferentialRow(
-            label=cell_class.value,
-            name=cell_class.label,
-            predicted_count=predicted[cell_class],
-            predicted_percent=_percent(predicted[cell_class], predicted_total),
-            verified_count=verified[cell_class],
-            verified_percent=_percent(verified[cell_class], verified_total),
-            reference_low=intervals.get(cell_class.value, (None, None))[0],
-            reference_high=intervals.get(cell_class.value, (None, None))[1],
+        _differential_row(
+            cell_class,
+            predicted=(predicted[cell_class.code], len(predictions)),
+            verified=(verified[cell_class.code], wbc_total),
+            wbc_count=wbc_count,
         )
-        for cell_class in CellClass
+        for cell_class in classes
+        if cell_class.always_reported or predicted[cell_class.code] or verified[cell_class.code]
     ]
     excluded = slide_cells_with_state(slide=slide).filter(is_excluded=True).count()
     return Differential(
         rows=rows,
-        predicted_total=predicted_total,
-        verified_total=verified_total,
+        predicted_total=len(predictions),
+        verified_total=wbc_total,
         excluded=excluded,
-        verification=_verification([row[1:] for row in predictions]),
+        verification=_verification([row[1:] for row in predictions], [row.label for row in rows]),
+        target=slide_count_target(slide=slide, counted=wbc_total),
+        wbc_count=wbc_count,
     )
 
 
@@ -463,15 +628,18 @@ def slide_counted_model_versions(*, slide: Slide) -> list[str]:
     return sorted(set(predictions.values_list("model_version__name", flat=True)))
 
 
-def _verification(reviews: list[tuple[str | None, bool | None, float | None]]) -> Verification:
+def _verification(
+    reviews: list[tuple[str | None, bool | None, float | None]], labels: list[str]
+) -> Verification:
     """From (final label, bulk, bulk threshold) of each counted cell (label None: no review yet)."""
-    individual = {label: 0 for label in CellClass.values}
-    bulk = {label: 0 for label in CellClass.values}
+    individual = dict.fromkeys(labels, 0)
+    bulk = dict.fromkeys(labels, 0)
     thresholds: set[float] = set()
     for label, is_bulk, threshold in reviews:
         if label is None:
             continue
-        (bulk if is_bulk else individual)[label] += 1
+        counts = bulk if is_bulk else individual
+        counts[label] = counts.get(label, 0) + 1
         if is_bulk and threshold is not None:
             thresholds.add(threshold)
     return Verification(individual=individual, bulk=bulk, bulk_thresholds=tuple(sorted(thresholds)))
@@ -504,6 +672,8 @@ class ReviewedCellCard:
     needs_review: bool
     review: Review | None = None
     exclusion: CellExclusion | None = None
+    # The name of the review's class (the lab's list names it; a review stores its code).
+    review_label_name: str = ""
 
     @property
     def corrected(self) -> bool:
@@ -527,6 +697,7 @@ def slide_reviewed_cards(
     if cards and user.has_perm("review.view_cellexclusion"):
         for exclusion in CellExclusion.objects.filter(cell_image__slide=slide).order_by("id"):
             exclusions[exclusion.cell_image_id] = exclusion
+    names = class_names() if reviews else {}
     reviewed = []
     for card in cards:
         review = reviews.get(card.prediction.pk) if card.prediction else None
@@ -539,6 +710,7 @@ def slide_reviewed_cards(
                 needs_review=card.flagged and review is None,
                 review=review,
                 exclusion=exclusion if exclusion and exclusion.excluded else None,
+                review_label_name=names.get(review.label, review.label) if review else "",
             )
         )
     return reviewed

@@ -28,6 +28,9 @@ from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, P
 from classifier.services import inference_job_create
 from review.models import (
     CellExclusion,
+    Counting,
+    CountingSettings,
+    DifferentialClass,
     ExclusionCategory,
     Review,
     ReviewDecision,
@@ -36,10 +39,13 @@ from review.models import (
 )
 from review.selectors import (
     cell_exclusion_current,
+    class_names,
+    correction_choices,
     current_predictions,
     prediction_is_current,
     review_current,
     slide_cells_to_retry,
+    slide_count_target,
     slide_counted_model_versions,
     slide_differential,
     slide_review_progress,
@@ -74,9 +80,10 @@ def _review_write(
     previous = review_current(prediction)
     decision = ReviewDecision.CONFIRMED if label == prediction.label else ReviewDecision.CORRECTED
     if decision == ReviewDecision.CORRECTED and not reason:
+        names = class_names()
         raise ReviewError(
-            f"Say why the cell is {CellClass(label).label.lower()} and not "
-            f"{CellClass(prediction.label).label.lower()}: a correction needs a reason."
+            f"Say why the cell is {names.get(label, label).lower()} and not "
+            f"{names.get(prediction.label, prediction.label).lower()}: a correction needs a reason."
         )
     review = Review.objects.create(
         prediction=prediction,
@@ -124,8 +131,8 @@ def prediction_review(*, actor: User, prediction: Prediction, label: str, reason
     submitted or ready slide moves it to "in review".
     """
     _require(actor, "review.add_review")
-    if label not in CellClass.values:
-        raise ReviewError(f"Unknown class {label!r}.")
+    if label not in dict(correction_choices()):
+        raise ReviewError(f"{label!r} is not one of the lab's active classes.")
     slide = _slide_lock_for_review(prediction.cell_image.slide_id)
     if not prediction_is_current(prediction):
         raise ReviewError("A newer prediction exists for this cell; review that one.")
@@ -314,6 +321,7 @@ def slide_sign(
     password: str,
     request: HttpRequest,
     domain_acknowledged: bool = False,
+    count_acknowledged: bool = False,
     comment: str = "",
 ) -> SlideSignature:
     """Electronically sign the slide's verified result: re-entered password, printed name, meaning,
@@ -321,13 +329,15 @@ def slide_sign(
 
     The slide's state is checked first, so the answer says nothing about the password unless the
     slide could be signed. A wrong password is refused, audited and counted by the login lockout.
-    Signing needs every cell of the slide reviewed, and on a slide outside the model's validated
-    domain (or of unknown domain) the signer's acknowledgement of it, kept with the signed
+    Signing needs every cell of the slide reviewed; on a slide outside the model's validated
+    domain (or of unknown domain) the signer's acknowledgement of it, and on a slide with fewer
+    white cells counted than its target the acknowledgement of that, both kept with the signed
     differential; the signed slide is locked.
     """
     _require(actor, "review.add_slidesignature")
     current = Slide.objects.get(pk=slide.pk)
-    if refusal := _slide_sign_refusal(current) or _domain_refusal(current, acknowledged=domain_acknowledged):
+    acknowledged = {"domain": domain_acknowledged, "count": count_acknowledged}
+    if refusal := _slide_sign_refusal(current) or _acknowledgement_refusal(current, **acknowledged):
         raise ReviewError(refusal)
     _reauthenticate(
         actor=actor,
@@ -337,8 +347,20 @@ def slide_sign(
         refused=AuditAction.SLIDE_SIGN_REFUSED,
         outcome="signed",
     )
-    return _slide_sign_verified(
-        actor=actor, slide_id=slide.pk, domain_acknowledged=domain_acknowledged, comment=comment.strip()
+    return _slide_sign_verified(actor=actor, slide_id=slide.pk, comment=comment.strip(), **acknowledged)
+
+
+def _acknowledgement_refusal(slide: Slide, *, domain: bool, count: bool) -> str:
+    return _domain_refusal(slide, acknowledged=domain) or _count_refusal(slide, acknowledged=count)
+
+
+def _count_refusal(slide: Slide, *, acknowledged: bool) -> str:
+    target = slide_count_target(slide=slide)
+    if target.reached or acknowledged:
+        return ""
+    return (
+        f"Only {target.counted} white cells are counted, below this slide's target of {target.count}: "
+        "confirm that you sign the differential below its target count."
     )
 
 
@@ -364,13 +386,16 @@ def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
     }
 
 
-def _signed_differential(slide: Slide, *, acknowledged: bool) -> dict:
+def _signed_differential(slide: Slide, *, domain: bool, count: bool) -> dict:
     """The verified differential as signed, with what its report prints beside it: the reference
     intervals it was flagged against and the model versions whose predictions were verified."""
     differential = slide_differential(slide=slide)
+    signed = differential.as_dict()
+    # Whether the signer acknowledged signing below the target (only asked when below it).
+    signed["target"]["acknowledged"] = bool(count and not signed["target"]["reached"])
     return {
-        **differential.as_dict(),
-        "domain": _signed_domain(slide, acknowledged=acknowledged),
+        **signed,
+        "domain": _signed_domain(slide, acknowledged=domain),
         "reference_intervals": {
             row.label: [row.reference_low, row.reference_high]
             for row in differential.rows
@@ -382,12 +407,12 @@ def _signed_differential(slide: Slide, *, acknowledged: bool) -> dict:
 
 @transaction.atomic
 def _slide_sign_verified(
-    *, actor: User, slide_id: int, domain_acknowledged: bool, comment: str
+    *, actor: User, slide_id: int, domain: bool, count: bool, comment: str
 ) -> SlideSignature:
     slide = Slide.objects.select_for_update().select_related("patient").get(pk=slide_id)
-    if refusal := _slide_sign_refusal(slide) or _domain_refusal(slide, acknowledged=domain_acknowledged):
+    if refusal := _slide_sign_refusal(slide) or _acknowledgement_refusal(slide, domain=domain, count=count):
         raise ReviewError(refusal)
-    differential = _signed_differential(slide, acknowledged=domain_acknowledged)
+    differential = _signed_differential(slide, domain=domain, count=count)
     signature = SlideSignature.objects.create(
         slide=slide,
         version=SlideSignature.objects.filter(slide=slide).count() + 1,
@@ -467,3 +492,149 @@ def results_export_record(*, actor: User, scope: dict[str, Any], export_format: 
         actor=actor,
         after={"scope": scope, "format": export_format, "cell_count": cell_count},
     )
+
+
+# --- The lab's class list and counting rules (admins) ----------------------------------------------------
+
+DIFFERENTIAL_CLASS_FIELDS = (
+    "name",
+    "counting",
+    "is_active",
+    "always_reported",
+    "shortcut",
+    "loinc_code",
+    "loinc_display",
+    "absolute_loinc_code",
+    "absolute_loinc_display",
+    "reference_low",
+    "reference_high",
+)
+# Keys the review screen gives to other actions (static/review/review.js), and the initials it
+# keeps for the model's four classes: no class may take them as its shortcut.
+RESERVED_KEYS = frozenset("cjkugsx?/ elmn")
+
+
+def _class_snapshot(cell_class: DifferentialClass) -> dict[str, Any]:
+    return {name: getattr(cell_class, name) for name in ("code", "position", *DIFFERENTIAL_CLASS_FIELDS)}
+
+
+def _class_validate(cell_class: DifferentialClass) -> None:
+    """The model's rules (codes, LOINC format, unique names) and the list's own."""
+    cell_class.shortcut = cell_class.shortcut.strip().lower()
+    cell_class.full_clean()
+    if cell_class.is_model_class and (not cell_class.is_active or cell_class.counting != Counting.WBC):
+        raise ValidationError(
+            f"{cell_class.name} is one of the classes the model predicts: it stays active and counts "
+            "towards the WBC differential."
+        )
+    if cell_class.shortcut in RESERVED_KEYS:
+        raise ValidationError(
+            {"shortcut": f"The key {cell_class.shortcut!r} has another use on the review screen."}
+        )
+    if cell_class.shortcut and cell_class.is_active:
+        taken = DifferentialClass.objects.filter(shortcut=cell_class.shortcut, is_active=True)
+        other = taken.exclude(pk=cell_class.pk).first()
+        if other is not None:
+            raise ValidationError(
+                {"shortcut": f"The key {cell_class.shortcut!r} already chooses {other.name}."}
+            )
+
+
+@transaction.atomic
+def differential_class_create(*, actor: User, code: str, name: str, **fields: Any) -> DifferentialClass:
+    """Add a class to the end of the lab's list (``fields``: any of ``DIFFERENTIAL_CLASS_FIELDS``)."""
+    _require(actor, "review.add_differentialclass")
+    unknown = set(fields) - set(DIFFERENTIAL_CLASS_FIELDS)
+    if unknown:
+        raise ValueError(f"Not class fields: {sorted(unknown)}")
+    last = DifferentialClass.objects.select_for_update().order_by("-position").first()
+    cell_class = DifferentialClass(
+        code=code.strip().upper(), name=name.strip(), position=(last.position if last else 0) + 10, **fields
+    )
+    _class_validate(cell_class)
+    cell_class.save()
+    audit_event_record(
+        action=AuditAction.DIFFERENTIAL_CLASS_CREATED,
+        actor=actor,
+        target=cell_class,
+        after=_class_snapshot(cell_class),
+    )
+    return cell_class
+
+
+@transaction.atomic
+def differential_class_update(
+    *, actor: User, cell_class: DifferentialClass, changes: dict[str, Any], reason: str = ""
+) -> DifferentialClass:
+    """Rename, deactivate or reactivate a class, or change how it counts, its key, LOINC codes or
+    reference interval. The code never changes: reviews keep naming the class by it."""
+    _require(actor, "review.change_differentialclass")
+    unknown = set(changes) - set(DIFFERENTIAL_CLASS_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable class fields: {sorted(unknown)}")
+    cell_class = DifferentialClass.objects.select_for_update().get(pk=cell_class.pk)
+    before = _class_snapshot(cell_class)
+    for name, value in changes.items():
+        setattr(cell_class, name, value)
+    _class_validate(cell_class)
+    after = _class_snapshot(cell_class)
+    changed = [name for name in after if after[name] != before[name]]
+    if not changed:
+        return cell_class
+    cell_class.save()
+    audit_event_record(
+        action=AuditAction.DIFFERENTIAL_CLASS_CHANGED,
+        actor=actor,
+        target=cell_class,
+        before={name: before[name] for name in changed},
+        after={"code": cell_class.code, **{name: after[name] for name in changed}},
+        reason=reason.strip(),
+    )
+    return cell_class
+
+
+@transaction.atomic
+def differential_class_move(*, actor: User, cell_class: DifferentialClass, offset: int) -> list[str]:
+    """Move a class one place up (``offset`` -1) or down (+1) in the lab's order; returns the new
+    order of codes (unchanged at either end)."""
+    _require(actor, "review.change_differentialclass")
+    if offset not in (-1, 1):
+        raise ValueError("A class moves one place up or down.")
+    classes = list(DifferentialClass.objects.select_for_update().order_by("position", "id"))
+    before = [item.code for item in classes]
+    index = next(position for position, item in enumerate(classes) if item.pk == cell_class.pk)
+    if not 0 <= index + offset < len(classes):
+        return before
+    classes[index], classes[index + offset] = classes[index + offset], classes[index]
+    for position, item in enumerate(classes, start=1):
+        DifferentialClass.objects.filter(pk=item.pk).update(position=position * 10)
+    after = [item.code for item in classes]
+    audit_event_record(
+        action=AuditAction.DIFFERENTIAL_CLASSES_REORDERED,
+        actor=actor,
+        target=cell_class,
+        before={"order": before},
+        after={"order": after},
+    )
+    return after
+
+
+@transaction.atomic
+def counting_default_target_set(*, actor: User, target: int) -> CountingSettings:
+    """The lab's default number of white cells to count per slide (slides may override it)."""
+    _require(actor, "review.change_countingsettings")
+    counting, _ = CountingSettings.objects.select_for_update().get_or_create(pk=1)
+    before = counting.default_target
+    counting.default_target = target
+    counting.full_clean()
+    if before == target:
+        return counting
+    counting.save()
+    audit_event_record(
+        action=AuditAction.COUNTING_DEFAULT_TARGET_CHANGED,
+        actor=actor,
+        target=counting,
+        before={"default_target": before},
+        after={"default_target": target},
+    )
+    return counting

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -16,16 +17,28 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cases.models import Slide, SlideStatus
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
+from cases.services import slide_target_count_set, slide_wbc_count_enter
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import CellClass
 from classifier.selectors import prediction_visible_queryset
 from core.permissions import permission_needed
 from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
-from review.forms import AmendForm, DateRangeExportForm, ExclusionForm, IncludeForm, QueueFilterForm, SignForm
+from review.forms import (
+    AmendForm,
+    CountingDefaultForm,
+    DateRangeExportForm,
+    DifferentialClassForm,
+    ExclusionForm,
+    IncludeForm,
+    QueueFilterForm,
+    SignForm,
+    SlideTargetForm,
+    SlideWbcCountForm,
+)
 from review.history import ResultHistory, differential_point, patient_signed_points, result_history
-from review.models import ExclusionCategory, SlideSignature
-from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, review_json
+from review.models import DifferentialClass, ExclusionCategory, SlideSignature
+from review.presenters import FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, class_json, review_json
 from review.report_pdf import slide_report_pdf
 from review.reports import report_signature, slide_report
 from review.selectors import (
@@ -33,7 +46,11 @@ from review.selectors import (
     WORKLIST_SORTS,
     WORKLIST_STATUSES,
     Differential,
+    class_names,
+    counting_default_target,
+    differential_classes,
     review_queue,
+    slide_count_target,
     slide_differential,
     slide_review_predictions,
     slide_review_progress,
@@ -43,8 +60,13 @@ from review.selectors import (
     slide_worklist,
 )
 from review.services import (
+    DIFFERENTIAL_CLASS_FIELDS,
     cell_image_exclude,
     cell_image_include,
+    counting_default_target_set,
+    differential_class_create,
+    differential_class_move,
+    differential_class_update,
     prediction_review,
     results_export_record,
     slide_amend,
@@ -70,6 +92,10 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
     form = QueueFilterForm(request.GET or None, slides=slides)
     queue = review_queue(user=request.user, filters=form.filters())
     page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    names = class_names() if any(prediction.review_label for prediction in page.object_list) else {}
+    for prediction in page.object_list:
+        prediction.review_label_name = names.get(prediction.review_label, prediction.review_label)
     params = request.GET.copy()
     params.pop("page", None)
     slides_out_of_domain = sorted(
@@ -94,14 +120,23 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     urls = cell_urls_maker()
     domain = slide_domain(slide=slide)
     acceptable = slide_auto_acceptable_ids(slide=slide)
+    classes = differential_classes()
+    names = {cell_class.code: cell_class.name for cell_class in classes}
     cells = [
         cell_json(
-            prediction, urls, auto_acceptable=prediction.pk in acceptable, slide_in_domain=domain.in_domain
+            prediction,
+            urls,
+            auto_acceptable=prediction.pk in acceptable,
+            slide_in_domain=domain.in_domain,
+            names=names,
         )
         for prediction in predictions
     ]
     start = _start_index(cells, request.GET.get("cell"))
     progress = slide_review_progress(slide=slide)
+    target = slide_count_target(slide=slide)
+    corrections = [class_json(cell_class) for cell_class in classes if cell_class.is_active]
+    keys = {cell_class.code: cell_class.shortcut for cell_class in classes}
     context = {
         "slide": slide,
         "cells": cells,
@@ -111,14 +146,18 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
             "start": start,
             "locked": slide.is_locked,
             "flagged_min_ms": FLAGGED_CELL_MIN_MS,
-            "progress": progress.as_dict(),
-            "classes": [
-                {"value": value, "name": CellClass(value).label, "keys": list(keys)}
-                for value, keys in CLASS_KEYS.items()
-            ],
+            "progress": {**progress.as_dict(), "target": target.as_dict()},
+            "classes": corrections,
+            "names": names,
         },
-        "classes": [(value, CellClass(value).label, keys[0]) for value, keys in CLASS_KEYS.items()],
+        # The model's four, in its order (the probabilities), and every class a cell may be given.
+        "model_classes": [
+            (value, names.get(value, label), keys.get(value, "")) for value, label in CellClass.choices
+        ],
+        "corrections": corrections,
         "progress": progress,
+        "target": target,
+        "target_form": SlideTargetForm(initial={"target": slide.target_wbc_count}),
         "unresolved": slide_unresolved_cells(user=request.user, slide=slide),
         "domain": domain,
         "exclusion_categories": ExclusionCategory.choices,
@@ -157,14 +196,20 @@ def prediction_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
         return redirect(f"{reverse('review:slide_review', args=[prediction.cell_image.slide_id])}?cell={pk}")
     if _wants_json(request):
-        return JsonResponse(
-            {
-                "review": review_json(
-                    review.label, review.decision, review.reason, request.user.username, review.created_at
-                ),
-                "progress": slide_review_progress(slide=prediction.cell_image.slide).as_dict(),
-            }
+        slide = prediction.cell_image.slide
+        review_answer = review_json(
+            review.label,
+            review.decision,
+            review.reason,
+            request.user.username,
+            review.created_at,
+            label_name=class_names().get(review.label, review.label),
         )
+        progress = {
+            **slide_review_progress(slide=slide).as_dict(),
+            "target": slide_count_target(slide=slide).as_dict(),
+        }
+        return JsonResponse({"review": review_answer, "progress": progress})
     return redirect("review:slide_review", pk=prediction.cell_image.slide_id)
 
 
@@ -282,11 +327,13 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
     if slide.is_locked:
         return _slide_signed_already(request, slide)
     domain = slide_domain(slide=slide)
+    target = slide_count_target(slide=slide)
     # After an amendment, the comment starts from the one the slide was signed with before.
     previous = slide_signature_latest(slide=slide)
     form = SignForm(
         request.POST or None,
         domain_attention=domain.needs_attention,
+        below_target="" if target.reached else target.summary,
         initial={"comment": previous.comment or ""} if previous else None,
     )
     status = 200
@@ -298,6 +345,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
                 password=form.cleaned_data["password"],
                 request=request,
                 domain_acknowledged=form.cleaned_data.get("acknowledge_domain", False),
+                count_acknowledged=form.cleaned_data.get("acknowledge_count", False),
                 comment=form.cleaned_data["comment"],
             )
         except ValidationError as error:
@@ -316,6 +364,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": slide_review_progress(slide=slide),
         "domain": domain,
         "history": _history_with_this_slide(request, slide, differential),
+        "target": target,
     }
     return render(request, "review/sign.html", context, status=status)
 
@@ -498,3 +547,148 @@ def _worklist_columns(request: HttpRequest, sort: str) -> dict[str, SortColumn]:
             direction = "descending" if current.startswith("-") else "ascending"
         columns[key] = SortColumn(key, label, f"?{params.urlencode()}", direction)
     return columns
+
+
+# --- Counting rules of a slide: target count, WBC count -------------------------------------------------
+
+
+def _back_to_slide(request: HttpRequest, slide: Slide) -> HttpResponse:
+    """Where the counting forms were posted from: the review screen or the slide page."""
+    if request.POST.get("back") == "review":
+        return redirect("review:slide_review", pk=slide.pk)
+    return redirect("cases:slide_detail", pk=slide.pk)
+
+
+def _form_error_message(form: forms.Form) -> str:
+    return " ".join(message for messages_ in form.errors.values() for message in messages_)
+
+
+@require_POST
+@permission_needed("cases.change_slide_target_count")
+def slide_target_count_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set the slide's target WBC count (empty: back to the lab's default)."""
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    form = SlideTargetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error_message(form))
+        return _back_to_slide(request, slide)
+    target = form.cleaned_data["target"]
+    _run_review_action(
+        request,
+        lambda: slide_target_count_set(
+            actor=request.user, slide=slide, target=target, reason=form.cleaned_data["reason"]
+        ),
+        f"Target for {slide.accession_number}: {target} WBC."
+        if target
+        else f"Target for {slide.accession_number}: the lab's default ({counting_default_target()} WBC).",
+    )
+    return _back_to_slide(request, slide)
+
+
+@require_POST
+@permission_needed("cases.change_slide")
+def slide_wbc_count_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Enter the specimen's WBC count (×10⁹/L) from the analyser; changing one needs a reason."""
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    form = SlideWbcCountForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error_message(form))
+        return _back_to_slide(request, slide)
+    count = form.cleaned_data["wbc_count"]
+    _run_review_action(
+        request,
+        lambda: slide_wbc_count_enter(
+            actor=request.user, slide=slide, wbc_count=count, reason=form.cleaned_data["reason"]
+        ),
+        f"WBC count of {slide.accession_number}: {count} ×10⁹/L."
+        if count is not None
+        else f"WBC count of {slide.accession_number} removed.",
+    )
+    return _back_to_slide(request, slide)
+
+
+# --- The lab's class list and default target (admins; others read it) ----------------------------------
+
+
+@require_GET
+@permission_needed("review.view_differentialclass")
+def differential_class_list_view(request: HttpRequest) -> HttpResponse:
+    default_target = counting_default_target()
+    context = {
+        "classes": differential_classes(),
+        "default_target": default_target,
+        "counting_form": CountingDefaultForm(initial={"default_target": default_target}),
+    }
+    return render(request, "review/class_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("review.add_differentialclass")
+def differential_class_create_view(request: HttpRequest) -> HttpResponse:
+    form = DifferentialClassForm(request.POST or None)
+    if form.is_valid():
+        fields = {name: form.cleaned_data[name] for name in DIFFERENTIAL_CLASS_FIELDS}
+        code, name = form.cleaned_data["code"], fields.pop("name")
+        created = _form_service(
+            form, lambda: differential_class_create(actor=request.user, code=code, name=name, **fields)
+        )
+        if created:
+            messages.success(request, f"Class {created.name} added to the end of the list.")
+            return redirect("review:class_list")
+    return render(request, "cases/form.html", {"form": form, "title": "New class"})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("review.change_differentialclass")
+def differential_class_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    cell_class = get_object_or_404(DifferentialClass, pk=pk)
+    form = DifferentialClassForm(request.POST or None, instance=cell_class)
+    if form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in DIFFERENTIAL_CLASS_FIELDS}
+        updated = _form_service(
+            form,
+            lambda: differential_class_update(
+                actor=request.user, cell_class=cell_class, changes=changes, reason=form.cleaned_data["reason"]
+            ),
+        )
+        if updated:
+            messages.success(request, f"Class {updated.name} saved.")
+            return redirect("review:class_list")
+    return render(request, "cases/form.html", {"form": form, "title": f"Class {cell_class.code}"})
+
+
+def _form_service(form: forms.Form, service: Callable[[], object]) -> object | None:
+    """Run a service for a valid form; a ValidationError it raises goes back into the form."""
+    try:
+        return service()
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
+
+
+@require_POST
+@permission_needed("review.change_differentialclass")
+def differential_class_move_view(request: HttpRequest, pk: int) -> HttpResponse:
+    cell_class = get_object_or_404(DifferentialClass, pk=pk)
+    offset = {"up": -1, "down": 1}.get(request.POST.get("direction", ""))
+    if offset is None:
+        messages.error(request, "Move a class up or down.")
+    else:
+        differential_class_move(actor=request.user, cell_class=cell_class, offset=offset)
+    return redirect("review:class_list")
+
+
+@require_POST
+@permission_needed("review.change_countingsettings")
+def counting_default_target_view(request: HttpRequest) -> HttpResponse:
+    form = CountingDefaultForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error_message(form))
+    else:
+        target = form.cleaned_data["default_target"]
+        _run_review_action(
+            request,
+            lambda: counting_default_target_set(actor=request.user, target=target),
+            f"Slides without a target of their own now count {target} white cells.",
+        )
+    return redirect("review:class_list")

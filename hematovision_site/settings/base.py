@@ -201,14 +201,6 @@ HEMATOVISION_DATA_DIR = Path(env.text("HEMATOVISION_DATA_DIR", str(BASE_DIR.pare
 HEMATOVISION_MODELS_ROOT = Path(env.text("HEMATOVISION_MODELS_ROOT", str(BASE_DIR / "ml" / "models")))
 
 # --- Pathologist review and result exports ----------------------------------------------------------------
-# Adult reference intervals of the differential, % of leukocytes (low, high); a verified value
-# outside is flagged. Each lab sets its own.
-HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {
-    "NEUTROPHIL": (40.0, 75.0),
-    "LYMPHOCYTE": (20.0, 45.0),
-    "MONOCYTE": (2.0, 10.0),
-    "EOSINOPHIL": (1.0, 6.0),
-}
 # A class whose verified percentage moved more than this many percentage points since the
 # patient's previous signed result is delta-flagged (earlier results, sign page, report).
 HEMATOVISION_DELTA_POINTS = env.integer("HEMATOVISION_DELTA_POINTS", 10)
@@ -218,6 +210,7 @@ if HEMATOVISION_DELTA_POINTS < 1:
     raise ImproperlyConfigured("HEMATOVISION_DELTA_POINTS must be at least 1 (percentage points).")
 # The pathologist's worklist: how many slides the home page shows before its link to the rest.
 HEMATOVISION_WORKLIST_HOME_SIZE = env.integer("HEMATOVISION_WORKLIST_HOME_SIZE", 5)
+# The differential's reference intervals are set per class on the class list page (/review/classes/).
 # Identifier systems of the lab's records in FHIR exports.
 HEMATOVISION_FHIR_MRN_SYSTEM = env.text("HEMATOVISION_FHIR_MRN_SYSTEM", "urn:hematovision:mrn")
 HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text(

@@ -8,7 +8,8 @@
   const cells = data.cells;
   const bySlideOrder = cells.slice().sort((a, b) => a.cell_image_id - b.cell_image_id);
   const classByKey = {};
-  const classNames = {};
+  // Every class's name (inactive ones too: older reviews may name them); keys of the active ones.
+  const classNames = Object.assign({}, data.names);
   data.classes.forEach((cls) => {
     cls.keys.forEach((key) => { classByKey[key] = cls.value; });
     classNames[cls.value] = cls.name;
@@ -135,6 +136,12 @@
   // show (not classified, excluded) and reviews recorded by colleagues.
   function renderProgress(progress) {
     $("review-progress").textContent = progress.summary;
+    const target = $("count-target");
+    if (target && progress.target) {
+      target.textContent = progress.target.summary;
+      target.classList.toggle("text-success", progress.target.reached);
+      target.classList.toggle("text-body", !progress.target.reached);
+    }
     const signLink = $("sign-link");
     if (signLink) signLink.hidden = !progress.complete;
   }
@@ -150,11 +157,12 @@
     $("flagged").classList.toggle("d-none", !cell.flagged);
     $("flagged").textContent = cell.flag_reason;
     form.action = cell.review_url;
-    labelSelect.value = cell.review ? cell.review.label : cell.label;
+    selectLabel(cell.review ? cell.review.label : cell.label, cell.label);
     reasonInput.value = "";
     errorBox.textContent = "";
     hintBox.textContent = "";
     form.classList.remove("is-correcting");
+    closeClassMenu();
     renderProbabilities(cell);
     renderReview(cell);
     renderExclusion(cell);
@@ -171,6 +179,12 @@
     const wait = cell.flagged ? FLAGGED_MIN_MS : 0;
     form.dataset.confirmable = wait ? "false" : "true";
     if (wait) confirmableTimer = setTimeout(() => { form.dataset.confirmable = "true"; }, wait);
+  }
+
+  // A review may name a class that is inactive now (not in the menu): then the predicted one is shown.
+  function selectLabel(label, fallback) {
+    labelSelect.value = label;
+    if (labelSelect.value !== label) labelSelect.value = fallback;
   }
 
   function tooSoon(cell, repeated) {
@@ -253,7 +267,7 @@
     if (failure) {
       cell.review = previous;
       go(cells.indexOf(cell));
-      labelSelect.value = label;
+      selectLabel(label, cell.label);
       reasonInput.value = reason;
       errorBox.textContent = failure;
     } else if (cell === cells[index]) {
@@ -280,9 +294,57 @@
     reasonInput.focus();
   }
 
+  // --- The searchable class menu (/): every class of the lab's list, keyed or not.
+  const classMenu = $("class-menu");
+  const classSearch = $("class-search");
+  const classOptions = Array.from(document.querySelectorAll("[data-class-option]"));
+
+  function visibleOptions() { return classOptions.filter((option) => !option.hidden); }
+
+  function openClassMenu() {
+    if (data.locked || cells[index].excluded) return;
+    classMenu.hidden = false;
+    $("class-menu-button").setAttribute("aria-expanded", "true");
+    classSearch.value = "";
+    filterClasses();
+    classSearch.focus();
+  }
+
+  function closeClassMenu() {
+    classMenu.hidden = true;
+    $("class-menu-button").setAttribute("aria-expanded", "false");
+  }
+
+  function filterClasses() {
+    const term = classSearch.value.trim().toLowerCase();
+    classOptions.forEach((option) => {
+      option.hidden = term !== "" && !classNames[option.dataset.classOption].toLowerCase().includes(term);
+    });
+  }
+
+  function pickClass(label) {
+    closeClassMenu();
+    choose(label, false);
+  }
+
+  $("class-menu-button").addEventListener("click", () => (classMenu.hidden ? openClassMenu() : closeClassMenu()));
+  classSearch.addEventListener("input", filterClasses);
+  classSearch.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      const first = visibleOptions()[0];
+      if (first) pickClass(first.dataset.classOption);
+    } else if (event.key === "Escape") {
+      event.stopPropagation();
+      closeClassMenu();
+    }
+  });
+  classOptions.forEach((option) => option.addEventListener("click", () => pickClass(option.dataset.classOption)));
+
   function cancelCorrection() {
     const cell = cells[index];
-    labelSelect.value = cell.review ? cell.review.label : cell.label;
+    closeClassMenu();
+    selectLabel(cell.review ? cell.review.label : cell.label, cell.label);
     reasonInput.value = "";
     errorBox.textContent = "";
     hintBox.textContent = "";
@@ -362,7 +424,9 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const typing = event.target.matches("input[type=text], input:not([type]), textarea, select");
+    const typing = event.target.matches(
+      "input[type=text], input[type=search], input[type=number], input:not([type]), textarea, select"
+    );
     if (event.key === "Escape") {
       if (!help.classList.contains("d-none")) toggleHelp(false); else cancelCorrection();
       return;
@@ -385,6 +449,7 @@
       enter: confirm, " ": confirm, c: confirm,
       s: openSignPage,
       x: openExclusion,
+      "/": openClassMenu,
     };
     if (actions[key]) {
       event.preventDefault();

@@ -182,6 +182,26 @@ MATRIX: dict[str, Cell] = {
     "review:cell_image_include": Cell(
         **REVIEW_ACTION, method="post", kwargs=("cell_image",), data={"reason": "Readable after all"}
     ),
+    # Counting rules of a slide: the target (lab staff or pathologist), the WBC count (lab staff).
+    "review:slide_target_count": Cell(
+        **{**CLINICAL_WRITE, "lab_staff": 302, "pathologist": 302},
+        method="post",
+        kwargs=("slide",),
+        data={"target": "200"},
+    ),
+    "review:slide_wbc_count": Cell(
+        **{**CLINICAL_WRITE, "lab_staff": 302}, method="post", kwargs=("slide",), data={"wbc_count": "7.5"}
+    ),
+    # The lab's class list: configuration every role may read; admins change it.
+    "review:class_list": Cell(
+        anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=403
+    ),
+    "review:class_create": Cell(**USER_ADMIN),
+    "review:class_update": Cell(**USER_ADMIN, kwargs=("differential_class",)),
+    "review:class_move": Cell(
+        **USER_ACTION, method="post", kwargs=("differential_class",), data={"direction": "down"}
+    ),
+    "review:counting_default_target": Cell(**USER_ACTION, method="post", data={"default_target": "200"}),
     "review:prediction_gradcam": Cell(**GRADCAM, kwargs=("prediction",)),
     "review:prediction_gradcam_request": Cell(**GRADCAM, method="post", kwargs=("prediction",)),
     # The slide is a draft: a pathologist's review is refused (400), everyone else's 401/403.
@@ -235,6 +255,15 @@ WRITES: dict[tuple[str, str], Cell] = {
     ("cases:patient_create", "post"): Cell(**{**CLINICAL_WRITE, "lab_staff": 200}),
     # The deactivation's confirmation page.
     ("accounts:user_deactivate", "get"): Cell(**USER_ADMIN, kwargs=("member",)),
+    # Saving a class (admins), and the class list refusing writes (it only reads).
+    ("review:class_update", "post"): Cell(
+        **USER_ACTION,
+        kwargs=("differential_class",),
+        data={"name": "Blast cell", "counting": "wbc", "is_active": "on"},
+    ),
+    ("review:class_list", "post"): Cell(
+        anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405
+    ),
     ("cases:patient_list", "post"): Cell(
         anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405
     ),
@@ -288,7 +317,13 @@ def review_objects(found: dict, signer: User) -> dict:
     job = inference_job_make(found["slide"], older, found["job"].requested_by)
     prediction = prediction_make(found["cell_image"], older, "NEUTROPHIL", 0.85, job=job)
     slide_domain_assessment_make(found["slide"], job)
-    return {"prediction": prediction, "signed_slide": signed_slide_make(found["patient"], signer)}
+    from review.models import DifferentialClass
+
+    return {
+        "prediction": prediction,
+        "signed_slide": signed_slide_make(found["patient"], signer),
+        "differential_class": DifferentialClass.objects.get(code="BLAST"),
+    }
 
 
 def signed_slide_make(patient: Patient, signer: User) -> Slide:

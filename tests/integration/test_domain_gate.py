@@ -94,11 +94,22 @@ def test_another_labs_slide_is_out_of_domain_never_bulk_confirmed_and_signed_onl
     for prediction in predictions:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
     with pytest.raises(ReviewError, match="confirm that you reviewed every cell"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
     signature = slide_sign(
-        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), domain_acknowledged=True
+        actor=pathologist,
+        slide=slide,
+        password=PASSWORD,
+        request=reauth_request(),
+        domain_acknowledged=True,
+        count_acknowledged=True,
     )
     assert signature.differential["domain"] == {
         "verdict": "out_of_domain",

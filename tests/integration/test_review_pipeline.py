@@ -70,7 +70,9 @@ def test_a_classified_slide_is_verified_explained_signed_and_reported(lab_staff,
     summary = slide_bulk_confirm(actor=pathologist, slide=slide)
     for unreviewed in Prediction.objects.filter(cell_image__slide=slide, reviews__isnull=True):
         prediction_review(actor=pathologist, prediction=unreviewed, label=unreviewed.label)
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    signature = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.SIGNED

@@ -155,7 +155,9 @@ def review_move_check() -> dict:
         assert ContentType.objects.get(app_label="review", model=model).pk == content_type_id, model
         assert not ContentType.objects.filter(app_label="classifier", model=model).exists(), model
     moved_permissions = dict(
-        Permission.objects.filter(content_type__app_label="review").values_list("codename", "pk")
+        Permission.objects.filter(
+            content_type__app_label="review", content_type__model__in=MOVED
+        ).values_list("codename", "pk")
     )
     assert moved_permissions == permission_ids
     user = User.objects.get(pk=rows["user"])

@@ -70,12 +70,20 @@ def exclude(
 
 def test_a_failed_cell_blocks_sign_off_until_it_is_excluded(pathologist, slide, all_reviewed, failed_cell):
     with pytest.raises(ReviewError, match="1 of 6 cells was unreadable for the model; retry"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
 
     exclusion = cell_image_exclude(
         actor=pathologist, cell_image=failed_cell, category="unreadable", reason="Image truncated at upload"
     )
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    signature = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     assert (exclusion.excluded, exclusion.category, exclusion.decided_by) == (True, "unreadable", pathologist)
     [event] = AuditEvent.objects.filter(action=AuditAction.CELL_EXCLUDED)
@@ -166,7 +174,9 @@ def test_withdrawing_an_exclusion_supersedes_it_and_the_cell_needs_its_review_ag
 
 
 def test_a_signed_slide_takes_no_exclusion(pathologist, slide, all_reviewed):
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     with pytest.raises(SlideLockedError):
         exclude(pathologist, all_reviewed[0].cell_image)
@@ -184,7 +194,13 @@ def test_a_slide_whose_every_cell_is_excluded_cannot_be_signed(pathologist, slid
     exclude(pathologist, failed_cell)
 
     with pytest.raises(ReviewError, match="Every cell is excluded"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
 
 
 def test_progress_names_each_kind_of_unresolved_cell(
@@ -266,7 +282,9 @@ def test_the_exclude_form_without_a_reason_changes_nothing(pathologist_client, s
 
 
 def test_the_sign_page_says_why_it_is_refused(pathologist_client, slide, all_reviewed, failed_cell):
-    response = pathologist_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD})
+    response = pathologist_client.post(
+        reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD, "acknowledge_count": "on"}
+    )
 
     assert response.status_code == 400
     assert "unreadable for the model" in response.content.decode()

@@ -24,12 +24,20 @@ from cases.models import Patient
 from classifier.models import PROBABILITY_FIELDS, CellClass, Prediction
 from core.csv_safety import csv_cell_escape
 from review.exports import COLUMNS, ExportScope, export_rows, rows_to_csv
-from review.fhir import LOINC, LOINC_CODES, UCUM
+from review.fhir import LOINC, UCUM
 from review.services import cell_image_exclude, prediction_review, slide_amend, slide_sign
 from tests.conftest import PASSWORD
 from tests.factories import reauth_request, reviews_make
 
 pytestmark = pytest.mark.django_db
+
+# The model's four classes' LOINC codes as seeded (review migration 0005), "<class>/100 leukocytes in Blood".
+LOINC_CODES = {
+    CellClass.NEUTROPHIL: "26511-6",
+    CellClass.LYMPHOCYTE: "26478-8",
+    CellClass.MONOCYTE: "26485-3",
+    CellClass.EOSINOPHIL: "26450-7",
+}
 
 
 @pytest.fixture
@@ -43,7 +51,9 @@ def reviewed(pathologist, slide, predictions) -> list[Prediction]:
 
 @pytest.fixture
 def signed(pathologist, slide, reviewed):
-    return slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    return slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
 
 def csv_rows(content: bytes) -> list[dict[str, str]]:
@@ -199,11 +209,11 @@ def test_fhir_bundle_of_a_signed_slide_validates_and_carries_the_differential(
     observations = {
         obs.code.coding[0].code: obs for obs in resources if obs.get_resource_type() == "Observation"
     }
-    assert set(observations) == {"770-8", "736-9", "5905-5", "713-8"}
-    neutrophils = observations[LOINC_CODES[CellClass.NEUTROPHIL][0]]
+    assert set(observations) == {"26511-6", "26478-8", "26485-3", "26450-7"}
+    neutrophils = observations[LOINC_CODES[CellClass.NEUTROPHIL]]
     assert float(neutrophils.valueQuantity.value) == 60.0
     assert neutrophils.valueQuantity.unit == "/100 leukocytes"
-    eosinophils = observations[LOINC_CODES[CellClass.EOSINOPHIL][0]]
+    eosinophils = observations[LOINC_CODES[CellClass.EOSINOPHIL]]
     assert eosinophils.interpretation[0].coding[0].code == "L"
     report = next(resource for resource in resources if resource.get_resource_type() == "DiagnosticReport")
     assert report.status == "final" and len(report.result) == 4
@@ -215,7 +225,9 @@ def test_fhir_bundle_of_a_signed_slide_validates_and_carries_the_differential(
 
 def test_fhir_report_after_an_amendment_is_marked_amended(pathologist, pathologist_client, slide, signed):
     slide_amend(actor=pathologist, slide=slide, reason="Recount", password=PASSWORD, request=reauth_request())
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
@@ -241,10 +253,10 @@ def test_fhir_bundle_has_the_r4_shape(pathologist_client, slide, signed):
         entry["fullUrl"] for entry in document["entry"] if entry["resource"]["resourceType"] == "Observation"
     }
     assert sorted(obs["code"]["coding"][0]["code"] for obs in observations) == [
-        "5905-5",
-        "713-8",
-        "736-9",
-        "770-8",
+        "26450-7",
+        "26478-8",
+        "26485-3",
+        "26511-6",
     ]
     for observation in observations:
         assert observation["status"] == "final"
@@ -293,7 +305,9 @@ def test_fhir_report_counts_only_cells_that_are_not_excluded(
         actor=pathologist, cell_image=predictions[-1].cell_image, category="smudge", reason="Smudge cell"
     )
     reviews_make(predictions[:-1], pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     response = pathologist_client.get(reverse("review:slide_export", args=[slide.pk]), {"as": "fhir"})
 
@@ -303,7 +317,7 @@ def test_fhir_report_counts_only_cells_that_are_not_excluded(
         obs["code"]["coding"][0]["code"]: obs["valueQuantity"]["value"]
         for obs in resources_of(document, "Observation")
     }
-    assert values == {"770-8": 50.0, "736-9": 25.0, "5905-5": 25.0, "713-8": 0.0}
+    assert values == {"26511-6": 50.0, "26478-8": 25.0, "26485-3": 25.0, "26450-7": 0.0}
     [report] = resources_of(document, "DiagnosticReport")
     assert "4 cells counted; 1 excluded from the differential" in report["conclusion"]
     assert len(bundle.entry) == 9

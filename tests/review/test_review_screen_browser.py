@@ -125,6 +125,12 @@ def test_a_slide_is_verified_with_the_keyboard_alone(
     page.keyboard.press("s")  # to the sign page, where the password field has the focus
     expect(page.locator("#id_password")).to_be_focused()
     page.keyboard.type(PASSWORD)
+    # 5 of the lab's target of 100 white cells: the next field acknowledges signing below it.
+    expect(page.locator("#sign-below-target")).to_contain_text("5 / 100 WBC counted")
+    page.keyboard.press("Tab")
+    expect(page.locator("#id_acknowledge_count")).to_be_focused()
+    page.keyboard.press("Space")
+    page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")
     expect(page.locator("#slide-signature")).to_contain_text("reviewed and approved by Paul Patho")
     slide.refresh_from_db()

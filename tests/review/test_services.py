@@ -173,7 +173,13 @@ def test_sign_off_is_refused_while_a_cell_has_no_review(pathologist, slide, pred
     reviews_make(predictions[:-1], pathologist)
 
     with pytest.raises(ReviewError, match="1 of 5 cells has no review"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
@@ -185,14 +191,26 @@ def test_sign_off_is_refused_while_a_cell_has_no_prediction(pathologist, lab_sta
     cell_image_make(slide, lab_staff, distinct_png(999), name="late.png")
 
     with pytest.raises(ReviewError, match="1 of 6 cells has no classification"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
 
 
 def test_a_wrong_password_is_refused_and_audited(pathologist, slide, predictions):
     reviews_make(predictions, pathologist)
 
     with pytest.raises(ReviewError, match="password"):
-        slide_sign(actor=pathologist, slide=slide, password="not-my-password", request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password="not-my-password",
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
 
     slide.refresh_from_db()
     assert slide.status == SlideStatus.IN_REVIEW
@@ -212,12 +230,24 @@ def test_wrong_sign_passwords_count_towards_the_login_lockout(pathologist, slide
     reviews_make(predictions, pathologist)
     for _ in range(settings.AXES_FAILURE_LIMIT):
         with pytest.raises(ReviewError, match="password is not correct|locked"):
-            slide_sign(actor=pathologist, slide=slide, password="guess", request=reauth_request("192.0.2.66"))
+            slide_sign(
+                actor=pathologist,
+                slide=slide,
+                password="guess",
+                request=reauth_request("192.0.2.66"),
+                count_acknowledged=True,
+            )
     attempt = AccessAttempt.objects.get(username="patho", ip_address="192.0.2.66")
     assert attempt.failures_since_start == settings.AXES_FAILURE_LIMIT
 
     with pytest.raises(ReviewError, match="locked"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request("192.0.2.66"))
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request("192.0.2.66"),
+            count_acknowledged=True,
+        )
 
     assert not SlideSignature.objects.exists()
     assert [event.after["cause"] for event in events(AuditAction.SLIDE_SIGN_REFUSED)][-1] == (
@@ -231,7 +261,13 @@ def test_the_slide_state_is_checked_before_the_password(pathologist, slide, pred
     answers = []
     for password in ("wrong-password", PASSWORD):
         with pytest.raises(ReviewError) as refused:
-            slide_sign(actor=pathologist, slide=slide, password=password, request=reauth_request())
+            slide_sign(
+                actor=pathologist,
+                slide=slide,
+                password=password,
+                request=reauth_request(),
+                count_acknowledged=True,
+            )
         answers.append(refused.value.messages)
     assert (
         answers[0]
@@ -247,7 +283,9 @@ def test_amending_needs_the_password_and_a_wrong_one_is_refused_audited_and_coun
     from axes.models import AccessAttempt
 
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     with pytest.raises(ReviewError, match="password is not correct; the slide was not reopened"):
         slide_amend(
@@ -268,7 +306,9 @@ def test_signing_records_name_time_meaning_and_the_verified_differential(patholo
         actor=pathologist, prediction=predictions[-1], label=CellClass.NEUTROPHIL, reason="Lobed"
     )
 
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    signature = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     assert (signature.version, signature.signer, signature.signer_full_name, signature.meaning) == (
         1,
@@ -277,8 +317,19 @@ def test_signing_records_name_time_meaning_and_the_verified_differential(patholo
         "reviewed and approved",
     )
     assert signature.differential["total"] == 5
-    assert signature.differential["classes"]["NEUTROPHIL"] == {"count": 3, "percent": 60.0, "flag": ""}
-    assert signature.differential["classes"]["EOSINOPHIL"] == {"count": 0, "percent": 0.0, "flag": "low"}
+    neutrophils = signature.differential["classes"]["NEUTROPHIL"]
+    assert (neutrophils["count"], neutrophils["percent"], neutrophils["flag"]) == (3, 60.0, "")
+    assert neutrophils["loinc"] == {"code": "26511-6", "display": "Neutrophils/100 leukocytes in Blood"}
+    eosinophils = signature.differential["classes"]["EOSINOPHIL"]
+    assert (eosinophils["count"], eosinophils["percent"], eosinophils["flag"]) == (0, 0.0, "low")
+    assert signature.differential["target"] == {
+        "count": 100,
+        "source": "lab default",
+        "counted": 5,
+        "reached": False,
+        "summary": "5 / 100 WBC counted",
+        "acknowledged": True,
+    }
     slide.refresh_from_db()
     assert slide.status == SlideStatus.SIGNED and slide.is_locked
     [event] = events(AuditAction.SLIDE_SIGNED)
@@ -287,7 +338,9 @@ def test_signing_records_name_time_meaning_and_the_verified_differential(patholo
 
 def test_a_signed_slide_refuses_reviews_uploads_and_edits(pathologist, lab_staff, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     reviews_before = Review.objects.count()
 
     with pytest.raises(SlideLockedError):
@@ -317,7 +370,9 @@ def test_lab_staff_cannot_sign(lab_staff, pathologist, slide, predictions):
 
 def test_an_amendment_needs_a_reason(pathologist, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     with pytest.raises(ReviewError, match="reason"):
         slide_amend(actor=pathologist, slide=slide, reason=" ", password=PASSWORD, request=reauth_request())
@@ -330,7 +385,9 @@ def test_an_amendment_reopens_the_slide_and_the_next_signature_is_a_new_version(
     pathologist, slide, predictions
 ):
     reviews_make(predictions, pathologist)
-    first = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    first = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     amendment = slide_amend(
         actor=pathologist,
@@ -344,7 +401,9 @@ def test_an_amendment_reopens_the_slide_and_the_next_signature_is_a_new_version(
     correction = prediction_review(
         actor=pathologist, prediction=predictions[3], label=CellClass.LYMPHOCYTE, reason="Re-read"
     )
-    second = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    second = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     assert (amendment.signature, amendment.reason) == (first, "Cell 4 is a lymphocyte")
     assert correction.supersedes is not None
@@ -368,13 +427,21 @@ def test_sign_off_waits_for_a_running_classification_job(pathologist, slide, pre
     InferenceJob.objects.filter(pk=job.pk).update(status=InferenceJobStatus.RUNNING)
 
     with pytest.raises(ReviewError, match="still running"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
     assert not SlideSignature.objects.exists()
 
 
 def test_a_signed_slide_is_not_re_classified(pathologist, lab_staff, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     jobs_before = InferenceJob.objects.count()
 
     with pytest.raises(SlideLockedError):

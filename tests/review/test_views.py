@@ -11,7 +11,7 @@ from django.urls import reverse
 from audit.models import AuditAction, AuditEvent
 from cases.models import SlideStatus
 from classifier.models import CellClass
-from review.models import ExclusionCategory, Review, SlideSignature
+from review.models import DifferentialClass, ExclusionCategory, Review, SlideSignature
 from review.selectors import slide_differential
 from review.services import cell_image_exclude, prediction_review, slide_sign
 from tests.conftest import PASSWORD
@@ -54,7 +54,9 @@ def test_queue_by_slide_includes_a_signed_slide_and_the_default_queue_does_not(
     pathologist, pathologist_client, slide, predictions
 ):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     assert queue_ids(pathologist_client.get(reverse("review:queue"))) == []
     assert len(queue_ids(pathologist_client.get(reverse("review:queue"), {"slide": slide.pk}))) == 5
@@ -134,7 +136,9 @@ def test_lab_staff_are_refused_the_review_endpoints(lab_client, slide, predictio
         reverse("review:prediction_review", args=[predictions[0].pk]), {"label": "NEUTROPHIL"}
     )
     bulk = lab_client.post(reverse("review:slide_bulk_confirm", args=[slide.pk]))
-    sign = lab_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD})
+    sign = lab_client.post(
+        reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD, "acknowledge_count": "on"}
+    )
 
     assert (review.status_code, bulk.status_code, sign.status_code) == (403, 403, 403)
     assert not Review.objects.exists() and not SlideSignature.objects.exists()
@@ -156,7 +160,9 @@ def test_sign_page_with_a_wrong_password_answers_400_and_is_audited(
 ):
     reviews_make(predictions, pathologist)
 
-    response = pathologist_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": "wrong"})
+    response = pathologist_client.post(
+        reverse("review:slide_sign", args=[slide.pk]), {"password": "wrong", "acknowledge_count": "on"}
+    )
 
     assert response.status_code == 400
     assert b"password is not correct" in response.content
@@ -173,10 +179,10 @@ def test_the_sign_page_locks_out_after_the_login_failure_limit(
     url = reverse("review:slide_sign", args=[slide.pk])
 
     answers = [
-        pathologist_client.post(url, {"password": "wrong"}).status_code
+        pathologist_client.post(url, {"password": "wrong", "acknowledge_count": "on"}).status_code
         for _ in range(settings.AXES_FAILURE_LIMIT + 1)
     ]
-    right = pathologist_client.post(url, {"password": PASSWORD})
+    right = pathologist_client.post(url, {"password": PASSWORD, "acknowledge_count": "on"})
 
     assert answers == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429, 429]
     assert right.status_code == 429
@@ -189,7 +195,9 @@ def test_signing_shows_the_signature_on_the_slide_page(
 ):
     reviews_make(predictions, pathologist)
 
-    response = pathologist_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD})
+    response = pathologist_client.post(
+        reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD, "acknowledge_count": "on"}
+    )
     page = lab_client.get(reverse("cases:slide_detail", args=[slide.pk]))
 
     assert response.status_code == 302
@@ -200,7 +208,9 @@ def test_signing_shows_the_signature_on_the_slide_page(
 
 def test_amend_page_reopens_the_slide(pathologist, pathologist_client, slide, predictions):
     reviews_make(predictions, pathologist)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     url = reverse("review:slide_amend", args=[slide.pk])
     empty = pathologist_client.post(url, {"reason": "", "password": PASSWORD})
@@ -241,8 +251,9 @@ def test_differential_counts_only_reviewed_cells_as_verified(pathologist, slide,
     assert rows["LYMPHOCYTE"].verified_percent == 100.0
 
 
-def test_reference_intervals_come_from_settings(settings, pathologist, slide, predictions):
-    settings.HEMATOVISION_DIFFERENTIAL_REFERENCE_INTERVALS = {"NEUTROPHIL": (50.0, 60.0)}
+def test_reference_intervals_come_from_the_class_list(pathologist, slide, predictions):
+    DifferentialClass.objects.filter(code="NEUTROPHIL").update(reference_low=50.0, reference_high=60.0)
+    DifferentialClass.objects.filter(code="EOSINOPHIL").update(reference_low=None, reference_high=None)
     reviews_make(predictions, pathologist)
 
     rows = {row.label: row for row in slide_differential(slide=slide).rows}

@@ -79,7 +79,9 @@ def test_fhir_and_the_signed_differential_keep_the_verification(
     slide_bulk_confirm(actor=pathologist, slide=slide)
     for prediction in in_domain[3:]:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    signature = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
 
     verification = signature.differential["verification"]
     assert (verification["individual"], verification["bulk"], verification["bulk_thresholds"]) == (
@@ -97,8 +99,8 @@ def test_fhir_and_the_signed_differential_keep_the_verification(
         for r in resources
         if r["resourceType"] == "Observation"
     }
-    assert notes["770-8"][1].startswith("Verification: 0 cells verified individually, 2 confirmed in bulk")
-    assert notes["5905-5"][1] == "Verification: 1 cell verified individually."
+    assert notes["26511-6"][1].startswith("Verification: 0 cells verified individually, 2 confirmed in bulk")
+    assert notes["26485-3"][1] == "Verification: 1 cell verified individually."
 
 
 def test_tiles_history_and_queue_tell_bulk_from_individual(pathologist, pathologist_client, slide, in_domain):
@@ -158,11 +160,13 @@ def test_a_signed_slides_sign_page_shows_its_signature_and_no_password_box(
 ):
     for prediction in predictions:
         prediction_review(actor=pathologist, prediction=prediction, label=prediction.label)
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     url = reverse("review:slide_sign", args=[slide.pk])
 
     page = pathologist_client.get(url)
-    posted = pathologist_client.post(url, {"password": PASSWORD})
+    posted = pathologist_client.post(url, {"password": PASSWORD, "acknowledge_count": "on"})
 
     html = page.content.decode()
     assert page.status_code == 200 and 'type="password"' not in html

@@ -24,8 +24,7 @@ from cases.models import CellImage, Slide, SlideStatus
 from classifier.domain import confidence_reaches
 from classifier.models import CellClass, InferenceJob, InferenceJobStatus, Prediction
 from devtools.benchmark import shared_test_images
-from review.fhir import LOINC_CODES
-from review.models import Review, ReviewDecision
+from review.models import DifferentialClass, Review, ReviewDecision
 from tests.conftest import PASSWORD
 from tests.proof.e2e.conftest import Screens
 
@@ -178,7 +177,11 @@ def _pathologist_verifies_and_signs(open_as: Callable[..., Page], screens: Scree
 
     page.keyboard.press("s")
     expect(page.locator("#id_password")).to_be_focused()
+    # Fewer white cells than the lab's target of 100: signing needs the pathologist's acknowledgement.
+    expect(page.locator("#sign-below-target")).to_contain_text(f"{CELL_COUNT} / 100 WBC counted")
     screens.shoot(page, "patho sign page")
+    page.check("#id_acknowledge_count")
+    page.locator("#id_password").focus()
     page.keyboard.type("not-my-password")
     page.keyboard.press("Enter")
     expect(page.locator("main form")).to_contain_text("The password is not correct; the slide was not signed")
@@ -284,7 +287,7 @@ def _exports_are_downloaded_and_checked(page: Page, slide: Slide) -> None:
     for label in CLASSES:
         count = final_labels.count(label)
         percent = (Decimal(100 * count) / CELL_COUNT).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-        observation = observations[LOINC_CODES[label][0]]
+        observation = observations[DifferentialClass.objects.get(code=label).loinc_code]
         assert Decimal(str(observation.valueQuantity.value)) == percent
         assert observation.note[0].text == f"{count} of {CELL_COUNT} cells counted"
     resources = {entry.resource.get_resource_type(): entry.resource for entry in bundle.entry}

@@ -39,10 +39,13 @@ def test_thirty_wrong_sign_passwords_lock_the_account_like_the_login_does(
 ):
     client = browser_login("patho")
     url = reverse("review:slide_sign", args=[signable_slide.pk])
-    answers = [_post(client, url, {"password": f"guess-{n}"}).status_code for n in range(30)]
+    answers = [
+        _post(client, url, {"password": f"guess-{n}", "acknowledge_count": "on"}).status_code
+        for n in range(30)
+    ]
     assert answers.count(400) == settings.AXES_FAILURE_LIMIT - 1
     assert set(answers[settings.AXES_FAILURE_LIMIT - 1 :]) == {429}
-    assert _post(client, url, {"password": PASSWORD}).status_code == 429
+    assert _post(client, url, {"password": PASSWORD, "acknowledge_count": "on"}).status_code == 429
     signable_slide.refresh_from_db()
     assert signable_slide.status == SlideStatus.IN_REVIEW
     login = browser_login_attempt("patho")
@@ -50,7 +53,13 @@ def test_thirty_wrong_sign_passwords_lock_the_account_like_the_login_does(
 
 
 def test_amending_a_signed_slide_needs_the_password(pathologist, signable_slide):
-    slide_sign(actor=pathologist, slide=signable_slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist,
+        slide=signable_slide,
+        password=PASSWORD,
+        request=reauth_request(),
+        count_acknowledged=True,
+    )
     client = browser_login("patho")
     url = reverse("review:slide_amend", args=[signable_slide.pk])
     assert _post(client, url, {"reason": "Recount"}).status_code == 200  # the form asks for it
