@@ -106,7 +106,12 @@ def make_signed_slide(make_slide, add_prediction, pathologist) -> Callable[..., 
         slide = make_slide(accession_number, timezone.now() - datetime.timedelta(days=days_ago))
         reviews_make([add_prediction(slide, label) for label in labels], pathologist)
         slide_sign(
-            actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), comment=comment
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            comment=comment,
+            count_acknowledged=True,
         )
         slide.refresh_from_db()
         return slide

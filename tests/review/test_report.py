@@ -28,7 +28,12 @@ def signed(pathologist, slide, predictions) -> SlideSignature:
     (20 % each) are above their reference intervals."""
     reviews_make(predictions, pathologist)
     return slide_sign(
-        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), comment=f"  {COMMENT}\n"
+        actor=pathologist,
+        slide=slide,
+        password=PASSWORD,
+        request=reauth_request(),
+        comment=f"  {COMMENT}\n",
+        count_acknowledged=True,
     )
 
 
@@ -169,7 +174,12 @@ def test_after_an_amendment_the_comment_carries_over_and_each_version_has_its_re
         actor=pathologist, prediction=predictions[3], label=CellClass.LYMPHOCYTE, reason="Recounted"
     )
     slide_sign(
-        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), comment="Amended count."
+        actor=pathologist,
+        slide=slide,
+        password=PASSWORD,
+        request=reauth_request(),
+        comment="Amended count.",
+        count_acknowledged=True,
     )
 
     latest = pathologist_client.get(reverse("review:slide_report", args=[slide.pk])).content.decode()
