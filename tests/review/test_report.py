@@ -70,7 +70,9 @@ def test_the_sign_form_takes_the_comment(pathologist, pathologist_client, slide,
     url = reverse("review:slide_sign", args=[slide.pk])
     assert 'name="comment"' in pathologist_client.get(url).content.decode()
 
-    response = pathologist_client.post(url, {"password": PASSWORD, "comment": "Reactive lymphocytes seen."})
+    response = pathologist_client.post(
+        url, {"password": PASSWORD, "comment": "Reactive lymphocytes seen.", "acknowledge_count": "on"}
+    )
 
     assert response.status_code == 302
     assert SlideSignature.objects.get(slide=slide).comment == "Reactive lymphocytes seen."
