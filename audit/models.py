@@ -38,6 +38,15 @@ class AuditAction(models.TextChoices):
     RESULTS_EXPORTED = "results.exported", "Results exported"
     CELL_EXCLUDED = "cell_image.excluded", "Cell excluded from the differential"
     CELL_INCLUDED = "cell_image.included", "Cell exclusion withdrawn"
+    PROFICIENCY_SET_CREATED = "proficiency_set.created", "Proficiency set created"
+    PROFICIENCY_SET_ASSIGNED = "proficiency_set.assigned", "Proficiency set assigned"
+    PROFICIENCY_ATTEMPT_STARTED = "proficiency_attempt.started", "Proficiency attempt started"
+    PROFICIENCY_ATTEMPT_FINISHED = "proficiency_attempt.finished", "Proficiency attempt finished"
+    PROFICIENCY_RESULTS_EXPORTED = "proficiency_results.exported", "Proficiency results exported"
+    CONSULT_REQUESTED = "consult.requested", "Consult requested"
+    CONSULT_LABEL_RECORDED = "consult.label_recorded", "Consultant's cell label recorded"
+    CONSULT_ANSWERED = "consult.answered", "Consult answered (opinion given)"
+    CONSULT_CLOSED = "consult.closed", "Consult closed"
 
 
 class AuditEvent(models.Model):

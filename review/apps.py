@@ -7,7 +7,11 @@ class ReviewConfig(AppConfig):
 
     def ready(self) -> None:
         from cases.panels import panel_register
+        from core.home import home_section_register
+        from review.consult_panels import CONSULT_PANELS, HOME_SECTIONS
         from review.panels import PANELS
 
-        for panel in PANELS:
+        for panel in (*PANELS, *CONSULT_PANELS):
             panel_register(panel)
+        for section in HOME_SECTIONS:
+            home_section_register(section)

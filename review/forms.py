@@ -56,12 +56,22 @@ class SignForm(forms.Form):
         "where its confidence does not hold.",
     )
 
-    def __init__(self, *args, domain_attention: bool = False, **kwargs) -> None:
+    acknowledge_consults = forms.BooleanField(
+        required=False,
+        label="Sign without waiting: a consult of this slide is not closed "
+        "(the signature keeps it as it stands).",
+    )
+
+    def __init__(self, *args, domain_attention: bool = False, open_consults: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not domain_attention:
             del self.fields["acknowledge_domain"]
         else:
             self.fields["acknowledge_domain"].required = True
+        if not open_consults:
+            del self.fields["acknowledge_consults"]
+        else:
+            self.fields["acknowledge_consults"].required = True
 
 
 class AmendForm(forms.Form):

@@ -26,6 +26,7 @@ from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
 from classifier.services import inference_job_create
+from review.consult_selectors import slide_consults_summary, slide_open_consults
 from review.models import (
     CellExclusion,
     ExclusionCategory,
@@ -306,7 +307,13 @@ def _reauthenticate(
 
 
 def slide_sign(
-    *, actor: User, slide: Slide, password: str, request: HttpRequest, domain_acknowledged: bool = False
+    *,
+    actor: User,
+    slide: Slide,
+    password: str,
+    request: HttpRequest,
+    domain_acknowledged: bool = False,
+    consults_acknowledged: bool = False,
 ) -> SlideSignature:
     """Electronically sign the slide's verified result: re-entered password, printed name, meaning.
 
@@ -314,11 +321,16 @@ def slide_sign(
     slide could be signed. A wrong password is refused, audited and counted by the login lockout.
     Signing needs every cell of the slide reviewed, and on a slide outside the model's validated
     domain (or of unknown domain) the signer's acknowledgement of it, kept with the signed
-    differential; the signed slide is locked.
+    differential; the signed slide is locked. While a consult of the slide is not closed, the
+    signer confirms signing without waiting for it; the signature keeps the consults as they stand.
     """
     _require(actor, "review.add_slidesignature")
     current = Slide.objects.get(pk=slide.pk)
-    if refusal := _slide_sign_refusal(current) or _domain_refusal(current, acknowledged=domain_acknowledged):
+    if refusal := (
+        _slide_sign_refusal(current)
+        or _domain_refusal(current, acknowledged=domain_acknowledged)
+        or _consult_refusal(current, acknowledged=consults_acknowledged)
+    ):
         raise ReviewError(refusal)
     _reauthenticate(
         actor=actor,
@@ -328,7 +340,22 @@ def slide_sign(
         refused=AuditAction.SLIDE_SIGN_REFUSED,
         outcome="signed",
     )
-    return _slide_sign_verified(actor=actor, slide_id=slide.pk, domain_acknowledged=domain_acknowledged)
+    return _slide_sign_verified(
+        actor=actor,
+        slide_id=slide.pk,
+        domain_acknowledged=domain_acknowledged,
+        consults_acknowledged=consults_acknowledged,
+    )
+
+
+def _consult_refusal(slide: Slide, *, acknowledged: bool) -> str:
+    open_consults = slide_open_consults(slide=slide)
+    if open_consults and not acknowledged:
+        return (
+            f"{len(open_consults)} consult(s) of this slide are not closed: confirm that you sign "
+            "without waiting for them (or close them first)."
+        )
+    return ""
 
 
 def _domain_refusal(slide: Slide, *, acknowledged: bool) -> str:
@@ -354,14 +381,22 @@ def _signed_domain(slide: Slide, *, acknowledged: bool) -> dict:
 
 
 @transaction.atomic
-def _slide_sign_verified(*, actor: User, slide_id: int, domain_acknowledged: bool) -> SlideSignature:
+def _slide_sign_verified(
+    *, actor: User, slide_id: int, domain_acknowledged: bool, consults_acknowledged: bool = False
+) -> SlideSignature:
     slide = Slide.objects.select_for_update().select_related("patient").get(pk=slide_id)
-    if refusal := _slide_sign_refusal(slide) or _domain_refusal(slide, acknowledged=domain_acknowledged):
+    if refusal := (
+        _slide_sign_refusal(slide)
+        or _domain_refusal(slide, acknowledged=domain_acknowledged)
+        or _consult_refusal(slide, acknowledged=consults_acknowledged)
+    ):
         raise ReviewError(refusal)
     differential = {
         **slide_differential(slide=slide).as_dict(),
         "domain": _signed_domain(slide, acknowledged=domain_acknowledged),
     }
+    if consults := slide_consults_summary(slide=slide):
+        differential["consults"] = consults
     signature = SlideSignature.objects.create(
         slide=slide,
         version=SlideSignature.objects.filter(slide=slide).count() + 1,

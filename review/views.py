@@ -18,6 +18,7 @@ from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import CellClass
 from classifier.selectors import prediction_visible_queryset
 from core.permissions import permission_needed
+from review.consult_selectors import slide_open_consults
 from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
 from review.forms import AmendForm, DateRangeExportForm, ExclusionForm, IncludeForm, QueueFilterForm, SignForm
@@ -270,7 +271,10 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
     if slide.is_locked:
         return _slide_signed_already(request, slide)
     domain = slide_domain(slide=slide)
-    form = SignForm(request.POST or None, domain_attention=domain.needs_attention)
+    open_consults = slide_open_consults(slide=slide)
+    form = SignForm(
+        request.POST or None, domain_attention=domain.needs_attention, open_consults=bool(open_consults)
+    )
     status = 200
     if form.is_valid():
         try:
@@ -280,6 +284,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
                 password=form.cleaned_data["password"],
                 request=request,
                 domain_acknowledged=form.cleaned_data.get("acknowledge_domain", False),
+                consults_acknowledged=form.cleaned_data.get("acknowledge_consults", False),
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -295,6 +300,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
         "differential": slide_differential(slide=slide),
         "progress": slide_review_progress(slide=slide),
         "domain": domain,
+        "open_consults": open_consults,
     }
     return render(request, "review/sign.html", context, status=status)
 
