@@ -193,12 +193,12 @@ def _attempt_lock_open(attempt: ProficiencyAttempt) -> ProficiencyAttempt:
     return locked
 
 
-@transaction.atomic
 def proficiency_answer_record(
     *, actor: User, attempt: ProficiencyAttempt, item: ProficiencySetItem, label: str, unsure: bool = False
 ) -> ProficiencyAnswer:
     """The trainee's class for one cell (a later answer to the same cell replaces it while the
-    attempt runs). Refused after the time limit, which then finishes the attempt."""
+    attempt runs). Refused after the time limit, which then finishes the attempt (in a
+    transaction of its own, so the refusal does not undo it)."""
     _ensure_takes(actor, attempt.proficiency_set)
     if attempt.trainee_id != actor.pk:
         raise PermissionDenied("This is another trainee's attempt.")
@@ -206,10 +206,19 @@ def proficiency_answer_record(
         raise TeachingError(f"Unknown class {label!r}.")
     if item.proficiency_set_id != attempt.proficiency_set_id:
         raise TeachingError("This cell is not part of the attempt's set.")
+    already_finished = ProficiencyAttempt.objects.filter(pk=attempt.pk, finished_at__isnull=False).exists()
+    if not already_finished and proficiency_attempt_finish_if_expired(attempt=attempt):
+        raise TeachingError("The time limit has run out: the attempt is finished.")
+    return _answer_write(attempt=attempt, item=item, label=label, unsure=unsure)
+
+
+@transaction.atomic
+def _answer_write(
+    *, attempt: ProficiencyAttempt, item: ProficiencySetItem, label: str, unsure: bool
+) -> ProficiencyAnswer:
     locked = _attempt_lock_open(attempt)
     if locked.deadline is not None and timezone.now() >= locked.deadline:
-        _attempt_finish_locked(actor=actor, attempt=locked, expired=True)
-        raise TeachingError("The time limit has run out: the attempt is finished.")
+        raise TeachingError("The time limit has run out.")
     answer, _ = ProficiencyAnswer.objects.update_or_create(
         attempt=locked, item=item, defaults={"label": label, "unsure": unsure}
     )

@@ -245,8 +245,9 @@ def item_url_maker(name: str, set_id: int) -> Callable[[int], str]:
 @permission_needed(TAKE)
 def attempt_answer_view(request: HttpRequest, pk: int) -> JsonResponse:
     attempt = _own_attempt(request, pk)
-    item = attempt.proficiency_set.items.filter(pk=request.POST.get("item", "") or 0).first()
-    if not str(request.POST.get("item", "")).isdigit() or item is None:
+    item_id = request.POST.get("item", "")
+    item = attempt.proficiency_set.items.filter(pk=item_id).first() if item_id.isdigit() else None
+    if item is None:
         return JsonResponse({"error": "No such cell in this set."}, status=400)
     try:
         answer = proficiency_answer_record(
