@@ -18,6 +18,7 @@
   const unsureToggle = $("unsure-toggle");
   let index = Math.max(0, items.findIndex((item) => !item.answer));
   let saving = 0;
+  const pending = new Set();
 
   function render() {
     const item = items[index];
@@ -36,7 +37,13 @@
     $("answered-count").textContent = answered + " of " + items.length + " answered";
   }
 
-  async function save(item) {
+  function save(item) {
+    const request = post(item);
+    pending.add(request);
+    request.finally(() => pending.delete(request));
+  }
+
+  async function post(item) {
     saving += 1;
     $("take-saving").textContent = "saving…";
     const body = new URLSearchParams({ item: item.id, label: item.answer, unsure: item.unsure ? "1" : "0" });
@@ -100,11 +107,13 @@
     else return;
     event.preventDefault();
   });
-  $("finish-form").addEventListener("submit", (event) => {
+  // Hand in only once every answer has reached the server.
+  $("finish-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
     const unanswered = items.filter((item) => !item.answer).length;
-    if (unanswered && !window.confirm(unanswered + " cells have no answer and will count as missed. Finish?")) {
-      event.preventDefault();
-    }
+    if (unanswered && !window.confirm(unanswered + " cells have no answer and will count as missed. Finish?")) return;
+    await Promise.allSettled(Array.from(pending));
+    event.target.submit();
   });
 
   const timeLeft = $("time-left");
