@@ -221,6 +221,9 @@ HEMATOVISION_FHIR_USER_SYSTEM = env.text("HEMATOVISION_FHIR_USER_SYSTEM", "urn:h
 EMAIL_BACKEND = env.text("HEMATOVISION_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.text("EMAIL_HOST", "localhost")
 EMAIL_PORT = env.integer("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env.text("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.text("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.flag("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "hematovision@localhost")
 
 REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
