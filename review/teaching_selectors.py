@@ -181,9 +181,29 @@ CONFUSION_COLUMN_NAMES = (*CellClass.labels, "No answer")
 
 
 def proficiency_attempt_result(*, attempt: ProficiencyAttempt) -> AttemptResult:
-    """Score the attempt against the reference labels snapshot in the set's items."""
+    """Score the attempt against the reference labels snapshot in the set's items (two queries)."""
     items = proficiency_set_items(proficiency_set=attempt.proficiency_set)
-    answers = proficiency_attempt_answers(attempt=attempt)
+    return _score(attempt, items, proficiency_attempt_answers(attempt=attempt))
+
+
+def _results(attempts: list[ProficiencyAttempt]) -> list[AttemptResult]:
+    """Results of many attempts in two queries: their sets' items, and all their answers."""
+    items_by_set: dict[int, list[ProficiencySetItem]] = {}
+    set_ids = {attempt.proficiency_set_id for attempt in attempts}
+    for item in ProficiencySetItem.objects.filter(proficiency_set_id__in=set_ids).order_by("position"):
+        items_by_set.setdefault(item.proficiency_set_id, []).append(item)
+    answers: dict[int, dict[int, ProficiencyAnswer]] = {attempt.pk: {} for attempt in attempts}
+    for answer in ProficiencyAnswer.objects.filter(attempt__in=attempts):
+        answers[answer.attempt_id][answer.item_id] = answer
+    return [
+        _score(attempt, items_by_set.get(attempt.proficiency_set_id, []), answers[attempt.pk])
+        for attempt in attempts
+    ]
+
+
+def _score(
+    attempt: ProficiencyAttempt, items: list[ProficiencySetItem], answers: dict[int, ProficiencyAnswer]
+) -> AttemptResult:
     confusion = {reference: dict.fromkeys(CONFUSION_COLUMNS, 0) for reference in CellClass.values}
     missed = []
     for item in items:
@@ -216,7 +236,7 @@ def proficiency_attempt_result(*, attempt: ProficiencyAttempt) -> AttemptResult:
 def proficiency_trainee_history(*, trainee: AbstractBaseUser) -> list[AttemptResult]:
     """Every finished attempt of the trainee, oldest first (on sets still assigned to them)."""
     attempts = proficiency_attempt_own_queryset(trainee).filter(finished_at__isnull=False)
-    return [proficiency_attempt_result(attempt=attempt) for attempt in attempts.order_by("started_at", "id")]
+    return _results(list(attempts.order_by("started_at", "id")))
 
 
 @dataclass(frozen=True)
@@ -232,8 +252,10 @@ def proficiency_set_results(
 ) -> tuple[list[AttemptResult], list[MostMissed]]:
     """Every finished attempt of the set (newest first), and its items ranked by how often they
     were missed (items nobody missed are left out)."""
-    attempts = proficiency_set.attempts.filter(finished_at__isnull=False).select_related("trainee")
-    results = [proficiency_attempt_result(attempt=attempt) for attempt in attempts.order_by("-finished_at")]
+    attempts = proficiency_set.attempts.filter(finished_at__isnull=False).select_related(
+        "trainee", "proficiency_set"
+    )
+    results = _results(list(attempts.order_by("-finished_at", "-id")))
     misses: dict[int, Counter] = {}
     items = {item.pk: item for item in proficiency_set_items(proficiency_set=proficiency_set)}
     for result in results:
@@ -267,27 +289,33 @@ RESULT_COLUMNS = (
 
 def proficiency_result_rows(*, proficiency_set: ProficiencySet) -> list[dict]:
     """One row per finished attempt and item, for the CSV export."""
-    rows = []
     results, _ = proficiency_set_results(proficiency_set=proficiency_set)
-    for result in results:
-        attempt = result.attempt
-        answers = proficiency_attempt_answers(attempt=attempt)
-        for item in proficiency_set_items(proficiency_set=proficiency_set):
-            answer = answers.get(item.pk)
-            rows.append(
-                {
-                    "set": proficiency_set.name,
-                    "trainee": attempt.trainee.username,
-                    "attempt_id": attempt.pk,
-                    "started_at": attempt.started_at.isoformat(),
-                    "finished_at": attempt.finished_at.isoformat(),
-                    "position": item.position,
-                    "reference_label": item.reference_label,
-                    "trainee_label": answer.label if answer else "",
-                    "unsure": bool(answer and answer.unsure),
-                    "correct": bool(answer and answer.label == item.reference_label),
-                    "model_label": item.model_label,
-                    "model_confidence": round(item.model_confidence, 4),
-                }
-            )
-    return rows
+    items = proficiency_set_items(proficiency_set=proficiency_set)
+    answers: dict[tuple[int, int], ProficiencyAnswer] = {
+        (answer.attempt_id, answer.item_id): answer
+        for answer in ProficiencyAnswer.objects.filter(attempt__in=[result.attempt for result in results])
+    }
+    return [
+        _result_row(result.attempt, item, answers.get((result.attempt.pk, item.pk)))
+        for result in results
+        for item in items
+    ]
+
+
+def _result_row(
+    attempt: ProficiencyAttempt, item: ProficiencySetItem, answer: ProficiencyAnswer | None
+) -> dict:
+    return {
+        "set": attempt.proficiency_set.name,
+        "trainee": attempt.trainee.username,
+        "attempt_id": attempt.pk,
+        "started_at": attempt.started_at.isoformat(),
+        "finished_at": attempt.finished_at.isoformat(),
+        "position": item.position,
+        "reference_label": item.reference_label,
+        "trainee_label": answer.label if answer else "",
+        "unsure": bool(answer and answer.unsure),
+        "correct": bool(answer and answer.label == item.reference_label),
+        "model_label": item.model_label,
+        "model_confidence": round(item.model_confidence, 4),
+    }

@@ -12,6 +12,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -73,7 +74,11 @@ def teaching_user_needed(view: Callable) -> Callable:
 @require_GET
 @permission_needed(TEACH)
 def set_list_view(request: HttpRequest) -> HttpResponse:
-    sets = proficiency_set_managed_queryset(request.user).order_by("-created_at")
+    sets = (
+        proficiency_set_managed_queryset(request.user)
+        .annotate(cell_count=Count("items"))
+        .order_by("-created_at")
+    )
     return render(request, "review/teaching/set_list.html", {"sets": sets})
 
 
@@ -172,7 +177,11 @@ def set_results_export_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @permission_needed(TAKE)
 def my_sets_view(request: HttpRequest) -> HttpResponse:
-    sets = list(proficiency_set_assigned_queryset(request.user).order_by("-created_at"))
+    sets = list(
+        proficiency_set_assigned_queryset(request.user)
+        .annotate(cell_count=Count("items"))
+        .order_by("-created_at")
+    )
     attempts = list(proficiency_attempt_own_queryset(request.user).order_by("-started_at"))
     for attempt in attempts:
         if not attempt.finished:

@@ -419,3 +419,44 @@ def test_the_create_page_builds_a_set_and_a_bad_one_changes_nothing(signed, path
     refused = pathologist_client.post(url, data | {"label": E})
     assert refused.status_code == 400 and ProficiencySet.objects.count() == 1
     assert ProficiencySetItem.objects.count() == 2
+
+
+def queries_of(client: Client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.django_db
+def test_pages_cost_the_same_queries_for_more_cells_and_more_attempts(
+    signed, pathologist, pathologist_client, trainee, make_user
+):
+    from accounts.roles import Role
+
+    small = proficiency_set_create(actor=pathologist, name="Small", criteria=SourceCriteria(), size=2, seed=1)
+    large = proficiency_set_create(actor=pathologist, name="Large", criteria=SourceCriteria(), size=5, seed=1)
+    others = [make_user(f"trainee-{index}", Role.TRAINEE) for index in range(3)]
+    proficiency_set_assign(actor=pathologist, proficiency_set=small, trainees=[trainee], groups=[])
+    proficiency_set_assign(actor=pathologist, proficiency_set=large, trainees=[trainee, *others], groups=[])
+    finished = {}
+    for who, proficiency_set in [(trainee, small), (trainee, large), *((other, large) for other in others)]:
+        attempt = proficiency_attempt_start(actor=who, proficiency_set=proficiency_set)
+        answer_all(who, attempt, {N: L, L: N})  # everything missed
+        finished[(who.pk, proficiency_set.pk)] = proficiency_attempt_finish(actor=who, attempt=attempt)
+    client = trainee_client(trainee)
+    result = [
+        queries_of(client, reverse("teaching:attempt_result", args=[finished[(trainee.pk, s.pk)].pk]))
+        for s in (small, large)
+    ]
+    take = []
+    for proficiency_set in (small, large):
+        attempt = proficiency_attempt_start(actor=trainee, proficiency_set=proficiency_set)
+        take.append(queries_of(client, reverse("teaching:attempt_take", args=[attempt.pk])))
+    detail = [
+        queries_of(pathologist_client, reverse("teaching:set_detail", args=[s.pk])) for s in (small, large)
+    ]
+    assert result[0] == result[1] and take[0] == take[1] and detail[0] == detail[1]
+    assert max(result + take + detail) <= 25
