@@ -20,10 +20,10 @@ from review.teaching_selectors import proficiency_set_assigned_queryset
 def slide_consults_context(request: HttpRequest, slide: Slide) -> dict | None:
     if not request.user.has_perm("review.add_consult"):
         return None
-    consults = [
-        {"consult": consult, "agreement": consult_agreement(consult_cell_rows(consult=consult))}
-        for consult in slide_consults(slide=slide)
-    ]
+    consults = []
+    for consult in slide_consults(slide=slide):
+        rows = consult_cell_rows(consult=consult)
+        consults.append({"consult": consult, "rows": rows, "agreement": consult_agreement(rows)})
     return {"slide": slide, "consults": consults, "can_request": slide.status in CONSULT_SLIDE_STATUSES}
 
 

@@ -326,7 +326,8 @@ def objects(lab_staff, pathologist, trainee, consultant, make_user):
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
     }
     found |= review_objects(found)
-    return found | teaching_objects(found, pathologist, trainee) | consult_objects(found, pathologist, consultant)
+    found |= teaching_objects(found, pathologist, trainee)
+    return found | consult_objects(found, pathologist, consultant)
 
 
 def teaching_objects(found: dict, pathologist: User, trainee: User) -> dict:

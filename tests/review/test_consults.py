@@ -269,6 +269,7 @@ def test_the_requester_sees_agreement_kappa_and_the_opinion_on_the_consult_and_s
     assert "1 of 2 cells (50.0 %)" in page and "One monocyte is a lymphocyte." in page
     slide_page = pathologist_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
     assert "agreement 1 of 2" in slide_page and "One monocyte is a lymphocyte." in slide_page
+    assert "Agreement per cell" in slide_page and slide_page.count("<strong>no</strong>") == 1
 
 
 @pytest.mark.django_db
