@@ -4,16 +4,26 @@ A URL added to the project without a row here makes ``test_every_url_name_is_in_
 fail, so nobody can add an endpoint without deciding who may use it.
 """
 
+import datetime
 from dataclasses import dataclass, field
 
 import pytest
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
+from review.models import (
+    Consult,
+    ConsultCell,
+    ProficiencyAssignment,
+    ProficiencyAttempt,
+    ProficiencySet,
+    ProficiencySetItem,
+)
 from tests.conftest import PASSWORD
 from tests.factories import (
     cell_image_make,
@@ -333,10 +343,6 @@ def objects(lab_staff, pathologist, trainee, consultant, make_user):
 def teaching_objects(found: dict, pathologist: User, trainee: User) -> dict:
     """A set holding the matrix's cell, assigned to the trainee: an attempt in progress and a
     finished one (written directly: the set's source slide need not be signed here)."""
-    from django.utils import timezone
-
-    from review.models import ProficiencyAssignment, ProficiencyAttempt, ProficiencySet, ProficiencySetItem
-
     proficiency_set = ProficiencySet.objects.create(name="Matrix set", created_by=pathologist)
     prediction = found["prediction"]
     item = ProficiencySetItem.objects.create(
@@ -368,12 +374,6 @@ def teaching_objects(found: dict, pathologist: User, trainee: User) -> dict:
 
 def consult_objects(found: dict, pathologist: User, consultant: User) -> dict:
     """An open consult on the matrix's slide, addressed to the consultant, window not over."""
-    import datetime
-
-    from django.utils import timezone
-
-    from review.models import Consult, ConsultCell
-
     consult = Consult.objects.create(
         slide=found["slide"],
         requested_by=pathologist,

@@ -8,12 +8,16 @@ import io
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from accounts.roles import Role
 from audit.models import AuditAction, AuditEvent
+from classifier.gradcam import gradcam_compute
 from classifier.models import CellClass, Prediction
 from review.models import (
     ProficiencyAnswer,
@@ -150,8 +154,6 @@ def test_an_amendment_after_the_set_was_built_does_not_change_its_reference(
 def test_a_set_is_assigned_to_trainees_and_groups_once_each_and_audited(
     signed, pathologist, trainee, make_user
 ):
-    from accounts.roles import Role
-
     year = Group.objects.create(name="Residents 2027")
     member = make_user("resident", Role.TRAINEE)
     member.groups.add(year)
@@ -258,8 +260,6 @@ def test_the_time_limit_finishes_the_attempt_and_refuses_late_answers(signed, pa
 def test_a_trainee_cannot_take_a_set_not_assigned_to_them_nor_answer_for_another(
     signed, pathologist, trainee, make_user
 ):
-    from accounts.roles import Role
-
     other = make_user("other-trainee", Role.TRAINEE)
     proficiency_set = assigned_set(pathologist, trainee)
     with pytest.raises(PermissionDenied):
@@ -272,8 +272,6 @@ def test_a_trainee_cannot_take_a_set_not_assigned_to_them_nor_answer_for_another
 
 @pytest.mark.django_db
 def test_the_set_results_rank_the_cells_most_often_missed(signed, pathologist, trainee, make_user):
-    from accounts.roles import Role
-
     second = make_user("second-trainee", Role.TRAINEE)
     proficiency_set = build(pathologist)
     proficiency_set_assign(
@@ -387,8 +385,6 @@ def test_answers_post_from_the_take_page_and_bad_ones_are_refused(signed, pathol
 def test_the_pathologist_sees_results_and_exports_them_as_safe_csv(
     signed, pathologist, trainee, pathologist_client, make_user
 ):
-    from accounts.roles import Role
-
     proficiency_set = assigned_set(pathologist, trainee)
     attempt = proficiency_attempt_start(actor=trainee, proficiency_set=proficiency_set)
     answer_all(trainee, attempt, {N: N, L: M})
@@ -422,9 +418,6 @@ def test_the_create_page_builds_a_set_and_a_bad_one_changes_nothing(signed, path
 
 
 def queries_of(client: Client, url: str) -> int:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(queries)
@@ -434,8 +427,6 @@ def queries_of(client: Client, url: str) -> int:
 def test_pages_cost_the_same_queries_for_more_cells_and_more_attempts(
     signed, pathologist, pathologist_client, trainee, make_user
 ):
-    from accounts.roles import Role
-
     small = proficiency_set_create(actor=pathologist, name="Small", criteria=SourceCriteria(), size=2, seed=1)
     large = proficiency_set_create(actor=pathologist, name="Large", criteria=SourceCriteria(), size=5, seed=1)
     others = [make_user(f"trainee-{index}", Role.TRAINEE) for index in range(3)]
@@ -460,3 +451,28 @@ def test_pages_cost_the_same_queries_for_more_cells_and_more_attempts(
     ]
     assert result[0] == result[1] and take[0] == take[1] and detail[0] == detail[1]
     assert max(result + take + detail) <= 25
+
+
+@pytest.mark.django_db
+def test_a_missed_cells_grad_cam_is_computed_by_the_worker_and_served_through_the_set(
+    make_slide, add_prediction, pathologist, trainee, tiny_model_version
+):
+    slide = make_slide("S-6001")
+    prediction = add_prediction(slide, N, 0.8, version=tiny_model_version)
+    review_make(prediction, pathologist, L, reason="Lymphocyte")
+    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    proficiency_set = assigned_set(pathologist, trainee)
+    attempt = proficiency_attempt_start(actor=trainee, proficiency_set=proficiency_set)
+    proficiency_attempt_finish(actor=trainee, attempt=attempt)
+    item = proficiency_set.items.get()
+    client = trainee_client(trainee)
+    url = reverse("teaching:item_gradcam", args=[proficiency_set.pk, item.pk])
+    page = client.get(reverse("teaching:attempt_result", args=[attempt.pk])).content.decode()
+    assert url in page  # the missed cell offers its overlay
+    client.post(reverse("teaching:item_gradcam_request", args=[proficiency_set.pk, item.pk]))
+    assert client.get(url).status_code == 202
+    # What the worker does with the queued row (the enqueue itself waits for a commit).
+    gradcam_compute(gradcam_id=item.prediction.gradcam.pk)
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).format == "PNG"
