@@ -314,6 +314,7 @@ def test_a_consultant_opens_no_other_slide_patient_or_export_by_page_or_api(
         reverse("review:prediction_gradcam", args=[reviewed[0].pk]),
     ]
     assert {url: client.get(url).status_code for url in refused_pages} == dict.fromkeys(refused_pages, 403)
+    assert 'id="slide-counts"' not in client.get(reverse("home")).content.decode()
     assert client.get(reverse("consults:consult_detail", args=[elsewhere.pk])).status_code == 404
     other_cell = elsewhere.cells.first()
     assert (

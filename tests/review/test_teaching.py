@@ -318,6 +318,7 @@ def test_no_page_or_url_a_trainee_reaches_names_the_patient_slide_or_cell(
         html = page.content.decode()
         for secret in secrets:
             assert secret not in html, (secret, page.request["PATH_INFO"])
+    assert 'id="slide-counts"' not in pages[0].content.decode()  # not even the lab's slide counts
     # Neither the model's answer nor the reference is in the page before the end.
     items = pages[2].context["take_data"]["items"]
     assert len(items) == 5 and all(
