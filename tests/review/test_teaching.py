@@ -477,3 +477,18 @@ def test_a_missed_cells_grad_cam_is_computed_by_the_worker_and_served_through_th
     response = client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(response.content)).format == "PNG"
+
+
+@pytest.mark.django_db
+def test_a_trainee_opens_no_other_trainees_attempt(signed, pathologist, trainee, make_user):
+    other = make_user("other-trainee", Role.TRAINEE)
+    proficiency_set = assigned_set(pathologist, trainee)
+    proficiency_set_assign(actor=pathologist, proficiency_set=proficiency_set, trainees=[other], groups=[])
+    attempt = proficiency_attempt_start(actor=trainee, proficiency_set=proficiency_set)
+    client = trainee_client(other)
+    assert client.get(reverse("teaching:attempt_take", args=[attempt.pk])).status_code == 404
+    answer = client.post(reverse("teaching:attempt_answer", args=[attempt.pk]), {"item": 1, "label": N})
+    assert answer.status_code == 404 and not ProficiencyAnswer.objects.exists()
+    proficiency_attempt_finish(actor=trainee, attempt=attempt)
+    assert client.get(reverse("teaching:attempt_result", args=[attempt.pk])).status_code == 404
+    assert client.post(reverse("teaching:attempt_finish", args=[attempt.pk])).status_code == 404
