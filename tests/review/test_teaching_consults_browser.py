@@ -2,6 +2,7 @@
 proficiency set with the keyboard and reads the result; a consult is requested from the review
 screen, answered by the consultant, closed, and shows in the signed report."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,11 @@ from tests.factories import reauth_request, review_make
 from tests.review.test_review_screen_browser import browser, logged_in_page  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+# Screenshots land with the other test artifacts (git-ignored); docs/images/teaching-result.png and
+# consult-answered.png are copies of them.
+ARTIFACTS = Path(
+    os.environ.get("HEMATOVISION_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")
+)
 KEY_OF = {
     CellClass.EOSINOPHIL: "1",
     CellClass.LYMPHOCYTE: "2",
@@ -37,6 +42,13 @@ def reviewed(slide, predictions, pathologist):
     return predictions
 
 
+@pytest.fixture
+def screenshots() -> Path:
+    folder = ARTIFACTS / "teaching-consults"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def test_a_trainee_takes_a_set_with_the_keyboard_and_reads_the_result(
     browser,  # noqa: F811
     live_server,
@@ -44,6 +56,7 @@ def test_a_trainee_takes_a_set_with_the_keyboard_and_reads_the_result(
     reviewed,
     pathologist,
     trainee,
+    screenshots,
 ):
     slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
     proficiency_set = proficiency_set_create(
@@ -78,7 +91,7 @@ def test_a_trainee_takes_a_set_with_the_keyboard_and_reads_the_result(
     expect(missed).to_contain_text("Model: Monocyte")
     expect(page.locator("#attempt-history tbody tr")).to_have_count(1)
     page.set_viewport_size({"width": 1280, "height": 1100})
-    page.screenshot(path=str(IMAGES / "teaching-result.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "teaching-result.png"), full_page=True)
     attempt = ProficiencyAttempt.objects.get()
     assert attempt.finished_at is not None and attempt.answers.count() == 5
     assert attempt.answers.filter(unsure=True).count() == 1
@@ -91,6 +104,7 @@ def test_a_consult_is_requested_answered_closed_and_shows_in_the_signed_report(
     reviewed,
     pathologist,
     consultant,
+    screenshots,
 ):
     patho = logged_in_page(browser, live_server, "patho")
     patho.goto(live_server.url + reverse("review:slide_review", args=[slide.pk]))
@@ -124,7 +138,7 @@ def test_a_consult_is_requested_answered_closed_and_shows_in_the_signed_report(
     expect(patho.locator("#consult-agreement")).to_contain_text("1 of 2 cells (50.0 %)")
     expect(patho.locator("#consult-opinion")).to_contain_text("Cell 4 is a monocyte")
     patho.set_viewport_size({"width": 1280, "height": 1000})
-    patho.screenshot(path=str(IMAGES / "consult-answered.png"), full_page=True)
+    patho.screenshot(path=str(screenshots / "consult-answered.png"), full_page=True)
     patho.click("#close-consult")
     expect(patho.locator("#slide-consults")).to_contain_text("Closed")
     assert Consult.objects.get().status == ConsultStatus.CLOSED
