@@ -11,6 +11,8 @@ DEMO_ACCOUNTS = (
     ("labstaff", "demo-labstaff-2024", Role.LAB_STAFF, "Lena", "Lab"),
     ("pathologist", "demo-pathologist-2024", Role.PATHOLOGIST, "Paula", "Pathologist"),
     ("admin", "demo-admin-2024", Role.ADMIN, "Adam", "Admin"),
+    ("trainee", "demo-trainee-2024", Role.TRAINEE, "Tina", "Trainee"),
+    ("consultant", "demo-consultant-2024", Role.CONSULTANT, "Conrad", "Consultant"),
 )
 DEMO_USERNAMES = frozenset(username for username, *_ in DEMO_ACCOUNTS)
 

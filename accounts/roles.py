@@ -1,4 +1,4 @@
-"""The three roles of the lab and the permissions each one grants.
+"""The roles of the lab and the permissions each one grants.
 
 Roles are Django groups; this map is the single source of truth for what each group may do and
 is applied after every migration, so a new permission only has to be added here.
@@ -13,6 +13,10 @@ class Role(models.TextChoices):
     LAB_STAFF = "LAB_STAFF", "Lab staff"
     PATHOLOGIST = "PATHOLOGIST", "Pathologist"
     ADMIN = "ADMIN", "Admin"
+    # Sees no patient data: only the de-identified cells of the proficiency sets assigned to them.
+    TRAINEE = "TRAINEE", "Trainee"
+    # An outside expert: sees only the slides of consults addressed to them, within each window.
+    CONSULTANT = "CONSULTANT", "Consultant"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
@@ -59,6 +63,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "review.add_cellexclusion",
             "cases.change_slide_target_count",
             "review.view_differentialclass",
+            "review.add_proficiencyset",
+            "review.view_proficiencyset",
+            "review.add_consult",
+            "review.add_consultlabel",
         }
     ),
     Role.ADMIN: frozenset(
@@ -77,6 +85,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "review.change_countingsettings",
         }
     ),
+    # Which sets and which consults each one may open is decided per object (the assignment, the
+    # consult's consultant and window), not by a permission over all rows.
+    Role.TRAINEE: frozenset({"review.add_proficiencyattempt"}),
+    Role.CONSULTANT: frozenset({"review.add_consultlabel"}),
 }
 
 

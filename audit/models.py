@@ -44,6 +44,15 @@ class AuditAction(models.TextChoices):
     COUNTING_DEFAULT_TARGET_CHANGED = "counting.default_target_changed", "Lab's target WBC count changed"
     SLIDE_TARGET_COUNT_SET = "slide.target_count_set", "Slide's target WBC count set"
     SLIDE_WBC_COUNT_ENTERED = "slide.wbc_count_entered", "Slide's WBC count entered"
+    PROFICIENCY_SET_CREATED = "proficiency_set.created", "Proficiency set created"
+    PROFICIENCY_SET_ASSIGNED = "proficiency_set.assigned", "Proficiency set assigned"
+    PROFICIENCY_ATTEMPT_STARTED = "proficiency_attempt.started", "Proficiency attempt started"
+    PROFICIENCY_ATTEMPT_FINISHED = "proficiency_attempt.finished", "Proficiency attempt finished"
+    PROFICIENCY_RESULTS_EXPORTED = "proficiency_results.exported", "Proficiency results exported"
+    CONSULT_REQUESTED = "consult.requested", "Consult requested"
+    CONSULT_LABEL_RECORDED = "consult.label_recorded", "Consultant's cell label recorded"
+    CONSULT_ANSWERED = "consult.answered", "Consult answered (opinion given)"
+    CONSULT_CLOSED = "consult.closed", "Consult closed"
 
 
 class AuditEvent(models.Model):

@@ -8,8 +8,9 @@ from core.home import HomeSection
 
 def slide_counts_context(request: HttpRequest) -> dict | None:
     user = request.user
-    if not (user.has_perm("cases.view_slide") or user.groups.exists()):
-        return None  # no role yet: nothing of the lab's work to count
+    # No role yet, or a trainee's or outside consultant's: nothing of the lab's work to count.
+    if not (user.has_perm("cases.view_slide") or user.has_perm("accounts.view_user")):
+        return None
     return {"counts": slide_status_counts(user=user), "can_open": user.has_perm("cases.view_slide")}
 
 

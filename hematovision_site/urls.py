@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
     path("review/", include("review.urls")),
+    path("teaching/", include("review.teaching_urls")),
+    path("consults/", include("review.consult_urls")),
     path("api/", include("hematovision_site.api_urls")),
     path("", include("cases.urls")),
     path("", include("classifier.urls")),

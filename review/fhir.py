@@ -319,7 +319,22 @@ def _conclusion(signature: SlideSignature) -> str:
     domain_note = _domain_note(signature)
     if domain_note:
         text += f" {domain_note}"
-    return text + correction_note(signature)
+    return text + consult_note(signature) + correction_note(signature)
+
+
+def consult_note(signature: SlideSignature) -> str:
+    """The consults of the slide as signed: the second opinion, and its agreement with the review."""
+    notes = []
+    for consult in signature.differential.get("consults", []):
+        agreement = consult["agreement"]
+        text = f" Consult {consult['id']} ({consult['status']}) with {consult['consultant']}"
+        if agreement["compared"]:
+            text += f": {agreement['agreed']} of {agreement['compared']} cells agree with the primary review"
+            if agreement["kappa"] is not None:
+                text += f" (Cohen's kappa {agreement['kappa']:.2f})"
+        text += f"; opinion: {consult['opinion']}" if consult["opinion"] else "; no opinion at signing"
+        notes.append(text.rstrip(".") + ".")
+    return "".join(notes)
 
 
 def correction_note(signature: SlideSignature) -> str:

@@ -70,7 +70,20 @@ class SignForm(forms.Form):
     )
     acknowledge_count = forms.BooleanField(required=False)
 
-    def __init__(self, *args, domain_attention: bool = False, below_target: str = "", **kwargs) -> None:
+    acknowledge_consults = forms.BooleanField(
+        required=False,
+        label="Sign without waiting: a consult of this slide is not closed "
+        "(the signature keeps it as it stands).",
+    )
+
+    def __init__(
+        self,
+        *args,
+        domain_attention: bool = False,
+        below_target: str = "",
+        open_consults: bool = False,
+        **kwargs,
+    ) -> None:
         """``below_target``: e.g. "73 / 100 WBC counted" when the slide is below its target."""
         super().__init__(*args, **kwargs)
         if not domain_attention:
@@ -85,6 +98,10 @@ class SignForm(forms.Form):
                 f"I sign below the target count ({below_target}): the differential counts fewer white "
                 "cells than this slide should."
             )
+        if not open_consults:
+            del self.fields["acknowledge_consults"]
+        else:
+            self.fields["acknowledge_consults"].required = True
 
 
 class AmendForm(forms.Form):

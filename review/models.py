@@ -272,3 +272,20 @@ class CellExclusion(models.Model):
         if not self._state.adding:
             raise PermissionError("An exclusion is never changed; record a new decision instead.")
         super().save(*args, **kwargs)
+
+
+# Teaching and consults live in their own modules; imported here so Django registers their models.
+from review.consult_models import (  # noqa: E402, F401
+    Consult,
+    ConsultCell,
+    ConsultLabel,
+    ConsultStatus,
+    InboxMessage,
+)
+from review.teaching_models import (  # noqa: E402, F401
+    ProficiencyAnswer,
+    ProficiencyAssignment,
+    ProficiencyAttempt,
+    ProficiencySet,
+    ProficiencySetItem,
+)

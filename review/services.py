@@ -26,6 +26,7 @@ from cases.services import slide_ensure_unlocked, slide_status_change
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
 from classifier.services import inference_job_create
+from review.consult_selectors import slide_consults_summary, slide_open_consults
 from review.models import (
     CellExclusion,
     Counting,
@@ -322,6 +323,7 @@ def slide_sign(
     request: HttpRequest,
     domain_acknowledged: bool = False,
     count_acknowledged: bool = False,
+    consults_acknowledged: bool = False,
     comment: str = "",
 ) -> SlideSignature:
     """Electronically sign the slide's verified result: re-entered password, printed name, meaning,
@@ -332,11 +334,16 @@ def slide_sign(
     Signing needs every cell of the slide reviewed; on a slide outside the model's validated
     domain (or of unknown domain) the signer's acknowledgement of it, and on a slide with fewer
     white cells counted than its target the acknowledgement of that, both kept with the signed
-    differential; the signed slide is locked.
+    differential; the signed slide is locked. While a consult of the slide is not closed, the
+    signer confirms signing without waiting for it; the signature keeps the consults as they stand.
     """
     _require(actor, "review.add_slidesignature")
     current = Slide.objects.get(pk=slide.pk)
-    acknowledged = {"domain": domain_acknowledged, "count": count_acknowledged}
+    acknowledged = {
+        "domain": domain_acknowledged,
+        "count": count_acknowledged,
+        "consults": consults_acknowledged,
+    }
     if refusal := _slide_sign_refusal(current) or _acknowledgement_refusal(current, **acknowledged):
         raise ReviewError(refusal)
     _reauthenticate(
@@ -350,8 +357,12 @@ def slide_sign(
     return _slide_sign_verified(actor=actor, slide_id=slide.pk, comment=comment.strip(), **acknowledged)
 
 
-def _acknowledgement_refusal(slide: Slide, *, domain: bool, count: bool) -> str:
-    return _domain_refusal(slide, acknowledged=domain) or _count_refusal(slide, acknowledged=count)
+def _acknowledgement_refusal(slide: Slide, *, domain: bool, count: bool, consults: bool) -> str:
+    return (
+        _domain_refusal(slide, acknowledged=domain)
+        or _count_refusal(slide, acknowledged=count)
+        or _consult_refusal(slide, acknowledged=consults)
+    )
 
 
 def _count_refusal(slide: Slide, *, acknowledged: bool) -> str:
@@ -362,6 +373,16 @@ def _count_refusal(slide: Slide, *, acknowledged: bool) -> str:
         f"Only {target.counted} white cells are counted, below this slide's target of {target.count}: "
         "confirm that you sign the differential below its target count."
     )
+
+
+def _consult_refusal(slide: Slide, *, acknowledged: bool) -> str:
+    open_consults = slide_open_consults(slide=slide)
+    if open_consults and not acknowledged:
+        return (
+            f"{len(open_consults)} consult(s) of this slide are not closed: confirm that you sign "
+            "without waiting for them (or close them first)."
+        )
+    return ""
 
 
 def _domain_refusal(slide: Slide, *, acknowledged: bool) -> str:
@@ -407,12 +428,16 @@ def _signed_differential(slide: Slide, *, domain: bool, count: bool) -> dict:
 
 @transaction.atomic
 def _slide_sign_verified(
-    *, actor: User, slide_id: int, domain: bool, count: bool, comment: str
+    *, actor: User, slide_id: int, domain: bool, count: bool, consults: bool, comment: str
 ) -> SlideSignature:
     slide = Slide.objects.select_for_update().select_related("patient").get(pk=slide_id)
-    if refusal := _slide_sign_refusal(slide) or _acknowledgement_refusal(slide, domain=domain, count=count):
+    if refusal := _slide_sign_refusal(slide) or _acknowledgement_refusal(
+        slide, domain=domain, count=count, consults=consults
+    ):
         raise ReviewError(refusal)
     differential = _signed_differential(slide, domain=domain, count=count)
+    if consults_summary := slide_consults_summary(slide=slide):
+        differential["consults"] = consults_summary
     signature = SlideSignature.objects.create(
         slide=slide,
         version=SlideSignature.objects.filter(slide=slide).count() + 1,

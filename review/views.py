@@ -22,6 +22,7 @@ from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import CellClass
 from classifier.selectors import prediction_visible_queryset
 from core.permissions import permission_needed
+from review.consult_selectors import slide_open_consults
 from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
 from review.forms import (
@@ -328,12 +329,14 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _slide_signed_already(request, slide)
     domain = slide_domain(slide=slide)
     target = slide_count_target(slide=slide)
+    open_consults = slide_open_consults(slide=slide)
     # After an amendment, the comment starts from the one the slide was signed with before.
     previous = slide_signature_latest(slide=slide)
     form = SignForm(
         request.POST or None,
         domain_attention=domain.needs_attention,
         below_target="" if target.reached else target.summary,
+        open_consults=bool(open_consults),
         initial={"comment": previous.comment or ""} if previous else None,
     )
     status = 200
@@ -346,6 +349,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
                 domain_acknowledged=form.cleaned_data.get("acknowledge_domain", False),
                 count_acknowledged=form.cleaned_data.get("acknowledge_count", False),
+                consults_acknowledged=form.cleaned_data.get("acknowledge_consults", False),
                 comment=form.cleaned_data["comment"],
             )
         except ValidationError as error:
@@ -365,6 +369,7 @@ def slide_sign_view(request: HttpRequest, pk: int) -> HttpResponse:
         "domain": domain,
         "history": _history_with_this_slide(request, slide, differential),
         "target": target,
+        "open_consults": open_consults,
     }
     return render(request, "review/sign.html", context, status=status)
 

@@ -90,6 +90,19 @@ def administrator(make_user) -> User:
 
 
 @pytest.fixture
+def trainee(make_user) -> User:
+    return make_user("trainee", Role.TRAINEE, first_name="Tara", last_name="Trainee")
+
+
+@pytest.fixture
+def consultant(make_user) -> User:
+    """An outside expert, with an e-mail address for the consult notifications."""
+    return make_user(
+        "consultant", Role.CONSULTANT, first_name="Cora", last_name="Consultant", email="cora@example.org"
+    )
+
+
+@pytest.fixture
 def outsider(make_user) -> User:
     """Logged in but holding no role: must be refused everywhere a role is needed."""
     return make_user("outsider", None)

@@ -219,6 +219,15 @@ HEMATOVISION_FHIR_ACCESSION_SYSTEM = env.text(
 HEMATOVISION_FHIR_USER_SYSTEM = env.text("HEMATOVISION_FHIR_USER_SYSTEM", "urn:hematovision:user")
 
 # --- Celery and Redis -----------------------------------------------------------------------------------
+# Mail (consult notifications): the console under the quick start; SMTP settings for a real server.
+EMAIL_BACKEND = env.text("HEMATOVISION_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.text("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env.text("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.text("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.flag("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "hematovision@localhost")
+
 REDIS_URL = env.text("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

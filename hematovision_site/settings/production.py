@@ -21,6 +21,8 @@ CELERY_RESULT_BACKEND = REDIS_URL
 
 DEBUG = False
 HEMATOVISION_DEMO_USERS_ALLOWED = False
+# Consult notifications go out by SMTP (EMAIL_HOST and friends) unless another backend is named.
+EMAIL_BACKEND = env.text("HEMATOVISION_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 
 SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", True)
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.

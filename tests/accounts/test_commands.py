@@ -32,5 +32,11 @@ def test_demo_users_gives_each_role_one_account(capsys):
     call_command("demo_users")
     call_command("demo_users")  # idempotent
     roles = {user.username: user.role for user in User.objects.all()}
-    assert roles == {"labstaff": Role.LAB_STAFF, "pathologist": Role.PATHOLOGIST, "admin": Role.ADMIN}
+    assert roles == {
+        "labstaff": Role.LAB_STAFF,
+        "pathologist": Role.PATHOLOGIST,
+        "admin": Role.ADMIN,
+        "trainee": Role.TRAINEE,
+        "consultant": Role.CONSULTANT,
+    }
     assert "demo-labstaff-2024" in capsys.readouterr().out

@@ -4,6 +4,7 @@ A URL added to the project without a row here makes ``test_every_url_name_is_in_
 fail, so nobody can add an endpoint without deciding who may use it.
 """
 
+import datetime
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,7 +17,15 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import Patient, Slide, SlideStatus
-from review.models import SlideSignature
+from review.models import (
+    Consult,
+    ConsultCell,
+    ProficiencyAssignment,
+    ProficiencyAttempt,
+    ProficiencySet,
+    ProficiencySetItem,
+    SlideSignature,
+)
 from tests.conftest import PASSWORD
 from tests.factories import (
     cell_image_make,
@@ -27,9 +36,13 @@ from tests.factories import (
     slide_domain_assessment_make,
 )
 
-ROLES = ("anonymous", "lab_staff", "pathologist", "administrator", "outsider")
+ROLES = ("anonymous", "lab_staff", "pathologist", "administrator", "outsider", "trainee", "consultant")
 MODEL_FIGURE = "training_curves.png"  # a registered figure of the "model_version" object
 LOGIN = "login"  # a redirect to the login page
+# The trainee and consultant rows default to the outsider's answer: everywhere but their own pages
+# they hold no role that counts. The fixtures give both a reason to hope (a set with the matrix's
+# cell is assigned to the trainee, the consultant has an open consult on the matrix's slide).
+AS_OUTSIDER = "as outsider"
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,12 @@ class Cell:
     data: dict = field(default_factory=dict)
     # URL arguments after the objects' primary keys, as they are (a file name).
     extra_args: tuple[str, ...] = ()
+    trainee: int | str = AS_OUTSIDER
+    consultant: int | str = AS_OUTSIDER
+
+    def answer(self, role: str) -> int | str:
+        expected = getattr(self, role)
+        return self.outsider if expected == AS_OUTSIDER else expected
 
 
 CLINICAL_READ = dict(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=403, outsider=403)
@@ -61,6 +80,10 @@ QUICK_OWNER = dict(anonymous=LOGIN, lab_staff=200, pathologist=404, administrato
 API_LOGGED_IN = dict(anonymous=401, lab_staff=200, pathologist=200, administrator=200, outsider=200)
 REVIEW_PAGE = dict(anonymous=LOGIN, lab_staff=403, pathologist=200, administrator=403, outsider=403)
 REVIEW_ACTION = dict(anonymous=LOGIN, lab_staff=403, pathologist=302, administrator=403, outsider=403)
+TEACH_PAGE = REVIEW_PAGE
+TRAINEE_PAGE = dict(
+    anonymous=LOGIN, lab_staff=403, pathologist=403, administrator=403, outsider=403, trainee=200
+)
 GRADCAM = dict(anonymous=LOGIN, lab_staff=202, pathologist=202, administrator=403, outsider=403)
 
 MATRIX: dict[str, Cell] = {
@@ -225,6 +248,52 @@ MATRIX: dict[str, Cell] = {
     "api:export-range": Cell(
         **API_CLINICAL_READ, data={"collected_from": "2026-01-01", "collected_to": "2026-01-31", "as": "json"}
     ),
+    # Teaching: pathologists build and read sets; the trainee takes the set assigned to them.
+    "teaching:set_list": Cell(**TEACH_PAGE),
+    "teaching:set_create": Cell(**TEACH_PAGE),
+    "teaching:set_detail": Cell(**TEACH_PAGE, kwargs=("proficiency_set",)),
+    # No trainee or group chosen: refused with a message, back to the set (302).
+    "teaching:set_assign": Cell(**REVIEW_ACTION, method="post", kwargs=("proficiency_set",)),
+    "teaching:set_results_export": Cell(**TEACH_PAGE, kwargs=("proficiency_set",)),
+    "teaching:my_sets": Cell(**TRAINEE_PAGE),
+    "teaching:attempt_start": Cell(
+        **{**TRAINEE_PAGE, "trainee": 302}, method="post", kwargs=("proficiency_set",)
+    ),
+    "teaching:attempt_take": Cell(**TRAINEE_PAGE, kwargs=("attempt",)),
+    # No cell named: 400 for the trainee.
+    "teaching:attempt_answer": Cell(
+        **{**TRAINEE_PAGE, "trainee": 400}, method="post", kwargs=("attempt",), data={"label": "NEUTROPHIL"}
+    ),
+    "teaching:attempt_finish": Cell(**{**TRAINEE_PAGE, "trainee": 302}, method="post", kwargs=("attempt",)),
+    "teaching:attempt_result": Cell(**{**TEACH_PAGE, "trainee": 200}, kwargs=("finished_attempt",)),
+    "teaching:item_image": Cell(**{**TEACH_PAGE, "trainee": 200}, kwargs=("proficiency_set", "item")),
+    # No overlay yet: 202 with its status; the trainee has finished an attempt of the set.
+    "teaching:item_gradcam": Cell(
+        **{**TEACH_PAGE, "pathologist": 202, "trainee": 202}, kwargs=("proficiency_set", "item")
+    ),
+    "teaching:item_gradcam_request": Cell(
+        **{**TEACH_PAGE, "pathologist": 202, "trainee": 202},
+        method="post",
+        kwargs=("proficiency_set", "item"),
+    ),
+    # Consults: the pathologist requested the matrix's consult, addressed to the consultant.
+    "consults:inbox": Cell(**{**REVIEW_PAGE, "consultant": 200}),
+    "consults:consult_request": Cell(**REVIEW_PAGE, kwargs=("slide",)),
+    "consults:consult_detail": Cell(**{**REVIEW_PAGE, "consultant": 200}, kwargs=("consult",)),
+    # Only the consultant labels and answers; another pathologist finds no such consult (404).
+    "consults:consult_labels": Cell(
+        **{**REVIEW_PAGE, "pathologist": 404, "consultant": 302}, method="post", kwargs=("consult",)
+    ),
+    "consults:consult_answer": Cell(
+        **{**REVIEW_PAGE, "pathologist": 404, "consultant": 302},
+        method="post",
+        kwargs=("consult",),
+        data={"opinion": "Agree: neutrophilia."},
+    ),
+    "consults:consult_close": Cell(**REVIEW_ACTION, method="post", kwargs=("consult",)),
+    "consults:consult_cell_image": Cell(
+        **{**REVIEW_PAGE, "consultant": 200}, kwargs=("consult", "consult_cell")
+    ),
 }
 
 # Unsafe methods on URLs whose matrix row is a GET: writes must be refused to readers too.
@@ -286,7 +355,7 @@ def test_every_url_name_is_in_the_matrix():
 
 
 @pytest.fixture
-def objects(lab_staff, make_user, models_root):
+def objects(lab_staff, pathologist, trainee, consultant, make_user, models_root):
     patient = Patient.objects.create(
         mrn="M-1",
         family_name="Doe",
@@ -307,7 +376,55 @@ def objects(lab_staff, make_user, models_root):
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),
     }
-    return found | review_objects(found, signer=make_user("signer", None))
+    found |= review_objects(found, signer=make_user("signer", None))
+    found |= teaching_objects(found, pathologist, trainee)
+    return found | consult_objects(found, pathologist, consultant)
+
+
+def teaching_objects(found: dict, pathologist: User, trainee: User) -> dict:
+    """A set holding the matrix's cell, assigned to the trainee: an attempt in progress and a
+    finished one (written directly: the set's source slide need not be signed here)."""
+    proficiency_set = ProficiencySet.objects.create(name="Matrix set", created_by=pathologist)
+    prediction = found["prediction"]
+    item = ProficiencySetItem.objects.create(
+        proficiency_set=proficiency_set,
+        position=1,
+        cell_image=prediction.cell_image,
+        prediction=prediction,
+        reference_label="NEUTROPHIL",
+        model_label=prediction.label,
+        model_confidence=prediction.confidence,
+    )
+    ProficiencyAssignment.objects.create(
+        proficiency_set=proficiency_set, trainee=trainee, assigned_by=pathologist
+    )
+    now = timezone.now()
+    finished = ProficiencyAttempt.objects.create(
+        proficiency_set=proficiency_set, trainee=trainee, started_at=now, finished_at=now
+    )
+    attempt = ProficiencyAttempt.objects.create(
+        proficiency_set=proficiency_set, trainee=trainee, started_at=now
+    )
+    return {
+        "proficiency_set": proficiency_set,
+        "item": item,
+        "attempt": attempt,
+        "finished_attempt": finished,
+    }
+
+
+def consult_objects(found: dict, pathologist: User, consultant: User) -> dict:
+    """An open consult on the matrix's slide, addressed to the consultant, window not over."""
+    consult = Consult.objects.create(
+        slide=found["slide"],
+        requested_by=pathologist,
+        consultant=consultant,
+        question="Neutrophil or band?",
+        requested_at=timezone.now(),
+        access_until=timezone.now() + datetime.timedelta(days=1),
+    )
+    consult_cell = ConsultCell.objects.create(consult=consult, position=1, prediction=found["prediction"])
+    return {"consult": consult, "consult_cell": consult_cell}
 
 
 def review_objects(found: dict, signer: User) -> dict:
@@ -410,7 +527,7 @@ def test_matrix(request, objects, url_name, role):
     cell = MATRIX[url_name]
     client, user = _client(request, role)
     response = _ask(client, user, url_name, cell.method, cell, objects)
-    _check(response, getattr(cell, role))
+    _check(response, cell.answer(role))
 
 
 @pytest.mark.django_db
@@ -419,4 +536,4 @@ def test_matrix(request, objects, url_name, role):
 def test_unsafe_methods(request, objects, url_name, method, role):
     cell = WRITES[(url_name, method)]
     client, user = _client(request, role)
-    _check(_ask(client, user, url_name, method, cell, objects), getattr(cell, role))
+    _check(_ask(client, user, url_name, method, cell, objects), cell.answer(role))

@@ -16,6 +16,8 @@ class Command(BaseCommand):
         for username, password, role, first_name, last_name in DEMO_ACCOUNTS:
             user, _ = User.objects.get_or_create(username=username)
             user.first_name, user.last_name, user.is_active = first_name, last_name, True
+            # An address, so consult notifications show on the console mail backend of make run.
+            user.email = f"{username}@example.org"
             # Set directly: the published demo passwords would not pass the production validators.
             user.set_password(password)
             user.save()
