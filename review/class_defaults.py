@@ -1,6 +1,6 @@
 """The lab's class list as HematoVision ships it: the model's four classes and the others a
 morphologist gives cells, with how each counts, its key on the review screen, its LOINC codes and
-reference interval. Written by the data migration (review 0005) and again after a flush (tests),
+reference interval. Written by the data migration (review 0006) and again after a flush (tests),
 whenever the list is empty; an admin changes it afterwards on the class list page.
 
 Plain data and one function over the model classes it is given, so the migration can use it with

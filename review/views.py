@@ -223,8 +223,9 @@ def slide_bulk_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("review:slide_review", pk=slide.pk)
+    names = class_names()
     by_class = ", ".join(
-        f"{count} {CellClass(label).label.lower()}" for label, count in summary.confirmed.items() if count
+        f"{count} {names.get(label, label).lower()}" for label, count in summary.confirmed.items() if count
     )
     messages.success(
         request,

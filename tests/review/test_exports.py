@@ -31,7 +31,7 @@ from tests.factories import reauth_request, reviews_make
 
 pytestmark = pytest.mark.django_db
 
-# The model's four classes' LOINC codes as seeded (review migration 0005), "<class>/100 leukocytes in Blood".
+# The model's four classes' LOINC codes as seeded (review migration 0006), "<class>/100 leukocytes in Blood".
 LOINC_CODES = {
     CellClass.NEUTROPHIL: "26511-6",
     CellClass.LYMPHOCYTE: "26478-8",
