@@ -148,11 +148,12 @@ def signature_point(signature: SlideSignature) -> ResultPoint:
         percents={label: result["percent"] for label, result in classes.items()},
         flags={label: result.get("flag", "") for label, result in classes.items()},
         total=signature.differential.get("total", 0),
-        reopened=_is_reopened(signature),
+        reopened=signature_reopened(signature),
     )
 
 
-def _is_reopened(signature: SlideSignature) -> bool:
+def signature_reopened(signature: SlideSignature) -> bool:
+    """The slide was reopened for amendment after this signature."""
     try:
         return signature.amendment is not None
     except SlideAmendment.DoesNotExist:

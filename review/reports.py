@@ -23,8 +23,9 @@ from review.history import (
     patient_signed_points,
     result_history,
     signature_point,
+    signature_reopened,
 )
-from review.models import SlideAmendment, SlideSignature
+from review.models import SlideSignature
 from review.selectors import reference_intervals, signature_visible_queryset, slide_differential
 
 FLAG_LETTERS = {"high": "H", "low": "L"}
@@ -89,22 +90,11 @@ class SlideReport:
         newer = [s for s in self.signatures if s.version > self.signature.version]
         if newer:
             return f"Superseded by version {newer[0].version}"
-        if _amendment(self.signature) is not None:
+        if signature_reopened(self.signature):
             return "Reopened for amendment: this version no longer stands until the slide is signed again"
         if self.signature.version > 1:
             return f"Amended (version {self.signature.version})"
         return "Final"
-
-    @property
-    def flagged(self) -> bool:
-        return any(row.flag for row in self.rows)
-
-
-def _amendment(signature: SlideSignature) -> SlideAmendment | None:
-    try:
-        return signature.amendment
-    except SlideAmendment.DoesNotExist:
-        return None
 
 
 def report_signature(

@@ -467,13 +467,12 @@ def range_export_view(request: HttpRequest) -> HttpResponse:
 # --- Report, worklist ----------------------------------------------------------------------------------
 
 
-def _report_version(request: HttpRequest) -> int | None:
-    version = request.GET.get("version", "")
-    return int(version) if version.isdigit() else None
-
-
 def _report_signature(request: HttpRequest, slide: Slide) -> SlideSignature | None:
-    return report_signature(user=request.user, slide=slide, version=_report_version(request))
+    """The version asked for (``?version=N``), else the newest; None when there is no such one."""
+    version = request.GET.get("version", "")
+    if version and not version.isdigit():
+        return None
+    return report_signature(user=request.user, slide=slide, version=int(version) if version else None)
 
 
 @require_GET

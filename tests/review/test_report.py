@@ -194,8 +194,11 @@ def test_after_an_amendment_the_comment_carries_over_and_each_version_has_its_re
     assert 'id="report-status">Superseded by version 2<' in first and COMMENT in first
     pdf = pathologist_client.get(reverse("review:slide_report_pdf", args=[slide.pk]) + "?version=1")
     assert "Superseded by version 2" in pdf_text(pdf.content)
-    missing = pathologist_client.get(reverse("review:slide_report", args=[slide.pk]) + "?version=7")
-    assert missing.status_code == 404
+    for version in ("7", "one", "-1"):
+        missing = pathologist_client.get(
+            reverse("review:slide_report", args=[slide.pk]), {"version": version}
+        )
+        assert missing.status_code == 404 and "has no signed report of version" in missing.content.decode()
 
 
 def test_the_report_lists_whatever_classes_the_signed_differential_holds(

@@ -1,10 +1,11 @@
 """The worklist and the report in a real browser (Debian's Chromium, headless): the pathologist's
 home page lists urgent slides first, the worklist re-sorts by a click on a heading, the report page
-prints without the navigation, and its PDF link answers a PDF.
+prints without the navigation, its PDF link answers a PDF, and the sign page draws the patient's
+trend.
 
 With ``HEMATOVISION_DOCS_IMAGES`` set to a folder, the worklist and the report page are also saved
-there as screenshots, and the PDF as report.pdf (docs/images/worklist.png and, through
-``pdftoppm``, docs/images/report-pdf.png come from this test)."""
+there as screenshots, and the PDF as report.pdf (docs/images/worklist.png,
+earlier-results.png and, through ``pdftoppm``, report-pdf.png come from this test)."""
 
 import datetime
 import os
@@ -17,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from cases.models import Priority, SlideStatus
 from classifier.models import CellClass
-from tests.factories import patient_make, slide_make
+from tests.factories import patient_make, reviews_make, slide_make
 from tests.review import test_review_screen_browser as review_screen
 from tests.review.test_review_screen_browser import logged_in_page
 
@@ -127,3 +128,24 @@ def test_the_report_prints_without_navigation_and_its_pdf_downloads(
     if folder := os.environ.get("HEMATOVISION_DOCS_IMAGES"):
         (Path(folder) / "report.pdf").write_bytes(answer.body())
     assert not [text for text in console if "Content Security Policy" in text]
+
+
+def test_the_sign_page_draws_the_trend_and_flags_what_moved(
+    browser, live_server, pathologist, make_signed_slide, make_slide, add_prediction
+):
+    make_signed_slide("HV-26-0107", [N] * 6 + [L] * 3 + [M], days_ago=60)
+    make_signed_slide("HV-26-0198", [N] * 5 + [L] * 4 + [E], days_ago=30)
+    slide = make_slide("HV-26-0412")
+    reviews_make([add_prediction(slide, label) for label in [N, N, L, L, L, L, M, E]], pathologist)
+    page = logged_in_page(browser, live_server, "patho")
+
+    page.goto(live_server.url + reverse("review:slide_sign", args=[slide.pk]))
+
+    expect(page.locator("#delta-summary")).to_contain_text("Compared with slide HV-26-0198")
+    current = page.locator("#result-history tr[data-current]")
+    expect(current.locator("[data-delta-flag]")).to_have_count(2)  # monocytes +12.5, neutrophils −25
+    expect(page.locator("#trend-chart polyline")).to_have_count(4)
+    box = page.locator("#trend-chart").bounding_box()
+    assert box["width"] > 400 and box["height"] > 100  # drawn, not an empty element
+    expect(page.locator("#id_password")).to_be_focused()  # the comment box does not take the focus
+    _docs_image(page, "earlier-results.png")
