@@ -38,6 +38,9 @@ class AuditAction(models.TextChoices):
     RESULTS_EXPORTED = "results.exported", "Results exported"
     CELL_EXCLUDED = "cell_image.excluded", "Cell excluded from the differential"
     CELL_INCLUDED = "cell_image.included", "Cell exclusion withdrawn"
+    FIELD_IMAGE_UPLOADED = "field_image.uploaded", "Field image uploaded"
+    FIELD_IMAGE_LOCATED = "field_image.located", "White cells located on a field"
+    FIELD_CELL_ADDED = "field_image.cell_added", "Cell added on a field by a pathologist"
 
 
 class AuditEvent(models.Model):

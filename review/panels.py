@@ -7,7 +7,12 @@ from cases.models import Patient, Slide, SlideStatus
 from cases.panels import Panel, PanelPage
 from cases.selectors import patient_corrections
 from classifier.selectors import slide_classification
-from review.selectors import slide_review_progress, slide_reviewed_cards, slide_signature_history
+from review.selectors import (
+    slide_fields,
+    slide_review_progress,
+    slide_reviewed_cards,
+    slide_signature_history,
+)
 
 
 def slide_review_context(request: HttpRequest, slide: Slide) -> dict | None:
@@ -42,6 +47,14 @@ def slide_cells_context(request: HttpRequest, slide: Slide) -> dict | None:
     return {"cards": cards, "model_version": model_version} if cards else None
 
 
+def slide_fields_context(request: HttpRequest, slide: Slide) -> dict | None:
+    """The slide's whole microscope fields, each with what the worker found on it."""
+    fields = list(slide_fields(user=request.user, slide=slide))
+    if not fields:
+        return None
+    return {"fields": fields, "can_open": request.user.has_perm("classifier.view_prediction")}
+
+
 def patient_exports_context(request: HttpRequest, patient: Patient) -> dict | None:
     return {"patient": patient} if request.user.has_perm("review.view_review") else None
 
@@ -53,6 +66,13 @@ PANELS = (
         order=10,
         template_name="review/slide_panel.html",
         context=slide_review_context,
+    ),
+    Panel(
+        page=PanelPage.SLIDE,
+        name="fields",
+        order=25,
+        template_name="review/slide_fields.html",
+        context=slide_fields_context,
     ),
     Panel(
         page=PanelPage.SLIDE,

@@ -24,8 +24,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from cases.models import CellImage, Slide, SlideStatus
-from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from cases.models import CellImage, FieldImage, Slide, SlideStatus
+from cases.selectors import cell_image_visible_queryset, field_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_in_domain_exists
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
@@ -527,3 +527,63 @@ def slide_reviewed_cards(
             )
         )
     return reviewed
+
+
+# --- Whole fields -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldCell:
+    """One box of a field: its cell, current prediction (with its current review) and whether the
+    cell is excluded now (with the exclusion)."""
+
+    cell_image: CellImage
+    prediction: Prediction | None
+    exclusion: CellExclusion | None
+
+    @property
+    def label(self) -> str:
+        """What the box says: the verified class, else the predicted one, else "pending"."""
+        if self.exclusion is not None:
+            return self.exclusion.get_category_display()
+        if self.prediction is None:
+            return "pending"
+        if self.prediction.review_label:
+            return CellClass(self.prediction.review_label).label
+        return CellClass(self.prediction.label).label
+
+    @property
+    def verified(self) -> bool:
+        return self.prediction is not None and bool(self.prediction.review_label)
+
+
+def field_cells(*, user: AbstractBaseUser, field_image: FieldImage) -> list[FieldCell]:
+    """Every cell of a field (located and added), in box order, with what the pages say of each
+    (three queries, whatever the number of boxes)."""
+    cells = list(cell_image_visible_queryset(user).filter(field_image=field_image).order_by("id"))
+    ids = [cell.pk for cell in cells]
+    predictions = {
+        p.cell_image_id: p
+        for p in current_predictions(prediction_visible_queryset(user).filter(cell_image__in=ids))
+    }
+    exclusions: dict[int, CellExclusion] = {}
+    for exclusion in cell_exclusion_visible_queryset(user).filter(cell_image__in=ids).order_by("id"):
+        exclusions[exclusion.cell_image_id] = exclusion  # the newest wins
+    return [
+        FieldCell(
+            cell,
+            predictions.get(cell.pk),
+            exclusion if (exclusion := exclusions.get(cell.pk)) and exclusion.excluded else None,
+        )
+        for cell in cells
+    ]
+
+
+def slide_fields(*, user: AbstractBaseUser, slide: Slide) -> QuerySet[FieldImage]:
+    """The slide's fields with ``cell_count`` (located and added cells), in upload order."""
+    return (
+        field_image_visible_queryset(user)
+        .filter(slide=slide)
+        .annotate(cell_count=Count("cells"))
+        .order_by("id")
+    )
