@@ -466,7 +466,7 @@ def _field_cell_row(
         box_y=crop.box_y,
         box_w=crop.box_w,
         box_h=crop.box_h,
-        locator_score=crop.score,
+        locator_score=crop.score if source == CellSource.LOCATED else None,
     )
 
 
