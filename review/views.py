@@ -37,6 +37,7 @@ from review.forms import (
 from review.models import ExclusionCategory
 from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, review_json
 from review.selectors import (
+    FieldCell,
     field_cells,
     review_queue,
     slide_differential,
@@ -425,7 +426,7 @@ def field_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "review/field_detail.html", context)
 
 
-def _field_cell_link(cell, slide: Slide, can_review: bool) -> str:  # noqa: ANN001  (a FieldCell)
+def _field_cell_link(cell: FieldCell, slide: Slide, can_review: bool) -> str:
     """Where a box leads: the cell on the review screen for a pathologist, else the cell's image."""
     if can_review and cell.prediction is not None:
         return f"{reverse('review:slide_review', args=[slide.pk])}?cell={cell.prediction.pk}"
