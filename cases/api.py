@@ -36,12 +36,13 @@ from cases.services import (
 from core.api import ActionPermissions
 from core.images import IMAGE_FORMATS
 
-# Every file refused (per-file results), or no file sent at all.
+# Every file refused (per-file results), no file sent at all, or an unknown image kind.
 UPLOAD_REFUSED = PolymorphicProxySerializer(
     component_name="UploadRefused",
     serializers=[
         UploadResultSerializer,
         inline_serializer("NoFiles", {"files": serializers.ListField(child=serializers.CharField())}),
+        inline_serializer("UnknownKind", {"kind": serializers.ListField(child=serializers.CharField())}),
     ],
     resource_type_field_name=None,
 )
