@@ -4,7 +4,7 @@ transaction."""
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -261,105 +262,80 @@ class DuplicateCellImage(UploadRejected):
         super().__init__("the same image is already on this slide")
 
 
+def _image_fields(image: ValidatedImage, actor: User) -> dict[str, Any]:
+    return {
+        "sha256": image.sha256,
+        "image_format": image.image_format,
+        "width": image.width,
+        "height": image.height,
+        "size_bytes": len(image.data),
+        "original_filename": image.original_filename,
+        "uploaded_by": actor,
+    }
+
+
+def _validated_image_store(
+    *,
+    stored: CellImage | FieldImage,
+    image: ValidatedImage,
+    actor: User,
+    action: AuditAction,
+    twins: QuerySet,
+) -> None:
+    """Save an uploaded image's file and row and audit it in one transaction, or refuse it (signed
+    slide, a twin already there) leaving no file and no row behind."""
+    try:
+        with transaction.atomic():
+            slide_ensure_unlocked(Slide.objects.select_for_update().get(pk=stored.slide_id))
+            if twins.exists():
+                raise DuplicateCellImage()
+            stored.file.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.data), save=False)
+            stored.save()
+            after = {
+                "slide_id": stored.slide_id,
+                "sha256": image.sha256,
+                "original_filename": image.original_filename,
+            }
+            after |= {"format": image.image_format, "width": image.width, "height": image.height}
+            audit_event_record(
+                action=action, actor=actor, target=stored, after=after | {"size_bytes": len(image.data)}
+            )
+    except BaseException as error:
+        if stored.file.name:
+            stored.file.storage.delete(stored.file.name)
+        if isinstance(error, IntegrityError):
+            # A concurrent upload of the same image won the unique constraint.
+            raise DuplicateCellImage() from error
+        raise
+
+
 def cell_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> CellImage:
     """Store one validated image on a slide, or refuse it leaving no file and no row behind.
 
     Runs its own transaction; the stored file is removed again if that transaction fails.
     """
-    cell_image = CellImage(
-        slide=slide,
-        sha256=image.sha256,
-        image_format=image.image_format,
-        width=image.width,
-        height=image.height,
-        size_bytes=len(image.data),
-        original_filename=image.original_filename,
-        uploaded_by=actor,
+    cell_image = CellImage(slide=slide, **_image_fields(image, actor))
+    _validated_image_store(
+        stored=cell_image,
+        image=image,
+        actor=actor,
+        action=AuditAction.CELL_IMAGE_UPLOADED,
+        twins=CellImage.objects.filter(slide=slide, sha256=image.sha256, field_image=None),
     )
-    try:
-        with transaction.atomic():
-            locked_slide = Slide.objects.select_for_update().get(pk=slide.pk)
-            slide_ensure_unlocked(locked_slide)
-            if CellImage.objects.filter(slide=slide, sha256=image.sha256, field_image=None).exists():
-                raise DuplicateCellImage()
-            cell_image.file.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.data), save=False)
-            cell_image.save()
-            audit_event_record(
-                action=AuditAction.CELL_IMAGE_UPLOADED,
-                actor=actor,
-                target=cell_image,
-                after={
-                    "slide_id": slide.pk,
-                    "sha256": image.sha256,
-                    "original_filename": image.original_filename,
-                    "format": image.image_format,
-                    "width": image.width,
-                    "height": image.height,
-                    "size_bytes": len(image.data),
-                },
-            )
-    except BaseException as error:
-        if cell_image.file.name:
-            cell_image.file.storage.delete(cell_image.file.name)
-        if isinstance(error, IntegrityError):
-            # A concurrent upload of the same image won the unique constraint.
-            raise DuplicateCellImage() from error
-        raise
     return cell_image
-
-
-def _image_file_store(
-    instance: CellImage | FieldImage, data: bytes, extension: str, store: Callable[[], None]
-) -> None:
-    """Save the file, run ``store`` (its own transaction); remove the file again if that fails.
-    A concurrent twin winning a unique constraint reads as a duplicate."""
-    try:
-        instance.file.save(f"{uuid.uuid4().hex}.{extension}", ContentFile(data), save=False)
-        store()
-    except BaseException as error:
-        if instance.file.name:
-            instance.file.storage.delete(instance.file.name)
-        if isinstance(error, IntegrityError):
-            raise DuplicateCellImage() from error
-        raise
 
 
 def field_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> FieldImage:
     """Store one validated microscope field on a slide; its cells are located by the worker when
     the slide is classified. Refused (nothing left behind) on a signed slide or a duplicate."""
-    field_image = FieldImage(
-        slide=slide,
-        sha256=image.sha256,
-        image_format=image.image_format,
-        width=image.width,
-        height=image.height,
-        size_bytes=len(image.data),
-        original_filename=image.original_filename,
-        uploaded_by=actor,
+    field_image = FieldImage(slide=slide, **_image_fields(image, actor))
+    _validated_image_store(
+        stored=field_image,
+        image=image,
+        actor=actor,
+        action=AuditAction.FIELD_IMAGE_UPLOADED,
+        twins=FieldImage.objects.filter(slide=slide, sha256=image.sha256),
     )
-
-    @transaction.atomic
-    def store() -> None:
-        slide_ensure_unlocked(Slide.objects.select_for_update().get(pk=slide.pk))
-        if FieldImage.objects.filter(slide=slide, sha256=image.sha256).exists():
-            raise DuplicateCellImage()
-        field_image.save()
-        audit_event_record(
-            action=AuditAction.FIELD_IMAGE_UPLOADED,
-            actor=actor,
-            target=field_image,
-            after={
-                "slide_id": slide.pk,
-                "sha256": image.sha256,
-                "original_filename": image.original_filename,
-                "format": image.image_format,
-                "width": image.width,
-                "height": image.height,
-                "size_bytes": len(image.data),
-            },
-        )
-
-    _image_file_store(field_image, image.data, image.extension, store)
     return field_image
 
 
