@@ -238,3 +238,11 @@ def test_exports_name_the_field_and_box_of_each_cell_and_leave_them_empty_for_up
     assert (
         upload["cell_source"] == "uploaded" and upload["field_image_id"] is None and upload["box_x"] is None
     )
+
+
+def test_the_review_screen_links_a_field_cell_to_its_field(pathologist_client, field, located, slide):
+    page = pathologist_client.get(reverse("review:slide_review", args=[slide.pk])).content.decode()
+    assert (
+        f'<a id="cell-field" href="{reverse("review:field_detail", args=[field.pk])}">on its field</a>'
+        in page
+    )
