@@ -514,9 +514,13 @@ def _job_progress_update(job: InferenceJob) -> None:
 @transaction.atomic
 def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
     _job_progress_update(job)
-    if error or (job.total and job.failed == job.total):
+    fields = _job_fields_summary(job)
+    # A field that could not be read fails like a cell that could not be classified.
+    failed = job.failed + fields.get("fields_failed", 0)
+    units = job.total + fields.get("fields_failed", 0)
+    if error or (units and failed == units):
         status = InferenceJobStatus.FAILED
-    elif job.failed:
+    elif failed:
         status = InferenceJobStatus.PARTIALLY_FAILED
     else:
         status = InferenceJobStatus.SUCCEEDED
@@ -534,7 +538,7 @@ def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
             "total": job.total,
             "done": job.done,
             "failed": job.failed,
-            **_job_fields_summary(job),
+            **fields,
         },
         reason=error,
     )

@@ -138,7 +138,7 @@ def test_a_redelivered_job_after_locating_classifies_the_cells_it_located(
     assert CellImage.objects.filter(field_image=field).count() == 1
 
 
-def test_a_field_file_gone_missing_is_said_on_the_field_and_the_job_finishes(slide, lab_staff, submit):
+def test_a_field_file_gone_missing_is_said_on_the_field_and_fails_the_job(slide, lab_staff, submit):
     field = field_image_make(slide, lab_staff, field_bytes([(180, 220)]))
     field.file.storage.delete(field.file.name)
 
@@ -146,8 +146,21 @@ def test_a_field_file_gone_missing_is_said_on_the_field_and_the_job_finishes(sli
 
     field.refresh_from_db()
     assert not field.is_located and "could not be read" in field.location_error
-    assert job.status == InferenceJobStatus.SUCCEEDED
+    assert job.status == InferenceJobStatus.FAILED
     assert inference_job_progress(job)["fields_failed"] == 1
+
+
+def test_an_unreadable_field_beside_good_cells_makes_the_job_partially_failed(
+    slide, lab_staff, submit, add_cell_image
+):
+    add_cell_image(slide, stained_cell_bytes(3), name="good.png")
+    field = field_image_make(slide, lab_staff, field_bytes([(180, 220)]))
+    field.file.storage.delete(field.file.name)
+
+    job = submit(slide)
+
+    assert job.status == InferenceJobStatus.PARTIALLY_FAILED and (job.done, job.failed) == (1, 0)
+    assert AuditEvent.objects.get(action=AuditAction.INFERENCE_JOB_FINISHED).after["fields_failed"] == 1
 
 
 def test_uploading_a_field_to_a_submitted_slide_queues_it(
