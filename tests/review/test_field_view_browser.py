@@ -99,3 +99,18 @@ def test_the_boxes_are_reached_with_the_keyboard_and_a_missed_cell_is_drawn(
     assert queued_jobs == [InferenceJob.objects.get(cell_images=added).pk]
     expect(page.locator(f"#box-{added.pk} text")).to_have_text("3 pending")
     assert not errors, errors
+
+
+def test_the_field_view_fits_a_phone_width(browser, live_server, pathologist, located_field):  # noqa: F811
+    field, _, _ = located_field
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = logged_in_page(context, live_server, "patho")
+    page.goto(live_server.url + reverse("review:field_detail", args=[field.pk]))
+    page.wait_for_load_state("load")
+
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    # (A visually hidden label in the scrolling table once widened the page: its table wrapper must
+    # be positioned for the overflow to hold it.)
+    assert width <= 390, f"the field view is {width} px wide at a 390 px viewport"
+    assert page.locator("#field-overlay").bounding_box()["width"] <= 390
+    context.close()
