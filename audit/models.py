@@ -53,6 +53,9 @@ class AuditAction(models.TextChoices):
     CONSULT_LABEL_RECORDED = "consult.label_recorded", "Consultant's cell label recorded"
     CONSULT_ANSWERED = "consult.answered", "Consult answered (opinion given)"
     CONSULT_CLOSED = "consult.closed", "Consult closed"
+    FIELD_IMAGE_UPLOADED = "field_image.uploaded", "Field image uploaded"
+    FIELD_IMAGE_LOCATED = "field_image.located", "White cells located on a field"
+    FIELD_CELL_ADDED = "field_image.cell_added", "Cell added on a field by a pathologist"
 
 
 class AuditEvent(models.Model):

@@ -153,6 +153,56 @@ class Slide(models.Model):
         return self.status == SlideStatus.SIGNED
 
 
+class ImageKind(models.TextChoices):
+    """What an uploaded image shows: one cell, or a whole microscope field (cells located by the
+    worker). ``auto`` decides from the image's size (``cases.uploads.image_kind_detect``)."""
+
+    AUTO = "auto", "Detect from the size"
+    CELL = "cell", "Cell image"
+    FIELD = "field", "Microscope field"
+
+
+class FieldImage(models.Model):
+    """A whole microscope field; the worker locates its white cells and stores one ``CellImage``
+    per located cell (``located_at`` set once, in the same transaction as those cells)."""
+
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="field_images")
+    file = models.FileField(upload_to="field-images/%Y/%m/", max_length=255)
+    sha256 = models.CharField(max_length=64)
+    image_format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    original_filename = models.CharField(max_length=255)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    # Written once by the worker: when the cells were located, how many, and with what settings.
+    located_at = models.DateTimeField(null=True, blank=True)
+    located_count = models.PositiveIntegerField(null=True, blank=True)
+    locator = models.JSONField(null=True, blank=True, help_text="The locator settings used (ml.locate)")
+    # Why the field could not be located (file missing or unreadable); empty otherwise.
+    location_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["slide", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["slide", "sha256"], name="field_image_unique_per_slide"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slide} / field {self.original_filename}"
+
+    @property
+    def is_located(self) -> bool:
+        return self.located_at is not None
+
+
+class CellSource(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    LOCATED = "located", "Located on a field"
+    ADDED = "added", "Added by pathologist"
+
+
 class CellImage(models.Model):
     slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="cell_images")
     # Stored under a generated name; the name the user gave is only kept (sanitised) for display.
@@ -165,12 +215,53 @@ class CellImage(models.Model):
     original_filename = models.CharField(max_length=255)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=16, choices=CellSource.choices, default=CellSource.UPLOADED)
+    # A cell of a field: its box in field pixels (x, y of the top-left corner) and the locator's
+    # score (none for a box drawn by a pathologist). The file is then the classifier's crop.
+    field_image = models.ForeignKey(
+        FieldImage, null=True, blank=True, on_delete=models.PROTECT, related_name="cells"
+    )
+    box_x = models.PositiveIntegerField(null=True, blank=True)
+    box_y = models.PositiveIntegerField(null=True, blank=True)
+    box_w = models.PositiveIntegerField(null=True, blank=True)
+    box_h = models.PositiveIntegerField(null=True, blank=True)
+    locator_score = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["slide", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["slide", "sha256"], name="cell_image_unique_per_slide"),
+            # An uploaded image twice is a mistake; two cells of fields may crop alike (the same
+            # cell boxed on two overlapping fields), and are told apart by their boxes.
+            models.UniqueConstraint(
+                fields=["slide", "sha256"],
+                condition=models.Q(field_image__isnull=True),
+                name="cell_image_unique_per_slide",
+            ),
+            models.UniqueConstraint(
+                fields=["field_image", "box_x", "box_y", "box_w", "box_h"],
+                condition=models.Q(field_image__isnull=False),
+                name="cell_image_unique_box_per_field",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(field_image__isnull=True, source="uploaded")
+                | models.Q(
+                    field_image__isnull=False,
+                    source__in=["located", "added"],
+                    box_x__isnull=False,
+                    box_y__isnull=False,
+                    box_w__gt=0,
+                    box_h__gt=0,
+                ),
+                name="cell_image_field_cells_have_a_box",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.slide} / {self.original_filename}"
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        """(x, y, width, height) in the field's pixels, or None for an uploaded cell image."""
+        if self.field_image_id is None:
+            return None
+        return self.box_x, self.box_y, self.box_w, self.box_h

@@ -9,7 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
 from audit.models import AuditAction, AuditEvent
-from cases.models import CellImage, Patient, Slide, SlideStatus
+from cases.models import CellImage, FieldImage, Patient, Slide, SlideStatus
 
 # The fields that say who a patient is: a signed report keeps them as they were at signing.
 PATIENT_IDENTITY_FIELDS = ("mrn", "family_name", "given_name", "date_of_birth", "sex")
@@ -33,6 +33,15 @@ def cell_image_visible_queryset(user: AbstractBaseUser) -> QuerySet[CellImage]:
     if not user.is_authenticated or not user.has_perm("cases.view_cellimage"):
         return CellImage.objects.none()
     return CellImage.objects.filter(slide__in=slide_visible_queryset(user)).select_related("uploaded_by")
+
+
+def field_image_visible_queryset(user: AbstractBaseUser) -> QuerySet[FieldImage]:
+    """Fields of the slides the user may see, for those who may see cell images."""
+    if not user.is_authenticated or not user.has_perm("cases.view_cellimage"):
+        return FieldImage.objects.none()
+    return FieldImage.objects.filter(slide__in=slide_visible_queryset(user)).select_related(
+        "slide__patient", "uploaded_by"
+    )
 
 
 def patient_list(*, user: AbstractBaseUser, search: str = "") -> QuerySet[Patient]:

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from cases.models import CellImage, Patient, Slide
+from cases.models import CellImage, FieldImage, ImageKind, Patient, Slide
 from cases.selectors import patient_visible_queryset
 
 
@@ -96,19 +96,57 @@ class CellImageSerializer(serializers.ModelSerializer):
             "size_bytes",
             "original_filename",
             "uploaded_at",
+            "source",
+            "field_image",
+            "box_x",
+            "box_y",
+            "box_w",
+            "box_h",
+            "locator_score",
+        ]
+        read_only_fields = fields
+
+
+class FieldImageSerializer(serializers.ModelSerializer):
+    """A whole microscope field; ``located_count`` is null until the worker has located its cells
+    (0: no white cell found). Its cells are the cell images whose ``field_image`` is this id."""
+
+    class Meta:
+        model = FieldImage
+        fields = [
+            "id",
+            "slide",
+            "sha256",
+            "image_format",
+            "width",
+            "height",
+            "size_bytes",
+            "original_filename",
+            "uploaded_at",
+            "located_at",
+            "located_count",
+            "location_error",
         ]
         read_only_fields = fields
 
 
 class CellImageUploadSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+    kind = serializers.ChoiceField(
+        choices=ImageKind.choices,
+        default=ImageKind.AUTO,
+        help_text="cell, field (a whole microscope field: the worker locates its white cells), or auto "
+        "(default: a field when the image's short side is at least 480 px).",
+    )
 
 
 class UploadOutcomeSerializer(serializers.Serializer):
     filename = serializers.CharField()
     accepted = serializers.BooleanField()
     reason = serializers.CharField(allow_blank=True)
+    kind = serializers.CharField(allow_blank=True, help_text="cell or field; empty when rejected")
     cell_image = CellImageSerializer(allow_null=True)
+    field_image = FieldImageSerializer(allow_null=True)
 
 
 class UploadResultSerializer(serializers.Serializer):

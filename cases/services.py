@@ -1,9 +1,10 @@
 """Creating and changing clinical records. Every change writes its audit event in the same
 transaction."""
 
+import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -22,6 +24,9 @@ from cases.models import (
     MRN_TAKEN,
     SLIDE_STATUS_TRANSITIONS,
     CellImage,
+    CellSource,
+    FieldImage,
+    ImageKind,
     Patient,
     Priority,
     Slide,
@@ -36,6 +41,7 @@ from cases.uploads import (
     UploadLimits,
     UploadRejected,
     ValidatedImage,
+    image_kind_detect,
     image_validate,
     upload_expand,
 )
@@ -301,10 +307,22 @@ class UploadOutcome:
     filename: str
     cell_image: CellImage | None = None
     reason: str = ""
+    field_image: FieldImage | None = None
 
     @property
     def accepted(self) -> bool:
-        return self.cell_image is not None
+        return self.cell_image is not None or self.field_image is not None
+
+    @property
+    def kind(self) -> str:
+        """ "cell" or "field" for an accepted file, "" for a rejected one."""
+        if self.field_image is not None:
+            return ImageKind.FIELD.value
+        return ImageKind.CELL.value if self.cell_image is not None else ""
+
+    @property
+    def stored(self) -> CellImage | FieldImage | None:
+        return self.field_image or self.cell_image
 
 
 class DuplicateCellImage(UploadRejected):
@@ -312,60 +330,95 @@ class DuplicateCellImage(UploadRejected):
         super().__init__("the same image is already on this slide")
 
 
+def _image_fields(image: ValidatedImage, actor: User) -> dict[str, Any]:
+    return {
+        "sha256": image.sha256,
+        "image_format": image.image_format,
+        "width": image.width,
+        "height": image.height,
+        "size_bytes": len(image.data),
+        "original_filename": image.original_filename,
+        "uploaded_by": actor,
+    }
+
+
+def _validated_image_store(
+    *,
+    stored: CellImage | FieldImage,
+    image: ValidatedImage,
+    actor: User,
+    action: AuditAction,
+    twins: QuerySet,
+) -> None:
+    """Save an uploaded image's file and row and audit it in one transaction, or refuse it (signed
+    slide, a twin already there) leaving no file and no row behind."""
+    try:
+        with transaction.atomic():
+            slide_ensure_unlocked(Slide.objects.select_for_update().get(pk=stored.slide_id))
+            if twins.exists():
+                raise DuplicateCellImage()
+            stored.file.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.data), save=False)
+            stored.save()
+            after = {
+                "slide_id": stored.slide_id,
+                "sha256": image.sha256,
+                "original_filename": image.original_filename,
+            }
+            after |= {"format": image.image_format, "width": image.width, "height": image.height}
+            audit_event_record(
+                action=action, actor=actor, target=stored, after=after | {"size_bytes": len(image.data)}
+            )
+    except BaseException as error:
+        if stored.file.name:
+            stored.file.storage.delete(stored.file.name)
+        if isinstance(error, IntegrityError):
+            # A concurrent upload of the same image won the unique constraint.
+            raise DuplicateCellImage() from error
+        raise
+
+
 def cell_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> CellImage:
     """Store one validated image on a slide, or refuse it leaving no file and no row behind.
 
     Runs its own transaction; the stored file is removed again if that transaction fails.
     """
-    cell_image = CellImage(
-        slide=slide,
-        sha256=image.sha256,
-        image_format=image.image_format,
-        width=image.width,
-        height=image.height,
-        size_bytes=len(image.data),
-        original_filename=image.original_filename,
-        uploaded_by=actor,
+    cell_image = CellImage(slide=slide, **_image_fields(image, actor))
+    _validated_image_store(
+        stored=cell_image,
+        image=image,
+        actor=actor,
+        action=AuditAction.CELL_IMAGE_UPLOADED,
+        twins=CellImage.objects.filter(slide=slide, sha256=image.sha256, field_image=None),
     )
-    try:
-        with transaction.atomic():
-            locked_slide = Slide.objects.select_for_update().get(pk=slide.pk)
-            slide_ensure_unlocked(locked_slide)
-            if CellImage.objects.filter(slide=slide, sha256=image.sha256).exists():
-                raise DuplicateCellImage()
-            cell_image.file.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.data), save=False)
-            cell_image.save()
-            audit_event_record(
-                action=AuditAction.CELL_IMAGE_UPLOADED,
-                actor=actor,
-                target=cell_image,
-                after={
-                    "slide_id": slide.pk,
-                    "sha256": image.sha256,
-                    "original_filename": image.original_filename,
-                    "format": image.image_format,
-                    "width": image.width,
-                    "height": image.height,
-                    "size_bytes": len(image.data),
-                },
-            )
-    except BaseException as error:
-        if cell_image.file.name:
-            cell_image.file.storage.delete(cell_image.file.name)
-        if isinstance(error, IntegrityError):
-            # A concurrent upload of the same image won the unique constraint.
-            raise DuplicateCellImage() from error
-        raise
     return cell_image
 
 
-def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFile]) -> list[UploadOutcome]:
+def field_image_create(*, actor: User, slide: Slide, image: ValidatedImage) -> FieldImage:
+    """Store one validated microscope field on a slide; its cells are located by the worker when
+    the slide is classified. Refused (nothing left behind) on a signed slide or a duplicate."""
+    field_image = FieldImage(slide=slide, **_image_fields(image, actor))
+    _validated_image_store(
+        stored=field_image,
+        image=image,
+        actor=actor,
+        action=AuditAction.FIELD_IMAGE_UPLOADED,
+        twins=FieldImage.objects.filter(slide=slide, sha256=image.sha256),
+    )
+    return field_image
+
+
+def cell_images_upload(
+    *, actor: User, slide: Slide, files: Iterable[UploadedFile], kind: str = ImageKind.AUTO
+) -> list[UploadOutcome]:
     """Check and store many uploaded files (zip archives expanded); one outcome per image.
 
-    Rejected files leave nothing behind; accepted ones in the same batch are kept. The request's
-    budget (files, decoded pixels) bounds its time; files beyond it are answered "not checked".
+    ``kind`` says what the images are: cells, whole microscope fields, or ``auto`` (each image
+    by its size, ``cases.uploads.image_kind_detect``). Rejected files leave nothing behind;
+    accepted ones in the same batch are kept. The request's budget (files, decoded pixels) bounds
+    its time; files beyond it are answered "not checked".
     """
     slide_ensure_unlocked(slide)
+    kind = ImageKind(kind)
     limits = UploadLimits.from_settings()
     budget = UploadBudget(limits)
     outcomes = []
@@ -374,7 +427,9 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
             name=uploaded.name or "", stream=uploaded, size=uploaded.size, limits=limits, budget=budget
         ):
             outcomes.append(
-                _candidate_store(actor=actor, slide=slide, candidate=candidate, limits=limits, budget=budget)
+                _candidate_store(
+                    actor=actor, slide=slide, candidate=candidate, limits=limits, budget=budget, kind=kind
+                )
             )
     if any(outcome.accepted for outcome in outcomes):
         # Inside the caller's transaction: a receiver's work (queueing classification) commits or
@@ -384,7 +439,13 @@ def cell_images_upload(*, actor: User, slide: Slide, files: Iterable[UploadedFil
 
 
 def _candidate_store(
-    *, actor: User, slide: Slide, candidate: Candidate, limits: UploadLimits, budget: UploadBudget
+    *,
+    actor: User,
+    slide: Slide,
+    candidate: Candidate,
+    limits: UploadLimits,
+    budget: UploadBudget,
+    kind: ImageKind,
 ) -> UploadOutcome:
     if candidate.rejection:
         return UploadOutcome(candidate.display_name, reason=candidate.rejection)
@@ -392,8 +453,160 @@ def _candidate_store(
         image = image_validate(
             data=candidate.data, original_filename=candidate.original_filename, limits=limits, budget=budget
         )
+        if kind == ImageKind.AUTO:
+            kind = ImageKind(image_kind_detect(width=image.width, height=image.height))
+        if kind == ImageKind.FIELD:
+            field_image = field_image_create(actor=actor, slide=slide, image=image)
+            return UploadOutcome(candidate.display_name, field_image=field_image)
         cell_image = cell_image_create(actor=actor, slide=slide, image=image)
     except UploadRejected as rejected:
         logger.info("Upload to slide %s rejected: %s: %s", slide.pk, candidate.display_name, rejected.reason)
         return UploadOutcome(candidate.display_name, reason=rejected.reason)
     return UploadOutcome(candidate.display_name, cell_image=cell_image)
+
+
+# --- Cells of a field -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldCellCrop:
+    """One cell of a field: its box (field pixels, top-left corner and size), the locator's score
+    (None for a box drawn by a pathologist) and the classifier's crop as PNG bytes."""
+
+    box_x: int
+    box_y: int
+    box_w: int
+    box_h: int
+    score: float | None
+    png: bytes
+    crop_size: int
+
+    @property
+    def box(self) -> list[int]:
+        return [self.box_x, self.box_y, self.box_w, self.box_h]
+
+
+class FieldBoxTaken(UploadRejected):
+    def __init__(self) -> None:
+        super().__init__("a cell with exactly this box is already on the field")
+
+
+def _field_cell_row(
+    field_image: FieldImage, crop: FieldCellCrop, source: CellSource, actor: User
+) -> CellImage:
+    name = f"{field_image.original_filename} › box {crop.box_x},{crop.box_y} {crop.box_w}×{crop.box_h}"
+    return CellImage(
+        slide_id=field_image.slide_id,
+        sha256=hashlib.sha256(crop.png).hexdigest(),
+        image_format="PNG",
+        width=crop.crop_size,
+        height=crop.crop_size,
+        size_bytes=len(crop.png),
+        original_filename=name[:255],
+        uploaded_by=actor,
+        source=source,
+        field_image=field_image,
+        box_x=crop.box_x,
+        box_y=crop.box_y,
+        box_w=crop.box_w,
+        box_h=crop.box_h,
+        locator_score=crop.score if source == CellSource.LOCATED else None,
+    )
+
+
+def _field_cell_save(cell_image: CellImage, png: bytes) -> None:
+    cell_image.file.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=False)
+    cell_image.save()
+
+
+def _same_cell(first: CellImage, second: CellImage) -> bool:
+    """Overlapping boxes whose crops are the very same pixels found the same nucleus: one cell."""
+    overlap_x = min(first.box_x + first.box_w, second.box_x + second.box_w) > max(first.box_x, second.box_x)
+    overlap_y = min(first.box_y + first.box_h, second.box_y + second.box_h) > max(first.box_y, second.box_y)
+    return first.sha256 == second.sha256 and overlap_x and overlap_y
+
+
+def field_cells_store(
+    *, field_image: FieldImage, crops: Sequence[FieldCellCrop], locator: dict, actor_username: str
+) -> tuple[list[CellImage], bool]:
+    """Record the worker's located cells of a field, once: (the field's located cells, whether
+    this call stored them). A second call (a redelivered job) finds the field located and stores
+    nothing. Overlapping boxes giving the very same crop are one cell: only the first (best) is kept."""
+    stored: list[CellImage] = []
+    try:
+        with transaction.atomic():
+            field_image = FieldImage.objects.select_for_update().get(pk=field_image.pk)
+            if field_image.is_located:
+                return list(field_image.cells.filter(source=CellSource.LOCATED).order_by("id")), False
+            for crop in crops:
+                cell_image = _field_cell_row(field_image, crop, CellSource.LOCATED, field_image.uploaded_by)
+                if any(_same_cell(cell_image, kept) for kept in stored):
+                    continue
+                stored.append(cell_image)
+                _field_cell_save(cell_image, crop.png)
+            FieldImage.objects.filter(pk=field_image.pk).update(
+                located_at=timezone.now(), located_count=len(stored), locator=locator, location_error=""
+            )
+            audit_event_record(
+                action=AuditAction.FIELD_IMAGE_LOCATED,
+                actor=None,
+                actor_username=actor_username,
+                target=field_image,
+                after={
+                    "slide_id": field_image.slide_id,
+                    "count": len(stored),
+                    "cells": [
+                        {"cell_image_id": c.pk, "box": list(c.box), "score": c.locator_score} for c in stored
+                    ],
+                },
+            )
+    except BaseException:
+        for cell_image in stored:
+            if cell_image.file.name:
+                cell_image.file.storage.delete(cell_image.file.name)
+        raise
+    return stored, True
+
+
+def field_location_failed(*, field_image: FieldImage, reason: str) -> None:
+    """The worker could not read the field: say why on it (a later job tries again)."""
+    FieldImage.objects.filter(pk=field_image.pk, located_at=None).update(location_error=reason[:2000])
+
+
+def field_cell_add(
+    *, actor: User, field_image: FieldImage, crop: FieldCellCrop, reason: str = ""
+) -> CellImage:
+    """A cell the locator missed, boxed by a pathologist on the field: stored as a cell image of
+    the slide (source "added"), audited. Its classification is queued by the caller."""
+    cell_image = _field_cell_row(field_image, crop, CellSource.ADDED, actor)
+    try:
+        with transaction.atomic():
+            slide_ensure_unlocked(Slide.objects.select_for_update().get(pk=field_image.slide_id))
+            if CellImage.objects.filter(
+                field_image=field_image,
+                box_x=crop.box_x,
+                box_y=crop.box_y,
+                box_w=crop.box_w,
+                box_h=crop.box_h,
+            ).exists():
+                raise FieldBoxTaken()
+            _field_cell_save(cell_image, crop.png)
+            audit_event_record(
+                action=AuditAction.FIELD_CELL_ADDED,
+                actor=actor,
+                target=cell_image,
+                after={
+                    "slide_id": field_image.slide_id,
+                    "field_image_id": field_image.pk,
+                    "box": crop.box,
+                    "sha256": cell_image.sha256,
+                },
+                reason=reason,
+            )
+    except BaseException as error:
+        if cell_image.file.name:
+            cell_image.file.storage.delete(cell_image.file.name)
+        if isinstance(error, IntegrityError):
+            raise FieldBoxTaken() from error
+        raise
+    return cell_image

@@ -25,6 +25,10 @@ from PIL import Image, UnidentifiedImageError
 from core.images import IMAGE_FORMATS
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# An image whose short side reaches this many pixels is a whole microscope field (BCCD's camera:
+# 640×480), anything smaller one cell (PBC's crops are 360×363, Kaggle's 320×240 copies are
+# classified as cells); the upload's kind overrides it either way.
+FIELD_MIN_SHORT_SIDE = 480
 # Images are already compressed; a member that inflates more than this is a bomb, not a cell.
 MAX_COMPRESSION_RATIO = 100
 # Markup that makes a file dangerous if a browser ever sniffs it as HTML (polyglots).
@@ -337,3 +341,8 @@ def upload_expand(
         yield Candidate(display_name, display_name, rejection=rejected.reason)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         yield Candidate(display_name, display_name, rejection=f"not a readable zip archive ({error})")
+
+
+def image_kind_detect(*, width: int, height: int) -> str:
+    """ "field" or "cell" from an image's size alone (``FIELD_MIN_SHORT_SIDE``)."""
+    return "field" if min(width, height) >= FIELD_MIN_SHORT_SIDE else "cell"

@@ -12,11 +12,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cases.forms import PatientForm, SearchForm, SlideForm
-from cases.models import Slide, SlideStatus
+from cases.models import ImageKind, Slide, SlideStatus
 from cases.panels import PanelPage, panels_render
 from cases.selectors import (
     cell_image_list,
     cell_image_visible_queryset,
+    field_image_visible_queryset,
     patient_list,
     patient_visible_queryset,
     slide_list,
@@ -32,6 +33,7 @@ from cases.services import (
     slide_create,
     slide_update,
 )
+from cases.uploads import FIELD_MIN_SHORT_SIDE
 from core.images import IMAGE_FORMATS
 from core.permissions import permission_needed
 
@@ -198,6 +200,9 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
         + ",.jpeg,.tiff,.zip",
         "max_file_megabytes": settings.HEMATOVISION_UPLOAD_MAX_FILE_BYTES // (1024 * 1024),
         "locked_reason": slide_locked_reason(slide) if slide.is_locked else "",
+        "kinds": ImageKind.choices,
+        "kind": request.POST.get("kind", ImageKind.AUTO),
+        "field_min_short_side": FIELD_MIN_SHORT_SIDE,
     }
     if slide.is_locked:
         status = 409 if request.method == "POST" else 200
@@ -205,15 +210,13 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, "cases/cell_image_upload.html", context)
     files = request.FILES.getlist("files")
-    if not files:
-        return render(
-            request,
-            "cases/cell_image_upload.html",
-            {**context, "error": "Choose at least one file."},
-            status=400,
-        )
+    error = "" if files else "Choose at least one file."
+    if context["kind"] not in ImageKind.values:
+        error = f"Choose what the images are: one of {', '.join(ImageKind.values)}."
+    if error:
+        return render(request, "cases/cell_image_upload.html", {**context, "error": error}, status=400)
     try:
-        outcomes = cell_images_upload(actor=request.user, slide=slide, files=files)
+        outcomes = cell_images_upload(actor=request.user, slide=slide, files=files, kind=context["kind"])
     except SlideLockedError as error:
         return render(
             request, "cases/cell_image_upload.html", {**context, "error": error.message}, status=409
@@ -239,5 +242,17 @@ def cell_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
     response["Content-Disposition"] = (
         f'inline; filename="cell-{cell_image.pk}.{IMAGE_FORMATS[cell_image.image_format].extension}"'
     )
+    response["Cache-Control"] = f"private, max-age={settings.HEMATOVISION_CELL_IMAGE_CACHE_SECONDS}"
+    return response
+
+
+@require_GET
+@permission_needed("cases.view_cellimage")
+def field_image_file_view(request: HttpRequest, pk: int) -> FileResponse:
+    """Streams a stored microscope field after the access check; media has no public URL."""
+    field_image = get_object_or_404(field_image_visible_queryset(request.user), pk=pk)
+    image_format = IMAGE_FORMATS[field_image.image_format]
+    response = FileResponse(field_image.file.open("rb"), content_type=image_format.content_type)
+    response["Content-Disposition"] = f'inline; filename="field-{field_image.pk}.{image_format.extension}"'
     response["Cache-Control"] = f"private, max-age={settings.HEMATOVISION_CELL_IMAGE_CACHE_SECONDS}"
     return response

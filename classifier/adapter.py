@@ -7,13 +7,17 @@ Web processes never call ``predictor_for`` or ``explainer_for``.
 """
 
 import hashlib
+import io
 import logging
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
 from ml.card import ModelDirectoryError, read_card
+from ml.cells import LocalisationConfig
 from ml.domain import (
     MIN_SLIDE_CELLS,
     REVIEW_EVERYTHING,
@@ -26,13 +30,19 @@ from ml.domain import (
     thresholds_from_card,
 )
 from ml.gradcam import GradCamExplainer
+from ml.locate import Box, LocatorConfig, classify_crops, crop_for_classifier, locate_cells
 from ml.paths import default_model_dir
-from ml.predict import CellPrediction, ImageDecodeError, Predictor
+from ml.predict import CellPrediction, ImageDecodeError, Predictor, decode_image
 
 # The ml names the rest of the app works with, re-exported so that this stays the only door.
 __all__ = [
     "MIN_SLIDE_CELLS",
     "REVIEW_EVERYTHING",
+    "Box",
+    "LocatedCrop",
+    "crops_predict",
+    "field_box_crop",
+    "field_cells_locate",
     "CellEvidence",
     "CellPrediction",
     "DomainThresholds",
@@ -210,3 +220,64 @@ def explainer_for(model_version) -> GradCamExplainer:  # noqa: ANN001  (a classi
 def explainer_cache_clear() -> None:
     with _explainers_lock:
         _explainers.clear()
+
+
+# --- Whole fields (ml.locate) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocatedCrop:
+    """One white cell of a field: its box and the classifier's crop (PNG bytes, size × size)."""
+
+    box: Box
+    png: bytes
+    size: int
+
+
+def _png(image) -> bytes:  # noqa: ANN001  (a PIL image)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def field_cells_locate(predictor: Predictor, data: bytes) -> tuple[list[LocatedCrop], dict]:
+    """The white cells of a field image (``ml.locate.locate_cells``, best first), each cropped as
+    the model was trained (``crop_for_classifier``), and the locator's settings to record.
+    Raises ``ImageDecodeError`` for bytes that are not an image."""
+    image = decode_image(data, 0)
+    config = LocatorConfig()
+    crops = [
+        LocatedCrop(
+            box,
+            _png(crop_for_classifier(image, box, predictor.localisation, predictor.input_size)),
+            predictor.input_size,
+        )
+        for box in locate_cells(image, config)
+    ]
+    return crops, config.to_dict()
+
+
+def field_box_crop(model_version, data: bytes, box: tuple[int, int, int, int]) -> LocatedCrop:  # noqa: ANN001
+    """The classifier's crop of a box drawn on a field (x, y, width, height in field pixels), for
+    the model version that will classify it. Reads the model card only: no model is loaded, so a
+    web request may call it. Raises ``ImageDecodeError`` for bytes that are not an image."""
+    card = model_card_read(model_directory_resolve(model_version.directory))
+    localisation = LocalisationConfig(**card["preprocessing"]["cell_localisation"])
+    size = int(card["input_size"])
+    image = decode_image(data, 0)
+    x, y, width, height = box
+    drawn = Box(x_min=x, y_min=y, x_max=x + width, y_max=y + height, score=1.0)
+    return LocatedCrop(drawn, _png(crop_for_classifier(image, drawn, localisation, size)), size)
+
+
+def crops_predict(predictor: Predictor, images: Sequence[bytes]) -> list[CellPrediction | ImageDecodeError]:
+    """Classify stored crops of field cells as they are (no second cell localisation)."""
+    decoded: list[object] = []
+    for index, data in enumerate(images):
+        try:
+            decoded.append(decode_image(data, index))
+        except ImageDecodeError as error:
+            decoded.append(error)
+    good = [item for item in decoded if not isinstance(item, ImageDecodeError)]
+    predictions = iter(classify_crops(predictor, good))
+    return [item if isinstance(item, ImageDecodeError) else next(predictions) for item in decoded]

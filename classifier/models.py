@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from cases.models import CellImage, Slide
+from cases.models import CellImage, FieldImage, Slide
 
 
 class CellClass(models.TextChoices):
@@ -93,6 +93,9 @@ class InferenceJob(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
     # The images this job must classify, fixed when it is created; later uploads get a job of their own.
     cell_images = models.ManyToManyField(CellImage, related_name="inference_jobs")
+    # Whole fields whose white cells this job locates first; each located cell joins
+    # ``cell_images`` (and ``total``) in the transaction that stores it.
+    field_images = models.ManyToManyField(FieldImage, related_name="inference_jobs", blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(
         max_length=16, choices=InferenceJobStatus.choices, default=InferenceJobStatus.QUEUED, db_index=True

@@ -7,7 +7,7 @@ from cases.models import Slide, SlideStatus
 from cases.panels import Panel, PanelPage
 from cases.selectors import cell_image_visible_queryset
 from classifier.domain import slide_domain
-from classifier.selectors import inference_job_progress, slide_classification
+from classifier.selectors import inference_job_fields, inference_job_progress, slide_classification
 
 
 def slide_classification_context(request: HttpRequest, slide: Slide) -> dict:
@@ -26,6 +26,7 @@ def slide_classification_context(request: HttpRequest, slide: Slide) -> dict:
         "elapsed_seconds": inference_job_progress(job)["elapsed_seconds"] if job and job.started_at else None,
         "can_submit": slide.status == SlideStatus.DRAFT and user.has_perm("classifier.add_inferencejob"),
         "domain": slide_domain(slide=slide, model_version=model_version) if job else None,
+        "job_fields": inference_job_fields(job) if job else None,
     }
 
 

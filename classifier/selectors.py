@@ -7,7 +7,7 @@ from typing import Any
 from celery import current_app as celery_app
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Prefetch, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -162,7 +162,20 @@ def inference_job_progress(job: InferenceJob) -> dict[str, Any]:
         "failed": job.failed,
         "elapsed_seconds": round((end - job.started_at).total_seconds(), 1) if job.started_at else 0.0,
         "error": job.error,
+        **inference_job_fields(job),
     }
+
+
+def inference_job_fields(job: InferenceJob) -> dict[str, int]:
+    """The job's whole fields: how many, located so far, located without any white cell, and
+    unreadable (one query)."""
+    counts = job.field_images.aggregate(
+        fields_total=Count("pk"),
+        fields_located=Count("pk", filter=Q(located_at__isnull=False)),
+        fields_empty=Count("pk", filter=Q(located_count=0)),
+        fields_failed=Count("pk", filter=Q(located_at__isnull=True) & ~Q(location_error="")),
+    )
+    return {name: value or 0 for name, value in counts.items()}
 
 
 def workers_available() -> bool:

@@ -27,14 +27,22 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import CellImage, Slide, SlideStatus
-from cases.services import slide_ensure_unlocked, slide_status_change
+from cases.models import CellImage, FieldImage, Slide, SlideStatus
+from cases.services import (
+    FieldCellCrop,
+    field_cells_store,
+    field_location_failed,
+    slide_ensure_unlocked,
+    slide_status_change,
+)
 from cases.uploads import UploadLimits, image_validate
 from classifier.adapter import (
     CellPrediction,
     ImageDecodeError,
     ModelLoadError,
+    crops_predict,
     default_model_directory,
+    field_cells_locate,
     model_card_read,
     model_directory_digest,
     model_directory_hashes,
@@ -58,6 +66,7 @@ from classifier.models import (
     QuickClassification,
     QuickClassificationStatus,
 )
+from classifier.selectors import inference_job_fields
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +179,8 @@ def model_version_active() -> ModelVersion:
 def slide_submit(*, actor: User, slide: Slide) -> InferenceJob:
     """Draft → submitted, and a job classifying every cell image of the slide with the active model."""
     model_version = model_version_active()
-    if not slide.cell_images.exists():
-        raise ValidationError("Upload at least one cell image before submitting the slide.")
+    if not slide.cell_images.exists() and not slide.field_images.exists():
+        raise ValidationError("Upload at least one cell or field image before submitting the slide.")
     slide = slide_status_change(actor=actor, slide=slide, to_status=SlideStatus.SUBMITTED)
     job = inference_job_create(actor=actor, slide=slide, model_version=model_version)
     if job is None:
@@ -218,12 +227,14 @@ def inference_job_create(
             inference_jobs__status__in=[InferenceJobStatus.QUEUED, InferenceJobStatus.RUNNING],
         ).values_list("pk", flat=True)
     )
-    if not images:
+    fields = [] if retry_cell_images else _fields_pending(slide)
+    if not images and not fields:
         return None
     job = InferenceJob.objects.create(
         slide=slide, model_version=model_version, requested_by=actor, total=len(images)
     )
     job.cell_images.add(*images)
+    job.field_images.add(*fields)
     audit_event_record(
         action=AuditAction.INFERENCE_JOB_CREATED,
         actor=actor,
@@ -232,11 +243,21 @@ def inference_job_create(
             "slide_id": slide.pk,
             "model_version": model_version.name,
             "total": job.total,
+            **({"fields": len(fields)} if fields else {}),
             **({"retry": True} if retry_cell_images else {}),
         },
     )
     transaction.on_commit(lambda: _inference_job_enqueue(job.pk))
     return job
+
+
+def _fields_pending(slide: Slide) -> list[int]:
+    """The slide's fields whose cells are not located yet, nor being located by a job now."""
+    return list(
+        FieldImage.objects.filter(slide=slide, located_at=None)
+        .exclude(inference_jobs__status__in=[InferenceJobStatus.QUEUED, InferenceJobStatus.RUNNING])
+        .values_list("pk", flat=True)
+    )
 
 
 def slide_new_images_classify(*, actor: User, slide: Slide) -> InferenceJob | None:
@@ -356,6 +377,8 @@ def _job_classify(job: InferenceJob) -> InferenceJob:
     except ModelLoadError as error:
         logger.error("Inference job %s failed: %s", job.pk, error)
         return _job_finish(job, error=str(error))
+    for field_image in job.field_images.filter(located_at=None).order_by("pk"):
+        _field_locate(job, predictor, field_image)
     batch_size = settings.HEMATOVISION_INFERENCE_BATCH_SIZE
     pending = list(
         job.cell_images.exclude(predictions__model_version=job.model_version)
@@ -367,6 +390,37 @@ def _job_classify(job: InferenceJob) -> InferenceJob:
     return _job_finish(job)
 
 
+def _field_locate(job: InferenceJob, predictor, field_image: FieldImage) -> None:  # noqa: ANN001
+    """Locate a field's white cells and make them this job's cells, in one transaction (a
+    redelivered job finds the field located and adds the same cells again, harmlessly)."""
+    try:
+        crops, locator = field_cells_locate(predictor, _image_read(field_image))
+    except (FileNotFoundError, OSError, ImageDecodeError) as error:
+        reason = getattr(error, "reason", None) or str(error)
+        logger.warning("Field %s of job %s could not be located: %s", field_image.pk, job.pk, reason)
+        field_location_failed(field_image=field_image, reason=f"field image could not be read: {reason}")
+        return
+    rows = [
+        FieldCellCrop(
+            box_x=crop.box.x_min,
+            box_y=crop.box.y_min,
+            box_w=crop.box.width,
+            box_h=crop.box.height,
+            score=crop.box.score,
+            png=crop.png,
+            crop_size=crop.size,
+        )
+        for crop in crops
+    ]
+    with transaction.atomic():
+        cells, _ = field_cells_store(
+            field_image=field_image, crops=rows, locator=locator, actor_username=WORKER_ACTOR
+        )
+        job.cell_images.add(*cells)
+        job.total = job.cell_images.count()
+        InferenceJob.objects.filter(pk=job.pk).update(total=job.total, heartbeat_at=timezone.now())
+
+
 @dataclass(frozen=True)
 class _Outcome:
     cell_image: CellImage
@@ -374,9 +428,9 @@ class _Outcome:
     failure: str = ""
 
 
-def _image_read(cell_image: CellImage) -> bytes:
+def _image_read(image: CellImage | FieldImage) -> bytes:
     # Through the storage API, so workers on other machines read the same (e.g. S3) store.
-    with default_storage.open(cell_image.file.name, "rb") as handle:
+    with default_storage.open(image.file.name, "rb") as handle:
         return handle.read()
 
 
@@ -388,8 +442,14 @@ def _batch_outcomes(predictor, images: Sequence[CellImage]) -> list[_Outcome]:  
             readable.append((cell_image, _image_read(cell_image)))
         except (FileNotFoundError, OSError) as error:
             outcomes.append(_Outcome(cell_image, failure=f"image file missing from storage: {error}"))
-    results = predictor.predict_each([data for _, data in readable])
-    for (cell_image, _), result in zip(readable, results, strict=True):
+    # A field's cell is stored as the model's crop already: localising a cell in it again would
+    # crop the crop.
+    uploaded = [(cell, data) for cell, data in readable if cell.field_image_id is None]
+    cropped = [(cell, data) for cell, data in readable if cell.field_image_id is not None]
+    results = predictor.predict_each([data for _, data in uploaded]) + crops_predict(
+        predictor, [data for _, data in cropped]
+    )
+    for (cell_image, _), result in zip(uploaded + cropped, results, strict=True):
         if isinstance(result, ImageDecodeError):
             outcomes.append(_Outcome(cell_image, failure=f"image could not be decoded: {result.reason}"))
         else:
@@ -455,9 +515,13 @@ def _job_progress_update(job: InferenceJob) -> None:
 @transaction.atomic
 def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
     _job_progress_update(job)
-    if error or (job.total and job.failed == job.total):
+    fields = _job_fields_summary(job)
+    # A field that could not be read fails like a cell that could not be classified.
+    failed = job.failed + fields.get("fields_failed", 0)
+    units = job.total + fields.get("fields_failed", 0)
+    if error or (units and failed == units):
         status = InferenceJobStatus.FAILED
-    elif job.failed:
+    elif failed:
         status = InferenceJobStatus.PARTIALLY_FAILED
     else:
         status = InferenceJobStatus.SUCCEEDED
@@ -470,13 +534,25 @@ def _job_finish(job: InferenceJob, *, error: str = "") -> InferenceJob:
         actor_username=WORKER_ACTOR,
         target=job,
         before={"status": InferenceJobStatus.RUNNING.value},
-        after={"status": status.value, "total": job.total, "done": job.done, "failed": job.failed},
+        after={
+            "status": status.value,
+            "total": job.total,
+            "done": job.done,
+            "failed": job.failed,
+            **fields,
+        },
         reason=error,
     )
     if job.done:
         slide_domain_assess(job=job, actor_username=WORKER_ACTOR)
     _slide_ready_for_review(job)
     return job
+
+
+def _job_fields_summary(job: InferenceJob) -> dict[str, int]:
+    """What the job found on its whole fields, for its audit event ({} for a job of cells only)."""
+    fields = inference_job_fields(job)
+    return fields if fields["fields_total"] else {}
 
 
 def _slide_ready_for_review(job: InferenceJob) -> None:

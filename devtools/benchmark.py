@@ -28,6 +28,15 @@ def shared_test_images(count: int) -> list[Path]:
     return interleaved[:count]
 
 
+def shared_test_fields(count: int) -> list[Path]:
+    """The first ``count`` whole 640×480 fields of BCCD's test split (HEMATOVISION_DATA_DIR)."""
+    data = Path(settings.HEMATOVISION_DATA_DIR)
+    names = (data / "bccd-annotations" / "splits" / "test.txt").read_text().split()
+    if count > len(names):
+        raise ValueError(f"BCCD's test split holds {len(names)} fields, fewer than the {count} asked for.")
+    return [data / "blood-cells" / "Original_Images" / f"{name}.jpg" for name in names[:count]]
+
+
 def queue_name_unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenObtainView, UserViewSet
 from audit.api import AuditEventViewSet
-from cases.api import CellImageViewSet, PatientViewSet, SlideViewSet
+from cases.api import CellImageViewSet, FieldImageViewSet, PatientViewSet, SlideViewSet
 from core.api import ApiDocsView
 
 app_name = "api"
@@ -13,6 +13,7 @@ router = SimpleRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("slides", SlideViewSet, basename="slide")
 router.register("cell-images", CellImageViewSet, basename="cell-image")
+router.register("field-images", FieldImageViewSet, basename="field-image")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("users", UserViewSet, basename="user")
 

@@ -258,17 +258,33 @@ def crop_for_classifier(
 
 def classify_cells(predictor: Predictor, image: Image.Image, boxes: list[Box]) -> list[LocatedCell]:
     """Classify each located cell from its training-style crop, in one batch."""
-    if not boxes:
-        return []
     crops = [crop_for_classifier(image, box, predictor.localisation, predictor.input_size) for box in boxes]
-    logits, features = predictor.outputs(np.stack([np.asarray(crop, np.float32) for crop in crops]))
+    predictions = classify_crops(predictor, crops)
+    return [LocatedCell(box=box, prediction=p) for box, p in zip(boxes, predictions, strict=True)]
+
+
+def classify_crops(predictor: Predictor, crops: list[Image.Image]) -> list[CellPrediction]:
+    """Classify crops that are already what the classifier sees (``crop_for_classifier``), in one
+    batch: no second cell localisation. A crop of another size is resized to the model's input, so
+    crops stored for one model version can be classified by another."""
+    if not crops:
+        return []
+    size = (predictor.input_size, predictor.input_size)
+    pixels = [
+        np.asarray(
+            crop.convert("RGB")
+            if crop.size == size
+            else crop.convert("RGB").resize(size, Image.Resampling.BILINEAR),
+            np.float32,
+        )
+        for crop in crops
+    ]
+    logits, features = predictor.outputs(np.stack(pixels))
     probabilities = softmax(logits, predictor.temperature)
     scores = predictor.domain_scores(features)
     return [
-        LocatedCell(
-            box=box, prediction=_prediction(predictor, row, None if scores is None else float(scores[index]))
-        )
-        for index, (box, row) in enumerate(zip(boxes, probabilities, strict=True))
+        _prediction(predictor, row, None if scores is None else float(scores[index]))
+        for index, row in enumerate(probabilities)
     ]
 
 

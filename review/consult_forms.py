@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
-from classifier.models import CellClass, Prediction
+from classifier.models import Prediction
+from review.selectors import class_name
 
 
 def consultant_choices(requester: User) -> QuerySet[User]:
@@ -51,9 +52,9 @@ class ConsultRequestForm(forms.Form):
         self.fields["cells"].choices = [
             (
                 str(prediction.pk),
-                f"{prediction.cell_image.original_filename}: model {CellClass(prediction.label).label}"
+                f"{prediction.cell_image.original_filename}: model {class_name(prediction.label)}"
                 + (
-                    f", reviewed {CellClass(prediction.review_label).label}"
+                    f", reviewed {class_name(prediction.review_label)}"
                     if prediction.review_label
                     else ""
                 ),

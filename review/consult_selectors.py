@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from cases.models import Slide
 from cases.selectors import slide_visible_queryset
-from classifier.models import CellClass
 from review.consult_models import Consult, ConsultCell, ConsultStatus, InboxMessage
 from review.models import Review
+from review.selectors import class_name
 
 ACCESSIBLE_STATUSES = (ConsultStatus.OPEN, ConsultStatus.ANSWERED)
 
@@ -69,11 +69,11 @@ class ConsultCellRow:
 
     @property
     def primary_name(self) -> str:
-        return CellClass(self.primary_label).label if self.primary_label else "—"
+        return class_name(self.primary_label) if self.primary_label else "—"
 
     @property
     def consultant_name(self) -> str:
-        return CellClass(self.consultant_label).label if self.consultant_label else "—"
+        return class_name(self.consultant_label) if self.consultant_label else "—"
 
 
 def consult_cell_rows(*, consult: Consult) -> list[ConsultCellRow]:

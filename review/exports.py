@@ -40,6 +40,17 @@ COLUMNS = (
     "slide_wbc_counted",
     "cell_image_id",
     "original_filename",
+    # Where a cell of a whole field came from: the field, the box (field pixels, top-left corner
+    # and size), the locator's score and "located" or "added" (by a pathologist); empty for a
+    # cell image uploaded on its own ("uploaded").
+    "cell_source",
+    "field_image_id",
+    "field_image_filename",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "locator_score",
     "model_version",
     "predicted_label",
     *PROBABILITY_FIELDS.values(),
@@ -133,7 +144,7 @@ def export_rows(*, user: AbstractBaseUser, scope: ExportScope) -> list[dict[str,
     cells = list(
         cell_image_visible_queryset(user)
         .filter(slide__in=slides)
-        .select_related("slide__patient")
+        .select_related("slide__patient", "field_image")
         .order_by("slide__collected_at", "slide_id", "id")
     )
     predictions = {
@@ -244,7 +255,18 @@ def _row(
         "cell_image_id": cell.pk,
         "original_filename": cell.original_filename,
         "_slide_id": cell.slide_id,
+        "cell_source": cell.source,
     }
+    if cell.field_image is not None:
+        row |= {
+            "field_image_id": cell.field_image_id,
+            "field_image_filename": cell.field_image.original_filename,
+            "box_x": cell.box_x,
+            "box_y": cell.box_y,
+            "box_w": cell.box_w,
+            "box_h": cell.box_h,
+            "locator_score": cell.locator_score,
+        }
     if prediction is not None:
         row |= {
             "model_version": prediction.model_version.name,

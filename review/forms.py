@@ -44,6 +44,16 @@ class ExclusionForm(forms.Form):
     reason = forms.CharField(max_length=2000)
 
 
+class FieldCellAddForm(forms.Form):
+    """A box on a field, in the field's pixels (top-left corner, width, height)."""
+
+    x = forms.IntegerField(min_value=0)
+    y = forms.IntegerField(min_value=0)
+    width = forms.IntegerField(min_value=1)
+    height = forms.IntegerField(min_value=1)
+    reason = forms.CharField(max_length=2000, required=False)
+
+
 class IncludeForm(forms.Form):
     reason = forms.CharField(max_length=2000)
 

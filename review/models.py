@@ -231,6 +231,8 @@ class ExclusionCategory(models.TextChoices):
     ARTEFACT = "artefact", "Artefact"
     SMUDGE = "smudge", "Smudge cell"
     UNREADABLE = "unreadable", "Unreadable image"
+    # A box the locator drew on a field around something that is not a white cell.
+    NOT_WHITE_CELL = "not_white_cell", "Not a white cell"
     OTHER = "other", "Other"
 
 

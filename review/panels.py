@@ -12,6 +12,7 @@ from review.forms import SlideTargetForm, SlideWbcCountForm
 from review.history import patient_signed_points, result_history
 from review.selectors import (
     slide_count_target,
+    slide_fields,
     slide_review_progress,
     slide_reviewed_cards,
     slide_signature_history,
@@ -66,6 +67,14 @@ def patient_results_context(request: HttpRequest, patient: Patient) -> dict | No
     }
 
 
+def slide_fields_context(request: HttpRequest, slide: Slide) -> dict | None:
+    """The slide's whole microscope fields, each with what the worker found on it."""
+    fields = list(slide_fields(user=request.user, slide=slide))
+    if not fields:
+        return None
+    return {"fields": fields, "can_open": request.user.has_perm("classifier.view_prediction")}
+
+
 PANELS = (
     Panel(
         page=PanelPage.SLIDE,
@@ -73,6 +82,13 @@ PANELS = (
         order=10,
         template_name="review/slide_panel.html",
         context=slide_review_context,
+    ),
+    Panel(
+        page=PanelPage.SLIDE,
+        name="fields",
+        order=25,
+        template_name="review/slide_fields.html",
+        context=slide_fields_context,
     ),
     Panel(
         page=PanelPage.SLIDE,

@@ -137,6 +137,10 @@ def cell_json(
         "id": prediction.pk,
         "cell_image_id": prediction.cell_image_id,
         "filename": prediction.cell_image.original_filename,
+        # A cell located on (or added to) a whole field: the field view, with its box on the field.
+        "field_url": reverse("review:field_detail", args=[prediction.cell_image.field_image_id])
+        if prediction.cell_image.field_image_id
+        else "",
         **urls(prediction),
         "gradcam_status": prediction.gradcam_status,
         "label": prediction.label,

@@ -31,11 +31,12 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Now
 
-from cases.models import CellImage, Priority, Slide, SlideStatus
-from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from cases.models import CellImage, FieldImage, Priority, Slide, SlideStatus
+from cases.selectors import cell_image_visible_queryset, field_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_in_domain_exists
 from classifier.models import (
     INFERENCE_JOB_FINISHED,
+    CellClass,
     GradCam,
     InferenceJob,
     ModelVersion,
@@ -347,6 +348,13 @@ def correction_choices() -> list[tuple[str, str]]:
     """(code, name) of every class a cell may be given now, in the lab's order: the one list the
     review screen, the API and any other page that reclassifies cells offer."""
     return [(cell_class.code, cell_class.name) for cell_class in differential_classes(active_only=True)]
+
+
+def class_name(code: str) -> str:
+    """A class's name by its code: the model's four without a query, the lab's others from its list."""
+    if code in CellClass.values:
+        return CellClass(code).label
+    return class_names().get(code, code)
 
 
 def class_names() -> dict[str, str]:
@@ -774,3 +782,62 @@ def slide_worklist(
         cell_count=Coalesce(Subquery(_cell_counts.values("count")[:1]), Value(0)),
     )
     return slides.order_by(*_worklist_order(sort))
+
+
+# --- Whole fields -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldCell:
+    """One box of a field: its cell, current prediction (with its current review) and whether the
+    cell is excluded now (with the exclusion)."""
+
+    cell_image: CellImage
+    prediction: Prediction | None
+    exclusion: CellExclusion | None
+
+    @property
+    def label(self) -> str:
+        """What the box says: the verified class, else the predicted one, else "pending"."""
+        if self.exclusion is not None:
+            return self.exclusion.get_category_display()
+        if self.prediction is None:
+            return "pending"
+        code = self.prediction.review_label or self.prediction.label
+        return class_names().get(code, code)
+
+    @property
+    def verified(self) -> bool:
+        return self.prediction is not None and bool(self.prediction.review_label)
+
+
+def field_cells(*, user: AbstractBaseUser, field_image: FieldImage) -> list[FieldCell]:
+    """Every cell of a field (located and added), in box order, with what the pages say of each
+    (three queries, whatever the number of boxes)."""
+    cells = list(cell_image_visible_queryset(user).filter(field_image=field_image).order_by("id"))
+    ids = [cell.pk for cell in cells]
+    predictions = {
+        p.cell_image_id: p
+        for p in current_predictions(prediction_visible_queryset(user).filter(cell_image__in=ids))
+    }
+    exclusions: dict[int, CellExclusion] = {}
+    for exclusion in cell_exclusion_visible_queryset(user).filter(cell_image__in=ids).order_by("id"):
+        exclusions[exclusion.cell_image_id] = exclusion  # the newest wins
+    return [
+        FieldCell(
+            cell,
+            predictions.get(cell.pk),
+            exclusion if (exclusion := exclusions.get(cell.pk)) and exclusion.excluded else None,
+        )
+        for cell in cells
+    ]
+
+
+def slide_fields(*, user: AbstractBaseUser, slide: Slide) -> QuerySet[FieldImage]:
+    """The slide's fields with ``cell_count`` (located and added cells), in upload order."""
+    return (
+        field_image_visible_queryset(user)
+        .filter(slide=slide)
+        .annotate(cell_count=Count("cells"))
+        .order_by("id")
+    )

@@ -20,12 +20,14 @@ from accounts.models import User
 from accounts.services import ReauthenticationFailed, user_reauthenticate
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from cases.models import CellImage, Slide, SlideStatus
+from cases.models import CellImage, FieldImage, Slide, SlideStatus
 from cases.selectors import patient_identity
-from cases.services import slide_ensure_unlocked, slide_status_change
+from cases.services import FieldCellCrop, field_cell_add, slide_ensure_unlocked, slide_status_change
+from cases.uploads import UploadRejected
+from classifier.adapter import ImageDecodeError, ModelLoadError, field_box_crop
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
-from classifier.services import inference_job_create
+from classifier.services import inference_job_create, model_version_active
 from review.consult_selectors import slide_consults_summary, slide_open_consults
 from review.models import (
     CellExclusion,
@@ -280,6 +282,59 @@ def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
     if job is None:
         raise ReviewError("These cells are already being classified by the active model.")
     return job
+
+
+# --- Cells of a whole field -----------------------------------------------------------------------------
+
+# A drawn box smaller than this (field pixels) is a slip of the mouse, not a cell.
+FIELD_BOX_MIN_SIDE = 16
+
+
+def _field_box_problem(field_image: FieldImage, box: tuple[int, int, int, int]) -> str:
+    x, y, width, height = box
+    if min(width, height) < FIELD_BOX_MIN_SIDE:
+        return f"The box is {width}×{height} px; each side must be at least {FIELD_BOX_MIN_SIDE} px."
+    if x < 0 or y < 0 or x + width > field_image.width or y + height > field_image.height:
+        return f"The box must lie inside the field ({field_image.width}×{field_image.height} px)."
+    return ""
+
+
+def _field_read(field_image: FieldImage) -> bytes:
+    with field_image.file.open("rb") as handle:
+        return handle.read()
+
+
+def field_cell_add_and_classify(
+    *, actor: User, field_image: FieldImage, box: tuple[int, int, int, int], reason: str = ""
+) -> CellImage:
+    """A pathologist boxes a white cell the locator missed: the server crops it as the model was
+    trained (no model is loaded here), stores it as a cell of the slide linked to the field
+    ("added by pathologist", audited) and queues its classification for a worker."""
+    _require(actor, "review.add_review")
+    if problem := _field_box_problem(field_image, box):
+        raise ReviewError(problem)
+    if not field_image.is_located:
+        raise ReviewError(
+            "The field's cells are not located yet; add a cell once the worker has located them."
+        )
+    model_version = model_version_active()
+    try:
+        crop = field_box_crop(model_version, _field_read(field_image), box)
+    except (OSError, ImageDecodeError, ModelLoadError) as error:
+        raise ReviewError(f"The field image could not be cropped: {error}") from error
+    with transaction.atomic():
+        slide = _slide_lock_for_review(field_image.slide_id)
+        try:
+            cell_image = field_cell_add(
+                actor=actor,
+                field_image=field_image,
+                crop=FieldCellCrop(*box, score=None, png=crop.png, crop_size=crop.size),
+                reason=reason.strip(),
+            )
+        except UploadRejected as rejected:
+            raise ReviewError(f"The cell was not added: {rejected.reason}.") from rejected
+        inference_job_create(actor=actor, slide=slide, model_version=model_version)
+    return cell_image
 
 
 # --- Sign-off and amendment -------------------------------------------------------------------------------

@@ -16,7 +16,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.models import Slide, SlideStatus
-from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
+from cases.selectors import (
+    cell_image_visible_queryset,
+    field_image_visible_queryset,
+    patient_visible_queryset,
+    slide_visible_queryset,
+)
 from cases.services import slide_target_count_set, slide_wbc_count_enter
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import CellClass
@@ -31,6 +36,7 @@ from review.forms import (
     DateRangeExportForm,
     DifferentialClassForm,
     ExclusionForm,
+    FieldCellAddForm,
     IncludeForm,
     QueueFilterForm,
     SignForm,
@@ -47,9 +53,11 @@ from review.selectors import (
     WORKLIST_SORTS,
     WORKLIST_STATUSES,
     Differential,
+    FieldCell,
     class_names,
     counting_default_target,
     differential_classes,
+    field_cells,
     review_queue,
     slide_count_target,
     slide_differential,
@@ -62,12 +70,15 @@ from review.selectors import (
 )
 from review.services import (
     DIFFERENTIAL_CLASS_FIELDS,
+    FIELD_BOX_MIN_SIDE,
+    REVIEWABLE_STATUSES,
     cell_image_exclude,
     cell_image_include,
     counting_default_target_set,
     differential_class_create,
     differential_class_move,
     differential_class_update,
+    field_cell_add_and_classify,
     prediction_review,
     results_export_record,
     slide_amend,
@@ -237,7 +248,11 @@ def slide_bulk_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _back_to_review(request: HttpRequest, slide_id: int) -> HttpResponse:
-    """The review screen, on the cell the form was posted from (``cell``: a prediction id)."""
+    """The review screen, on the cell the form was posted from (``cell``: a prediction id), or
+    the field view the form was posted from (``field``: a field image id)."""
+    field = request.POST.get("field", "")
+    if field.isdigit():
+        return redirect("review:field_detail", pk=int(field))
     url = reverse("review:slide_review", args=[slide_id])
     cell = request.POST.get("cell", "")
     return redirect(f"{url}?cell={cell}" if cell.isdigit() else f"{url}#unresolved")
@@ -697,3 +712,58 @@ def counting_default_target_view(request: HttpRequest) -> HttpResponse:
             f"Slides without a target of their own now count {target} white cells.",
         )
     return redirect("review:class_list")
+
+
+# --- Whole fields -----------------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_needed("cases.view_cellimage", "classifier.view_prediction")
+def field_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A whole field with a box and label on each of its cells (SVG, each box a link); for a
+    pathologist, "not a white cell" per box and a form (or a drawn box) to add a missed cell."""
+    field_image = get_object_or_404(field_image_visible_queryset(request.user), pk=pk)
+    slide = field_image.slide
+    can_review = request.user.has_perm("review.add_review")
+    cells = field_cells(user=request.user, field_image=field_image)
+    context = {
+        "slide": slide,
+        "field": field_image,
+        "cells": [(cell, _field_cell_link(cell, slide, can_review)) for cell in cells],
+        "can_review": can_review,
+        "can_change": can_review and not slide.is_locked and slide.status in REVIEWABLE_STATUSES,
+        "add_form": FieldCellAddForm(),
+        "not_white_cell": ExclusionCategory.NOT_WHITE_CELL,
+        "box_min_side": FIELD_BOX_MIN_SIDE,
+    }
+    return render(request, "review/field_detail.html", context)
+
+
+def _field_cell_link(cell: FieldCell, slide: Slide, can_review: bool) -> str:
+    """Where a box leads: the cell on the review screen for a pathologist, else the cell's image."""
+    if can_review and cell.prediction is not None:
+        return f"{reverse('review:slide_review', args=[slide.pk])}?cell={cell.prediction.pk}"
+    return reverse("cases:cell_image_file", args=[cell.cell_image.pk])
+
+
+@require_POST
+@permission_needed("review.add_review")
+def field_cell_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a cell the locator missed: a box (field pixels) drawn or typed on the field view."""
+    field_image = get_object_or_404(field_image_visible_queryset(request.user), pk=pk)
+    form = FieldCellAddForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the box as whole numbers of field pixels: x, y, width and height.")
+        return redirect("review:field_detail", pk=field_image.pk)
+    data = form.cleaned_data
+    _run_review_action(
+        request,
+        lambda: field_cell_add_and_classify(
+            actor=request.user,
+            field_image=field_image,
+            box=(data["x"], data["y"], data["width"], data["height"]),
+            reason=data["reason"],
+        ),
+        "The cell is added to the slide; a worker classifies it now.",
+    )
+    return redirect("review:field_detail", pk=field_image.pk)

@@ -11,11 +11,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest
 from django.test import RequestFactory
 from django.utils import timezone
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from accounts.models import User
-from cases.models import CellImage, Patient, Sex, Slide, SlideStatus, Stain
-from cases.services import cell_image_create
+from cases.models import CellImage, FieldImage, Patient, Sex, Slide, SlideStatus, Stain
+from cases.services import cell_image_create, field_image_create
 from cases.uploads import UploadLimits, image_validate
 from classifier.models import (
     PROBABILITY_FIELDS,
@@ -95,6 +95,40 @@ def cell_image_make(slide: Slide, uploaded_by: User, data: bytes, name: str = "c
     """A cell image uploaded the way the lab does it: validated, stored and audited."""
     image = image_validate(data=data, original_filename=name, limits=UploadLimits.from_settings())
     return cell_image_create(actor=uploaded_by, slide=slide, image=image)
+
+
+def field_image_make(slide: Slide, uploaded_by: User, data: bytes, name: str = "field.png") -> FieldImage:
+    """A whole microscope field uploaded the way the lab does it: validated, stored and audited."""
+    image = image_validate(data=data, original_filename=name, limits=UploadLimits.from_settings())
+    return field_image_create(actor=uploaded_by, slide=slide, image=image)
+
+
+# A drawn microscope field (as tests/ml/test_locate.py draws them): pale pink-red discs on a grey
+# background and, per white cell, a violet cytoplasm with a dark purple nucleus.
+FIELD_BACKGROUND = (205, 200, 195)
+FIELD_RED_CELL = (215, 160, 165)
+FIELD_CYTOPLASM = (200, 180, 205)
+FIELD_NUCLEUS = (110, 60, 170)
+FIELD_RED_CELL_CENTRES = ((60, 60), (200, 70), (580, 80), (90, 400), (560, 420), (330, 420), (480, 250))
+
+
+def field_bytes(
+    white_cells: Iterable[tuple[int, int]],
+    size: tuple[int, int] = (640, 480),
+    image_format: str = "PNG",
+    red_cells: Iterable[tuple[int, int]] = FIELD_RED_CELL_CENTRES,
+) -> bytes:
+    """A drawn field: red discs (radius 40) and a white cell (cytoplasm 70, nucleus 45) per centre."""
+    image = Image.new("RGB", size, FIELD_BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for x, y in red_cells:
+        draw.ellipse((x - 40, y - 40, x + 40, y + 40), fill=FIELD_RED_CELL)
+    for x, y in white_cells:
+        draw.ellipse((x - 70, y - 70, x + 70, y + 70), fill=FIELD_CYTOPLASM)
+        draw.ellipse((x - 45, y - 45, x + 45, y + 45), fill=FIELD_NUCLEUS)
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
 
 
 def model_version_make(name: str, **fields) -> ModelVersion:

@@ -151,6 +151,8 @@
     cellImage.src = cell.image_url;
     $("cell-position").textContent = index + 1;
     $("cell-filename").textContent = cell.filename;
+    $("cell-field").hidden = !cell.field_url;
+    $("cell-field").href = cell.field_url || "#";
     $("model-version").textContent = cell.model_version;
     $("predicted-label").textContent = cell.label_name;
     $("predicted-confidence").textContent = cell.confidence_text;

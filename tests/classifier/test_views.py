@@ -47,7 +47,7 @@ def test_submitting_from_the_slide_page_queues_a_job_and_returns_to_the_slide(
 def test_a_refused_submission_shows_why_and_changes_nothing(lab_client, slide, model_version):
     response = lab_client.post(reverse("classifier:slide_submit", args=[slide.pk]), follow=True)
 
-    assert "Upload at least one cell image" in response.content.decode()
+    assert "Upload at least one cell or field image" in response.content.decode()
     assert not InferenceJob.objects.exists()
 
 

@@ -20,3 +20,15 @@ def test_the_benchmark_times_a_slide_through_its_own_worker(serving_model, worke
     job = InferenceJob.objects.get()
     assert job.status == "succeeded"
     assert Prediction.objects.filter(job=job).count() == 6
+
+
+def test_the_benchmark_times_whole_bccd_fields_per_field(serving_model, worker_queue):
+    output = StringIO()
+
+    call_command("bench_pipeline", "--fields", "3", stdout=output)
+
+    report = output.getvalue()
+    job = InferenceJob.objects.get()
+    assert job.status == "succeeded" and job.field_images.count() == 3
+    assert job.total >= 3 and Prediction.objects.filter(job=job).count() == job.total
+    assert re.search(rf"3 fields, {job.total} white cells located: \d+\.\d\d\d s per field", report)

@@ -30,6 +30,7 @@ from tests.conftest import PASSWORD
 from tests.factories import (
     cell_image_make,
     distinct_png,
+    field_image_make,
     inference_job_make,
     model_version_make,
     prediction_make,
@@ -119,6 +120,7 @@ MATRIX: dict[str, Cell] = {
     "cases:slide_update": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
     "cases:cell_image_upload": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
     "cases:cell_image_file": Cell(**CLINICAL_READ, kwargs=("cell_image",)),
+    "cases:field_image_file": Cell(**CLINICAL_READ, kwargs=("field_image",)),
     "api:token": Cell(
         anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200, method="post"
     ),
@@ -132,6 +134,10 @@ MATRIX: dict[str, Cell] = {
     "api:cell-image-list": Cell(**API_CLINICAL_READ),
     "api:cell-image-detail": Cell(**API_CLINICAL_READ, kwargs=("cell_image",)),
     "api:cell-image-file": Cell(**API_CLINICAL_READ, kwargs=("cell_image",)),
+    "api:slide-field-images": Cell(**API_CLINICAL_READ, kwargs=("slide",)),
+    "api:field-image-list": Cell(**API_CLINICAL_READ),
+    "api:field-image-detail": Cell(**API_CLINICAL_READ, kwargs=("field_image",)),
+    "api:field-image-file": Cell(**API_CLINICAL_READ, kwargs=("field_image",)),
     "api:audit-event-list": Cell(**API_AUDIT),
     "api:audit-event-detail": Cell(**API_AUDIT, kwargs=("event",)),
     "api:user-list": Cell(**API_USERS),
@@ -225,6 +231,14 @@ MATRIX: dict[str, Cell] = {
         **USER_ACTION, method="post", kwargs=("differential_class",), data={"direction": "down"}
     ),
     "review:counting_default_target": Cell(**USER_ACTION, method="post", data={"default_target": "200"}),
+    "review:field_detail": Cell(**CLINICAL_READ, kwargs=("field_image",)),
+    # The field is not located yet: the service refuses, the page says so and goes back (302).
+    "review:field_cell_add": Cell(
+        **REVIEW_ACTION,
+        method="post",
+        kwargs=("field_image",),
+        data={"x": 10, "y": 10, "width": 40, "height": 40},
+    ),
     "review:prediction_gradcam": Cell(**GRADCAM, kwargs=("prediction",)),
     "review:prediction_gradcam_request": Cell(**GRADCAM, method="post", kwargs=("prediction",)),
     # The slide is a draft: a pathologist's review is refused (400), everyone else's 401/403.
@@ -372,6 +386,7 @@ def objects(lab_staff, pathologist, trainee, consultant, make_user, models_root)
         "patient": patient,
         "slide": slide,
         "cell_image": cell_image_make(slide, lab_staff, distinct_png(1), name="c.png"),
+        "field_image": field_image_make(slide, lab_staff, distinct_png(3, size=(64, 48)), name="f.png"),
         "member": make_user("member", None),
         "inactive_member": inactive_member,
         "event": audit_event_record(action=AuditAction.LOGIN, actor=lab_staff),

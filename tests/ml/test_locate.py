@@ -11,7 +11,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 from ml.cells import LocalisationConfig, crop_cell
-from ml.locate import Box, classify_cells, crop_for_classifier, iou, label_regions, locate_cells, main
+from ml.locate import (
+    Box,
+    classify_cells,
+    classify_crops,
+    crop_for_classifier,
+    iou,
+    label_regions,
+    locate_cells,
+    main,
+)
 from ml.locate_eval import Annotation, evaluate_fields, match_boxes, read_annotations
 from ml.predict import Predictor
 from tests.ml.conftest import SHARED, requires_shared
@@ -116,6 +125,18 @@ def test_located_cells_are_classified(tiny_model_dir):
     assert len(cells) == 2
     assert all(cell.prediction.label in predictor.classes for cell in cells)
     assert classify_cells(predictor, field, []) == []
+
+
+def test_stored_crops_classify_as_their_field_does_even_at_another_size(tiny_model_dir):
+    predictor = Predictor(tiny_model_dir)
+    field = field_with_cells([(180, 220), (460, 240)])
+    boxes = locate_cells(field)
+    crops = [crop_for_classifier(field, box, predictor.localisation, predictor.input_size) for box in boxes]
+    from_field = [cell.prediction for cell in classify_cells(predictor, field, boxes)]
+    assert classify_crops(predictor, crops) == from_field
+    larger = [crop.resize((predictor.input_size * 2,) * 2) for crop in crops]
+    assert [p.label for p in classify_crops(predictor, larger)] == [p.label for p in from_field]
+    assert classify_crops(predictor, []) == []
 
 
 def test_matching_pairs_each_annotation_once():

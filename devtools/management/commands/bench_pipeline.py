@@ -1,4 +1,5 @@
-"""Seconds from submitting a slide of N cells to all N predictions stored, with one worker."""
+"""Seconds from submitting a slide of N cells (or N whole BCCD fields, ``--fields``) to all
+predictions stored, with one worker."""
 
 import tempfile
 import time
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from cases.models import Patient, Sex, Slide
-from cases.services import cell_image_create, patient_create, slide_create
+from cases.services import cell_image_create, field_image_create, patient_create, slide_create
 from cases.uploads import UploadLimits, image_validate
 from classifier.models import InferenceJob, QuickClassificationStatus
 from classifier.services import (
@@ -21,7 +22,7 @@ from classifier.services import (
     quick_classification_create,
     slide_submit,
 )
-from devtools.benchmark import WorkerProcess, queue_name_unique, shared_test_images
+from devtools.benchmark import WorkerProcess, queue_name_unique, shared_test_fields, shared_test_images
 
 BENCH_MRN = "BENCH-0000"
 TIMEOUT_SECONDS = 600
@@ -35,16 +36,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--cells", type=int, default=100)
+        parser.add_argument(
+            "--fields",
+            type=int,
+            default=0,
+            help="Upload this many whole BCCD fields of the test split instead (their white cells "
+            "are located by the worker) and report the time per field.",
+        )
 
-    def handle(self, *args, cells: int, **options) -> None:
+    def handle(self, *args, cells: int, fields: int, **options) -> None:
         if not settings.HEMATOVISION_DEMO_USERS_ALLOWED:
             raise CommandError("The benchmark writes patient records: never run it on a production database.")
         model_version_register_default()
         model_version = model_version_active()
         actor = _bench_user()
-        slide = self._slide_upload(actor, cells)
+        slide = self._slide_upload(actor, cells, fields)
         job, seconds = self._run_with_own_worker(actor, slide)
         self._report(job, seconds, model_version.name)
+        if fields:
+            self.stdout.write(
+                f"{fields} fields, {job.total} white cells located: {seconds / fields:.3f} s per field "
+                "(read, locate, crop, store the cells, classify, store the predictions)."
+            )
 
     def _run_with_own_worker(self, actor: User, slide: Slide) -> tuple[InferenceJob, float]:
         """A queue no other worker listens to, so exactly one worker process does the work."""
@@ -61,7 +74,7 @@ class Command(BaseCommand):
                 worker.stop()
                 celery_app.conf.task_default_queue = previous_queue
 
-    def _slide_upload(self, actor: User, cells: int) -> Slide:
+    def _slide_upload(self, actor: User, cells: int, fields: int) -> Slide:
         patient = Patient.objects.filter(mrn=BENCH_MRN).first() or patient_create(
             actor=actor, mrn=BENCH_MRN, family_name="Benchmark", given_name="Pipeline",
             date_of_birth=timezone.now().date().replace(year=1970), sex=Sex.UNKNOWN,
@@ -75,10 +88,15 @@ class Command(BaseCommand):
             stain="wright",
         )
         limits = UploadLimits.from_settings()
-        for path in shared_test_images(cells):
+        paths, store = (
+            (shared_test_fields(fields), field_image_create)
+            if fields
+            else (shared_test_images(cells), cell_image_create)
+        )
+        for path in paths:
             image = image_validate(data=path.read_bytes(), original_filename=path.name, limits=limits)
-            cell_image_create(actor=actor, slide=slide, image=image)
-        self.stdout.write(f"Uploaded {cells} cells to slide {accession}.")
+            store(actor=actor, slide=slide, image=image)
+        self.stdout.write(f"Uploaded {len(paths)} {'fields' if fields else 'cells'} to slide {accession}.")
         return slide
 
     def _warm_up(self, actor: User, worker: WorkerProcess) -> None:
