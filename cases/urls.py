@@ -15,4 +15,5 @@ urlpatterns = [
     path("slides/<int:pk>/edit/", views.slide_update_view, name="slide_update"),
     path("slides/<int:slide_pk>/upload/", views.cell_image_upload_view, name="cell_image_upload"),
     path("cell-images/<int:pk>/file/", views.cell_image_file_view, name="cell_image_file"),
+    path("cell-images/<int:pk>/delete/", views.cell_image_delete_view, name="cell_image_delete"),
 ]

@@ -31,8 +31,10 @@ def review_json(
     *,
     bulk: bool = False,
     bulk_threshold: float | None = None,
+    review_id: int | None = None,
 ) -> dict:
     return {
+        "id": review_id,
         "label": review_label,
         "label_name": CellClass(review_label).label,
         "decision": decision,
@@ -110,6 +112,7 @@ def cell_json(
             review.created_at,
             bulk=review.bulk,
             bulk_threshold=review.bulk_threshold,
+            review_id=review.pk,
         )
         for review in prediction.history
     ]

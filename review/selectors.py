@@ -53,6 +53,12 @@ CONFIDENCE_BANDS: dict[str, tuple[str, Q]] = {
 QUEUE_SLIDE_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW)
 
 
+def review_label_choices() -> list[tuple[str, str]]:
+    """The classes a pathologist may give a cell, as (value, name): the choices of a review's
+    final label. The one list the review services accept and the gallery groups cells by."""
+    return list(Review._meta.get_field("label").choices)
+
+
 def review_visible_queryset(user: AbstractBaseUser) -> QuerySet[Review]:
     if not user.is_authenticated or not user.has_perm("review.view_review"):
         return Review.objects.none()
@@ -489,6 +495,8 @@ class ReviewedCellCard:
     needs_review: bool
     review: Review | None = None
     exclusion: CellExclusion | None = None
+    # Not auto-acceptable (below the review threshold, or out of domain), reviewed or not.
+    flagged: bool = False
 
     @property
     def corrected(self) -> bool:
@@ -524,6 +532,7 @@ def slide_reviewed_cards(
                 needs_review=card.flagged and review is None,
                 review=review,
                 exclusion=exclusion if exclusion and exclusion.excluded else None,
+                flagged=card.flagged,
             )
         )
     return reviewed
