@@ -388,7 +388,8 @@ def cell_image_delete(*, actor: User, cell_image: CellImage, reason: str) -> Non
             cell_image.delete()
     except ProtectedError as error:
         raise CellImageDeleteRefused(
-            "This image has a classification result, which is part of the slide's record: it cannot be deleted."
+            "This image has a classification result, which is part of the slide's record: "
+            "it cannot be deleted."
         ) from error
     # Only once the deletion is committed: a rolled-back one must still find its file.
     transaction.on_commit(lambda: storage.delete(file_name))

@@ -21,8 +21,8 @@ from classifier.selectors import prediction_visible_queryset
 from core.permissions import permission_needed
 from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
-from review.gallery import gallery_context
 from review.forms import AmendForm, DateRangeExportForm, ExclusionForm, IncludeForm, QueueFilterForm, SignForm
+from review.gallery import gallery_context
 from review.models import ExclusionCategory
 from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, review_json
 from review.selectors import (

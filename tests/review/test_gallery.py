@@ -106,10 +106,8 @@ def test_the_slide_page_and_the_review_screen_show_the_gallery(
         page = client.get(url).content.decode()
         assert 'id="gallery-cells" role="listbox"' in page
         assert page.count('role="option"') == 5
-        assert (
-            'id="gallery-group-NEUTROPHIL"><span data-name>Neutrophil</span> <span class="badge text-bg-secondary" data-count>2</span>'
-            in page
-        )
+        heading = 'id="gallery-group-NEUTROPHIL"><span data-name>Neutrophil</span> '
+        assert heading + '<span class="badge text-bg-secondary" data-count>2</span>' in page
     lab_page = lab_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
     assert "gallery-data" not in lab_page and 'draggable="true"' not in lab_page  # lab staff only look
     pathologist_page = pathologist_client.get(reverse("cases:slide_detail", args=[slide.pk])).content.decode()
@@ -257,7 +255,7 @@ def test_group_actions_are_refused_on_a_signed_slide_and_for_an_unknown_class(
         predictions_review_group(actor=pathologist, slide=slide, cells=seen(predictions[0]), label=None)
 
 
-# --- The endpoint --------------------------------------------------------------------------------------------
+# --- The endpoint ------------------------------------------------------------------------------------------
 
 
 def test_the_endpoint_reclassifies_a_selection_and_answers_the_progress(
