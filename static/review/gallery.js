@@ -80,10 +80,11 @@
 
   // --- Recording: the same rules as the server (review.services.predictions_review_group)
   const targetOf = (tile, action, label) => (action === "confirm" ? tile.dataset.predicted : label);
-  const isCorrection = (tile, target) => target !== tile.dataset.predicted && tile.dataset.label !== target;
-  // Confirming the model's class of a flagged cell (not already its class) needs a look at the cell.
+  // data-reviewed: the class of the cell's current review ("" before any).
+  const isCorrection = (tile, target) => target !== tile.dataset.predicted && tile.dataset.reviewed !== target;
+  // Confirming the model's class of a flagged cell (not already its verified class) needs a look.
   const needsLook = (tile, target) =>
-    tile.dataset.flagged === "true" && target === tile.dataset.predicted && tile.dataset.label !== target;
+    tile.dataset.flagged === "true" && target === tile.dataset.predicted && tile.dataset.reviewed !== target;
 
   function perform(action, label) {
     const chosen = selection();
@@ -179,7 +180,7 @@
     const group = listbox.querySelector('.gallery-group[data-class="' + review.label + '"]');
     if (!tile || !group) return;
     tile.dataset.review = review.id;
-    tile.dataset.label = review.label;
+    tile.dataset.reviewed = review.label;
     tile.classList.remove("border-warning", "border-2");
     const caption = tile.querySelector("figcaption");
     caption.replaceChildren();
