@@ -42,7 +42,7 @@
         remove.type = "button";
         remove.className = "btn btn-outline-secondary btn-sm";
         remove.textContent = "Remove";
-        remove.setAttribute("aria-label", "Remove " + file.name + " from the upload");
+        remove.setAttribute("aria-label", "Remove " + file.name + " from the chosen files");
         remove.addEventListener("click", function () {
           chosen.splice(position, 1);
           sync();
