@@ -6,7 +6,9 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import Role
@@ -343,3 +345,18 @@ def test_anonymous_visitors_are_sent_to_the_login_page(slide, predictions):
     )
 
     assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_the_gallery_costs_the_same_queries_with_more_cells(
+    pathologist_client, slide, predictions, add_prediction
+):
+    url = reverse("review:slide_review", args=[slide.pk])
+    with CaptureQueriesContext(connection) as few:
+        pathologist_client.get(url)
+    for _ in range(10):
+        add_prediction(slide, CellClass.LYMPHOCYTE, 0.5)
+    with CaptureQueriesContext(connection) as many:
+        page = pathologist_client.get(url).content.decode()
+
+    assert page.count('role="option"') == 15
+    assert len(many) == len(few)
