@@ -11,7 +11,7 @@ from django.urls import reverse
 from cases.models import Slide, SlideStatus
 from classifier.domain import slide_domain
 from classifier.selectors import slide_classification
-from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, flag_reason
+from review.presenters import CLASS_KEYS, FLAGGED_CELL_MIN_MS, flag_reason, url_maker
 from review.selectors import ReviewedCellCard, review_label_choices, slide_reviewed_cards
 from review.services import REVIEWABLE_STATUSES
 
@@ -23,6 +23,7 @@ EXCLUDED = "excluded"
 class GalleryTile:
     card: ReviewedCellCard
     flag_reason: str
+    image_url: str
 
     @property
     def selectable(self) -> bool:
@@ -75,6 +76,7 @@ def slide_gallery(*, user: AbstractBaseUser, slide: Slide) -> Gallery | None:
     if not cards:
         return None
     in_domain = slide_domain(slide=slide).in_domain
+    image_url = url_maker("cases:cell_image_file")  # resolved once, not once per tile
     tiles: dict[str, list[GalleryTile]] = {}
     for card in cards:
         reason = (
@@ -82,7 +84,8 @@ def slide_gallery(*, user: AbstractBaseUser, slide: Slide) -> Gallery | None:
             if card.prediction is not None
             else ""
         )
-        tiles.setdefault(_group_of(card), []).append(GalleryTile(card, reason))
+        tile = GalleryTile(card, reason, image_url(card.cell_image.pk))
+        tiles.setdefault(_group_of(card), []).append(tile)
     choices = review_label_choices()
     groups = [
         GalleryGroup(value, str(name), tiles.pop(value, []), keys=CLASS_KEYS.get(value, ()))
@@ -109,6 +112,7 @@ def gallery_context(request: HttpRequest, slide: Slide, *, mode: str) -> dict | 
         "gallery": gallery,
         "gallery_can_open": user.has_perm("review.add_review") and slide.status != SlideStatus.DRAFT,
         "gallery_can_review": can_review,
+        "gallery_review_url": reverse("review:slide_review", args=[slide.pk]),
         "gallery_data": {
             "mode": mode,
             "endpoint": reverse("review:slide_gallery_review", args=[slide.pk]),
