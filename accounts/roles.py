@@ -30,6 +30,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "cases.change_slide",
             "cases.view_cellimage",
             "cases.add_cellimage",
+            "cases.delete_cellimage",
             "classifier.view_modelversion",
             "classifier.view_inferencejob",
             "classifier.add_inferencejob",

@@ -23,6 +23,7 @@ class AuditAction(models.TextChoices):
     SLIDE_UPDATED = "slide.updated", "Slide updated"
     SLIDE_STATUS_CHANGED = "slide.status_changed", "Slide status changed"
     CELL_IMAGE_UPLOADED = "cell_image.uploaded", "Cell image uploaded"
+    CELL_IMAGE_DELETED = "cell_image.deleted", "Cell image deleted (before the slide was submitted)"
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     MODEL_VERSION_REGISTERED = "model_version.registered", "Model version registered"
     MODEL_VERSION_ACTIVATED = "model_version.activated", "Model version activated"

@@ -76,3 +76,12 @@ class SlideForm(_CrispyModelForm):
 
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
+
+
+class CellImageDeleteForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.TextInput(attrs={"list": "delete-reasons", "autocomplete": "off"}),
+        help_text="Kept in the audit trail with the image's name and SHA-256.",
+    )
+    return_to = forms.ChoiceField(choices=[("slide", "slide"), ("upload", "upload")], required=False)

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
-from django.db.models import QuerySet
+from django.db.models import ProtectedError, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -610,3 +610,66 @@ def field_cell_add(
             raise FieldBoxTaken() from error
         raise
     return cell_image
+
+
+class CellImageDeleteRefused(ValidationError):
+    """The image is part of the slide's classification record (or the slide is signed)."""
+
+
+def cell_image_delete_refusal(slide: Slide) -> str:
+    """Why the slide's images can no longer be deleted, or "" while it is a draft."""
+    if slide.status == SlideStatus.DRAFT:
+        return ""
+    return (
+        f"Slide {slide.accession_number} is {slide.get_status_display().lower()}: its images were "
+        "submitted for classification and are part of its record, so none can be deleted. A "
+        "pathologist can exclude a wrong cell from the differential, with a reason."
+    )
+
+
+@transaction.atomic
+def cell_image_delete(*, actor: User, cell_image: CellImage, reason: str) -> None:
+    """Delete a wrongly uploaded image from a slide not yet submitted for classification.
+
+    The row goes and the stored file is removed once the transaction has committed; the audit
+    event keeps what the image was (sha256, name, format, size, who uploaded it when). Needs a
+    reason. Refused for good once the slide has been submitted (and so for an image with a
+    prediction: the database protects those rows too).
+    """
+    if not actor.is_active or not actor.has_perm("cases.delete_cellimage"):
+        raise PermissionDenied(f"{actor.get_username()} may not delete cell images.")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Say why the image is deleted: a deletion needs a reason.")
+    slide = Slide.objects.select_for_update().get(pk=cell_image.slide_id)
+    if refusal := cell_image_delete_refusal(slide):
+        raise CellImageDeleteRefused(refusal)
+    cell_image = CellImage.objects.select_for_update().get(pk=cell_image.pk)
+    file_name, storage = cell_image.file.name, cell_image.file.storage
+    audit_event_record(
+        action=AuditAction.CELL_IMAGE_DELETED,
+        actor=actor,
+        target=cell_image,
+        before={
+            "slide_id": slide.pk,
+            "sha256": cell_image.sha256,
+            "original_filename": cell_image.original_filename,
+            "format": cell_image.image_format,
+            "width": cell_image.width,
+            "height": cell_image.height,
+            "size_bytes": cell_image.size_bytes,
+            "uploaded_by": cell_image.uploaded_by.get_username(),
+            "uploaded_at": cell_image.uploaded_at,
+        },
+        reason=reason,
+    )
+    try:
+        with transaction.atomic():
+            cell_image.delete()
+    except ProtectedError as error:
+        raise CellImageDeleteRefused(
+            "This image has a classification result, which is part of the slide's record: "
+            "it cannot be deleted."
+        ) from error
+    # Only once the deletion is committed: a rolled-back one must still find its file.
+    transaction.on_commit(lambda: storage.delete(file_name))

@@ -16,4 +16,5 @@ urlpatterns = [
     path("slides/<int:slide_pk>/upload/", views.cell_image_upload_view, name="cell_image_upload"),
     path("cell-images/<int:pk>/file/", views.cell_image_file_view, name="cell_image_file"),
     path("field-images/<int:pk>/file/", views.field_image_file_view, name="field_image_file"),
+    path("cell-images/<int:pk>/delete/", views.cell_image_delete_view, name="cell_image_delete"),
 ]

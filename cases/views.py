@@ -11,7 +11,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cases.forms import PatientForm, SearchForm, SlideForm
+from cases.forms import CellImageDeleteForm, PatientForm, SearchForm, SlideForm
 from cases.models import ImageKind, Slide, SlideStatus
 from cases.panels import PanelPage, panels_render
 from cases.selectors import (
@@ -27,6 +27,8 @@ from cases.services import (
     PATIENT_EDITABLE_FIELDS,
     SLIDE_EDITABLE_FIELDS,
     SlideLockedError,
+    cell_image_delete,
+    cell_image_delete_refusal,
     cell_images_upload,
     patient_create,
     patient_update,
@@ -154,7 +156,13 @@ def slide_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
     panels = panels_render(page=PanelPage.SLIDE, request=request, obj=slide)
     show_image_grid = not any(panel.shows_cells for panel in panels)
-    context = {"slide": slide, "panels": panels, "show_image_grid": show_image_grid}
+    context = {
+        "slide": slide,
+        "panels": panels,
+        "show_image_grid": show_image_grid,
+        "can_delete_images": request.user.has_perm("cases.delete_cellimage")
+        and not cell_image_delete_refusal(slide),
+    }
     if show_image_grid:
         context["cell_images"] = cell_image_list(user=request.user, slide=slide)
     return render(request, "cases/slide_detail.html", context)
@@ -203,6 +211,8 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
         "kinds": ImageKind.choices,
         "kind": request.POST.get("kind", ImageKind.AUTO),
         "field_min_short_side": FIELD_MIN_SHORT_SIDE,
+        "can_delete": request.user.has_perm("cases.delete_cellimage")
+        and not cell_image_delete_refusal(slide),
     }
     if slide.is_locked:
         status = 409 if request.method == "POST" else 200
@@ -229,6 +239,33 @@ def cell_image_upload_view(request: HttpRequest, slide_pk: int) -> HttpResponse:
         {**context, "outcomes": outcomes, "accepted": accepted},
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("cases.delete_cellimage")
+def cell_image_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm with a reason, then delete a wrongly uploaded image of a draft slide; once the slide
+    is submitted the page says why it cannot be done (a POST is refused, 409)."""
+    cell_image = get_object_or_404(cell_image_visible_queryset(request.user).select_related("slide"), pk=pk)
+    slide = cell_image.slide
+    form = CellImageDeleteForm(request.POST or None)
+    refusal = cell_image_delete_refusal(slide)
+    context = {"cell_image": cell_image, "slide": slide, "form": form, "refusal": refusal}
+    if request.method == "GET":
+        return render(request, "cases/cell_image_delete.html", context)
+    if refusal:
+        return render(request, "cases/cell_image_delete.html", context, status=409)
+    if not form.is_valid():
+        return render(request, "cases/cell_image_delete.html", context, status=400)
+    name = cell_image.original_filename
+    try:
+        cell_image_delete(actor=request.user, cell_image=cell_image, reason=form.cleaned_data["reason"])
+    except ValidationError as error:  # the slide was submitted meanwhile
+        context["refusal"] = " ".join(error.messages)
+        return render(request, "cases/cell_image_delete.html", context, status=409)
+    messages.success(request, f"{name} was deleted from slide {slide.accession_number}.")
+    back = "cases:cell_image_upload" if form.cleaned_data["return_to"] == "upload" else "cases:slide_detail"
+    return redirect(back, slide.pk)
 
 
 @require_GET

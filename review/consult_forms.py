@@ -53,11 +53,7 @@ class ConsultRequestForm(forms.Form):
             (
                 str(prediction.pk),
                 f"{prediction.cell_image.original_filename}: model {class_name(prediction.label)}"
-                + (
-                    f", reviewed {class_name(prediction.review_label)}"
-                    if prediction.review_label
-                    else ""
-                ),
+                + (f", reviewed {class_name(prediction.review_label)}" if prediction.review_label else ""),
             )
             for prediction in predictions
         ]

@@ -1,20 +1,18 @@
 """The review app's panels on the pages of ``cases`` (registered in ``apps.py``): review progress
-and sign-off, the cell grid with verified labels, and the patient's earlier results with their
-exports."""
+and sign-off, the cell gallery by class, and the patient's earlier results with their exports."""
 
 from django.http import HttpRequest
 
 from cases.models import Patient, Slide, SlideStatus
 from cases.panels import Panel, PanelPage
 from cases.selectors import patient_corrections
-from classifier.selectors import slide_classification
 from review.forms import SlideTargetForm, SlideWbcCountForm
+from review.gallery import gallery_context
 from review.history import patient_signed_points, result_history
 from review.selectors import (
     slide_count_target,
     slide_fields,
     slide_review_progress,
-    slide_reviewed_cards,
     slide_signature_history,
 )
 
@@ -49,11 +47,9 @@ def slide_review_context(request: HttpRequest, slide: Slide) -> dict | None:
 
 
 def slide_cells_context(request: HttpRequest, slide: Slide) -> dict | None:
-    job, model_version = slide_classification(user=request.user, slide=slide)
-    if job is None:
-        return None
-    cards = slide_reviewed_cards(user=request.user, slide=slide, model_version=model_version)
-    return {"cards": cards, "model_version": model_version} if cards else None
+    """The cell gallery by class; ``cards`` tells the page the panel shows the cells."""
+    context = gallery_context(request, slide, mode="slide")
+    return {**context, "cards": context["gallery"].groups} if context else None
 
 
 def patient_results_context(request: HttpRequest, patient: Patient) -> dict | None:

@@ -45,8 +45,10 @@ def review_json(
     label_name: str,
     bulk: bool = False,
     bulk_threshold: float | None = None,
+    review_id: int | None = None,
 ) -> dict:
     return {
+        "id": review_id,
         "label": review_label,
         "label_name": label_name,
         "decision": decision,
@@ -129,6 +131,7 @@ def cell_json(
             label_name=names.get(review.label, review.label),
             bulk=review.bulk,
             bulk_threshold=review.bulk_threshold,
+            review_id=review.pk,
         )
         for review in prediction.history
     ]

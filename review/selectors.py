@@ -69,6 +69,12 @@ CONFIDENCE_BANDS: dict[str, tuple[str, Q]] = {
 QUEUE_SLIDE_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW)
 
 
+def review_label_choices() -> list[tuple[str, str]]:
+    """The classes a pathologist may give a cell, as (value, name): the choices of a review's
+    final label: the lab's active classes (``correction_choices``), which the gallery groups cells by."""
+    return correction_choices()
+
+
 def review_visible_queryset(user: AbstractBaseUser) -> QuerySet[Review]:
     if not user.is_authenticated or not user.has_perm("review.view_review"):
         return Review.objects.none()
@@ -682,6 +688,8 @@ class ReviewedCellCard:
     exclusion: CellExclusion | None = None
     # The name of the review's class (the lab's list names it; a review stores its code).
     review_label_name: str = ""
+    # Not auto-acceptable (below the review threshold, or out of domain), reviewed or not.
+    flagged: bool = False
 
     @property
     def corrected(self) -> bool:
@@ -719,6 +727,7 @@ def slide_reviewed_cards(
                 review=review,
                 exclusion=exclusion if exclusion and exclusion.excluded else None,
                 review_label_name=names.get(review.label, review.label) if review else "",
+                flagged=card.flagged,
             )
         )
     return reviewed

@@ -47,6 +47,7 @@ from review.selectors import (
     current_predictions,
     prediction_is_current,
     review_current,
+    review_label_choices,
     slide_cells_to_retry,
     slide_count_target,
     slide_counted_model_versions,
@@ -78,7 +79,14 @@ def _slide_lock_for_review(slide_id: int) -> Slide:
 
 
 def _review_write(
-    *, actor: User, prediction: Prediction, label: str, reason: str, bulk: bool, slide: Slide
+    *,
+    actor: User,
+    prediction: Prediction,
+    label: str,
+    reason: str,
+    bulk: bool,
+    slide: Slide,
+    audit_extra: dict[str, Any] | None = None,
 ) -> Review:
     previous = review_current(prediction)
     decision = ReviewDecision.CONFIRMED if label == prediction.label else ReviewDecision.CORRECTED
@@ -114,6 +122,7 @@ def _review_write(
             "decision": decision.value,
             "bulk": bulk,
             "verification": review.verification,
+            **(audit_extra or {}),
         },
         reason=reason,
     )
@@ -196,6 +205,151 @@ def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
         below_threshold=len(unreviewed) - len(confident),
         already_reviewed=already_reviewed,
     )
+
+
+# --- Many cells at once, from the gallery -----------------------------------------------------------------
+
+# One gallery action reviews at most this many cells (a slide of 200 WBC has 200).
+GALLERY_MAX_CELLS = 1000
+
+
+@dataclass(frozen=True)
+class SeenCell:
+    """A cell as the gallery showed it: its prediction and the review it then had (None: none)."""
+
+    prediction_id: int
+    review_id: int | None
+
+
+class StaleSelectionError(ReviewError):
+    """A selected cell changed since the gallery was shown (reviewed meanwhile, re-classified,
+    excluded): nothing was recorded."""
+
+
+class FlaggedNotAcknowledgedError(ReviewError):
+    """The action would confirm flagged cells the pathologist did not say they looked at."""
+
+
+@dataclass(frozen=True)
+class GroupReviewSummary:
+    recorded: list[Review]
+    unchanged: int
+
+
+@transaction.atomic
+def predictions_review_group(
+    *,
+    actor: User,
+    slide: Slide,
+    cells: list[SeenCell],
+    label: str | None,
+    reason: str = "",
+    flagged_acknowledged: frozenset[int] = frozenset(),
+) -> GroupReviewSummary:
+    """Give many cells of one slide the same verdict at once: ``label`` for each (reclassify), or
+    each cell's own predicted class when ``label`` is None (confirm). All or nothing.
+
+    Each recorded cell gets its own review (verified individually: a person chose it in the
+    gallery) and audit event. Refused as a whole when a cell changed since the gallery showed it
+    (``review_id`` is no longer its current review, a newer prediction exists, it is excluded),
+    when a correction has no reason, or when it would confirm a flagged cell (not auto-acceptable:
+    below the review threshold or out of domain) whose id is not in ``flagged_acknowledged``.
+    Cells whose current review already has the label are left as they are.
+    """
+    _require(actor, "review.add_review")
+    if not cells:
+        raise ReviewError("Select at least one cell.")
+    if len(cells) > GALLERY_MAX_CELLS:
+        raise ReviewError(f"Select at most {GALLERY_MAX_CELLS} cells at once.")
+    if label is not None and label not in dict(review_label_choices()):
+        raise ReviewError(f"Unknown class {label!r}.")
+    slide = _slide_lock_for_review(slide.pk)
+    predictions = _group_predictions(slide=slide, cells=cells)
+    targets = {prediction.pk: label or prediction.label for prediction in predictions}
+    _group_check_reason(predictions, targets, reason.strip())
+    _group_check_flagged(slide, predictions, targets, flagged_acknowledged)
+    changing = [p for p in predictions if p.review_label != targets[p.pk]]
+    if changing:
+        slide = _slide_start_review(actor=actor, slide=slide)
+    extra = {"via": "gallery", "selected": len(cells)}
+    recorded = [
+        _review_write(
+            actor=actor,
+            prediction=prediction,
+            label=targets[prediction.pk],
+            reason=reason.strip(),
+            bulk=False,
+            slide=slide,
+            audit_extra=extra,
+        )
+        for prediction in changing
+    ]
+    return GroupReviewSummary(recorded=recorded, unchanged=len(predictions) - len(changing))
+
+
+def _group_predictions(*, slide: Slide, cells: list[SeenCell]) -> list[Prediction]:
+    """The selected predictions, read under the slide's lock; any that changed since they were
+    shown make the whole selection stale."""
+    seen = {cell.prediction_id: cell.review_id for cell in cells}
+    if len(seen) != len(cells):
+        raise ReviewError("A cell is selected twice.")
+    found = {
+        prediction.pk: prediction
+        for prediction in current_predictions(
+            Prediction.objects.filter(cell_image__slide=slide, pk__in=seen)
+        ).select_related("model_version", "cell_image")
+    }
+    stale = []
+    for prediction_id, review_id in seen.items():
+        prediction = found.get(prediction_id)
+        if prediction is None:
+            stale.append(f"prediction {prediction_id} is not the newest of its cell on this slide")
+        elif prediction.excluded:
+            stale.append(f"{prediction.cell_image.original_filename} was excluded from the differential")
+        elif prediction.review_id != review_id:
+            stale.append(
+                f"{prediction.cell_image.original_filename} was reviewed meanwhile by "
+                f"{prediction.reviewer_username}"
+                if prediction.review_id
+                else f"{prediction.cell_image.original_filename} lost its review"
+            )
+    if stale:
+        raise StaleSelectionError(
+            f"Nothing was recorded: {len(stale)} selected cell(s) changed since the gallery was shown "
+            f"({'; '.join(stale)}). Reload the page to see them as they are now."
+        )
+    return [found[prediction_id] for prediction_id in seen]
+
+
+def _group_check_reason(predictions: list[Prediction], targets: dict[int, str], reason: str) -> None:
+    corrected = sum(1 for p in predictions if targets[p.pk] != p.label and p.review_label != targets[p.pk])
+    if corrected and not reason:
+        raise ReviewError(
+            f"{corrected} selected cell(s) would get a class other than the model's: "
+            "type the reason, a correction needs a reason."
+        )
+
+
+def _group_check_flagged(
+    slide: Slide, predictions: list[Prediction], targets: dict[int, str], acknowledged: frozenset[int]
+) -> None:
+    """Confirming a flagged cell (the model's class for a cell it is not sure of, or out of its
+    domain) needs the pathologist to say they looked at that very cell, as on the review screen."""
+    acceptable = slide_auto_acceptable_ids(slide=slide)
+    unseen = [
+        p
+        for p in predictions
+        if targets[p.pk] == p.label
+        and p.review_label != p.label
+        and p.pk not in acceptable
+        and p.pk not in acknowledged
+    ]
+    if unseen:
+        raise FlaggedNotAcknowledgedError(
+            f"{len(unseen)} selected cell(s) are flagged (below the review threshold or outside the "
+            "model's validated domain): look at each of them and tick that you did to confirm them, "
+            "or confirm them one by one on the review screen."
+        )
 
 
 # --- Cells that do not count, cells the model could not classify ---------------------------------------

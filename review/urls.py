@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.review_queue_view, name="queue"),
     path("slides/<int:pk>/", views.slide_review_view, name="slide_review"),
     path("slides/<int:pk>/bulk-confirm/", views.slide_bulk_confirm_view, name="slide_bulk_confirm"),
+    path("slides/<int:pk>/gallery/reviews/", views.slide_gallery_review_view, name="slide_gallery_review"),
     path("slides/<int:pk>/retry/", views.slide_classification_retry_view, name="slide_classification_retry"),
     path("cells/<int:pk>/exclude/", views.cell_image_exclude_view, name="cell_image_exclude"),
     path("cells/<int:pk>/include/", views.cell_image_include_view, name="cell_image_include"),

@@ -2,6 +2,7 @@
 retries, differential, sign-off, amendment, Grad-CAM and result exports. Views parse input, check
 access and call services or selectors."""
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from review.forms import (
     SlideTargetForm,
     SlideWbcCountForm,
 )
+from review.gallery import gallery_context
 from review.history import ResultHistory, differential_point, patient_signed_points, result_history
 from review.models import DifferentialClass, ExclusionCategory, SlideSignature
 from review.presenters import FLAGGED_CELL_MIN_MS, cell_json, cell_urls_maker, class_json, review_json
@@ -58,6 +60,7 @@ from review.selectors import (
     counting_default_target,
     differential_classes,
     field_cells,
+    review_label_choices,
     review_queue,
     slide_count_target,
     slide_differential,
@@ -71,7 +74,10 @@ from review.selectors import (
 from review.services import (
     DIFFERENTIAL_CLASS_FIELDS,
     FIELD_BOX_MIN_SIDE,
+    GALLERY_MAX_CELLS,
     REVIEWABLE_STATUSES,
+    SeenCell,
+    StaleSelectionError,
     cell_image_exclude,
     cell_image_include,
     counting_default_target_set,
@@ -80,6 +86,7 @@ from review.services import (
     differential_class_update,
     field_cell_add_and_classify,
     prediction_review,
+    predictions_review_group,
     results_export_record,
     slide_amend,
     slide_bulk_confirm,
@@ -173,6 +180,7 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         "unresolved": slide_unresolved_cells(user=request.user, slide=slide),
         "domain": domain,
         "exclusion_categories": ExclusionCategory.choices,
+        **(gallery_context(request, slide, mode="review") or {}),
     }
     return render(request, "review/slide_review.html", context)
 
@@ -216,6 +224,7 @@ def prediction_review_view(request: HttpRequest, pk: int) -> HttpResponse:
             request.user.username,
             review.created_at,
             label_name=class_names().get(review.label, review.label),
+            review_id=review.pk,
         )
         progress = {
             **slide_review_progress(slide=slide).as_dict(),
@@ -245,6 +254,85 @@ def slide_bulk_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
         f"{summary.already_reviewed} already had a review.",
     )
     return redirect("review:slide_review", pk=slide.pk)
+
+
+class GalleryRequestError(ValueError):
+    """The gallery's request body is not what its script sends."""
+
+
+def _gallery_request(body: bytes) -> tuple[list[SeenCell], str | None, str, frozenset[int]]:
+    """``{"action": "confirm"|"reclassify", "label", "reason", "cells": [{"prediction": id,
+    "review": id|null}], "flagged_acknowledged": [id]}`` → what ``predictions_review_group`` takes."""
+    try:
+        data = json.loads(body)
+        action, cells = data["action"], data["cells"]
+        seen = [SeenCell(_id(cell["prediction"]), _id(cell["review"], optional=True)) for cell in cells]
+        acknowledged = frozenset(_id(value) for value in data.get("flagged_acknowledged", []))
+        reason = data.get("reason", "")
+        label = data.get("label") if action == "reclassify" else None
+    except (ValueError, KeyError, TypeError) as error:
+        raise GalleryRequestError("The request is not a gallery action.") from error
+    if action not in ("confirm", "reclassify") or not isinstance(reason, str) or len(reason) > 2000:
+        raise GalleryRequestError("The request is not a gallery action.")
+    if action == "reclassify" and not isinstance(label, str):
+        raise GalleryRequestError("Choose the class to move the cells to.")
+    return seen, label, reason, acknowledged
+
+
+def _id(value: object, *, optional: bool = False) -> int | None:
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r} is not an id")
+    return value
+
+
+@require_POST
+@permission_needed("review.add_review")
+def slide_gallery_review_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """Confirm or reclassify the cells selected in the gallery, all or nothing (JSON in and out).
+    400: refused (no reason, flagged cells not acknowledged, bad request); 404: a cell that is not
+    one of this slide's for this user; 409: a selected cell changed meanwhile."""
+    slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
+    try:
+        cells, label, reason, acknowledged = _gallery_request(request.body)
+    except GalleryRequestError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    ids = {cell.prediction_id for cell in cells}
+    if len(ids) <= GALLERY_MAX_CELLS:
+        visible = prediction_visible_queryset(request.user).filter(cell_image__slide=slide, pk__in=ids)
+        if visible.count() != len(ids):
+            return JsonResponse({"error": "A selected cell is not on this slide."}, status=404)
+    try:
+        summary = predictions_review_group(
+            actor=request.user,
+            slide=slide,
+            cells=cells,
+            label=label,
+            reason=reason,
+            flagged_acknowledged=acknowledged,
+        )
+    except StaleSelectionError as error:
+        return JsonResponse({"error": " ".join(error.messages)}, status=409)
+    except ValidationError as error:
+        return JsonResponse({"error": " ".join(error.messages)}, status=400)
+    message = _gallery_message(len(summary.recorded), summary.unchanged, label)
+    messages.success(request, message)
+    progress = slide_review_progress(slide=slide).as_dict()
+    return JsonResponse(
+        {
+            "recorded": len(summary.recorded),
+            "unchanged": summary.unchanged,
+            "message": message,
+            "progress": progress,
+        }
+    )
+
+
+def _gallery_message(recorded: int, unchanged: int, label: str | None) -> str:
+    what = f"moved to {dict(review_label_choices())[label]}" if label else "confirmed"
+    text = f"{recorded} cell{'s' if recorded != 1 else ''} {what}"
+    return f"{text}; {unchanged} already had that class." if unchanged else f"{text}."
 
 
 def _back_to_review(request: HttpRequest, slide_id: int) -> HttpResponse:

@@ -258,6 +258,8 @@
         cell.review = answer.review;
         cell.history.unshift(answer.review);
         renderProgress(answer.progress);
+        // The gallery below moves the cell's tile to its class (gallery.js).
+        document.dispatchEvent(new CustomEvent("review:saved", { detail: { prediction: cell.id, review: answer.review } }));
       } else {
         failure = answer.error || "The review was not recorded.";
       }
@@ -424,8 +426,18 @@
       (event.key === " " && event.target.matches("input[type=checkbox]"));
   }
 
+  // A tile of the gallery opens its cell here.
+  document.addEventListener("gallery:open", (event) => {
+    const target = cells.findIndex((cell) => cell.id === event.detail.prediction);
+    if (target < 0) return;
+    go(target);
+    $("review-screen").scrollIntoView({ block: "start" });
+    if (document.activeElement) document.activeElement.blur();  // the review keys act on it now
+  });
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("#gallery")) return;  // the gallery's own keys
     const typing = event.target.matches(
       "input[type=text], input[type=search], input[type=number], input:not([type]), textarea, select"
     );

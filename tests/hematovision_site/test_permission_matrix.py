@@ -121,6 +121,8 @@ MATRIX: dict[str, Cell] = {
     "cases:cell_image_upload": Cell(**CLINICAL_WRITE, kwargs=("slide",)),
     "cases:cell_image_file": Cell(**CLINICAL_READ, kwargs=("cell_image",)),
     "cases:field_image_file": Cell(**CLINICAL_READ, kwargs=("field_image",)),
+    # The confirmation page; lab staff only (the pathologist may exclude a cell, not delete it).
+    "cases:cell_image_delete": Cell(**CLINICAL_WRITE, kwargs=("cell_image",)),
     "api:token": Cell(
         anonymous=403, lab_staff=200, pathologist=200, administrator=200, outsider=200, method="post"
     ),
@@ -202,6 +204,10 @@ MATRIX: dict[str, Cell] = {
     ),
     # The slide is a draft: the services refuse, the page says so and goes back (302).
     "review:slide_classification_retry": Cell(**REVIEW_ACTION, method="post", kwargs=("slide",)),
+    # A form-encoded body is not the gallery's JSON: the pathologist gets 400, the others 403.
+    "review:slide_gallery_review": Cell(
+        **{**REVIEW_ACTION, "pathologist": 400}, method="post", kwargs=("slide",), data={"action": "confirm"}
+    ),
     "review:cell_image_exclude": Cell(
         **REVIEW_ACTION,
         method="post",
@@ -336,6 +342,10 @@ WRITES: dict[tuple[str, str], Cell] = {
     ("api:patient-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("patient",)),
     ("api:user-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("member",)),
     ("cases:patient_create", "post"): Cell(**{**CLINICAL_WRITE, "lab_staff": 200}),
+    # The cell image has a prediction: lab staff's deletion is refused (409), no one else may ask.
+    ("cases:cell_image_delete", "post"): Cell(
+        **{**CLINICAL_WRITE, "lab_staff": 409}, kwargs=("cell_image",), data={"reason": "Wrong slide"}
+    ),
     # The deactivation's confirmation page.
     ("accounts:user_deactivate", "get"): Cell(**USER_ADMIN, kwargs=("member",)),
     # Saving a class (admins), and the class list refusing writes (it only reads).

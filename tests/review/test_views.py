@@ -94,7 +94,7 @@ def test_review_screen_carries_every_cell_for_the_keyboard_script(
     assert reviewed["review"]["decision"] == "corrected" and reviewed["review"]["reason"] == "Small"
     assert data["start"] == 1  # the first cell without a review
     assert b'id="review-data"' in response.content
-    assert len(queries) < 25
+    assert len(queries) < 35  # the gallery below the cell adds a fixed number, whatever the cells
 
 
 def test_review_screen_opens_at_the_requested_cell(pathologist_client, slide, predictions):

@@ -112,7 +112,8 @@ def test_tiles_history_and_queue_tell_bulk_from_individual(pathologist, patholog
     screen = pathologist_client.get(reverse("review:slide_review", args=[slide.pk]))
     cells = {cell["id"]: cell for cell in screen.context["review_data"]["cells"]}
     assert cells[in_domain[1].pk]["history"][0]["verification"] == "bulk at threshold 0.9"
-    assert cells[in_domain[0].pk]["history"][0] | {"at": None} == {
+    assert cells[in_domain[0].pk]["history"][0] | {"at": None, "id": None} == {
+        "id": None,
         "label": "NEUTROPHIL",
         "label_name": "Neutrophil",
         "decision": "confirmed",
