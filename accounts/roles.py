@@ -66,6 +66,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "classifier.view_modelversion",
             "classifier.change_modelversion",
             "classifier.add_quickclassification",
+            "classifier.view_adaptationrun",
+            "classifier.add_adaptationrun",
+            "classifier.change_adaptationrun",
         }
     ),
 }

@@ -38,6 +38,17 @@ class AuditAction(models.TextChoices):
     RESULTS_EXPORTED = "results.exported", "Results exported"
     CELL_EXCLUDED = "cell_image.excluded", "Cell excluded from the differential"
     CELL_INCLUDED = "cell_image.included", "Cell exclusion withdrawn"
+    MODEL_VERSION_ROLLED_BACK = (
+        "model_version.rolled_back",
+        "Model version rolled back (earlier one activated)",
+    )
+    MODEL_VERSION_ACTIVATE_REFUSED = (
+        "model_version.activate_refused",
+        "Model version activation refused (wrong password)",
+    )
+    ADAPTATION_RUN_STARTED = "adaptation_run.started", "Adaptation to the lab started"
+    ADAPTATION_RUN_CANCEL_REQUESTED = "adaptation_run.cancel_requested", "Adaptation cancellation requested"
+    ADAPTATION_RUN_FINISHED = "adaptation_run.finished", "Adaptation to the lab finished"
 
 
 class AuditEvent(models.Model):

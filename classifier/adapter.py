@@ -13,7 +13,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ml.adapt import AdaptationCancelled, AdaptationRefused, AdaptConfig, Progress, adapt
 from ml.card import ModelDirectoryError, read_card
+from ml.data import DatasetError
 from ml.domain import (
     MIN_SLIDE_CELLS,
     CellEvidence,
@@ -24,12 +26,20 @@ from ml.domain import (
     thresholds_from_card,
 )
 from ml.gradcam import GradCamExplainer
+from ml.lab import MIN_CELLS_PER_CLASS, LabDataError
 from ml.paths import default_model_dir
 from ml.predict import CellPrediction, ImageDecodeError, Predictor
 
 # The ml names the rest of the app works with, re-exported so that this stays the only door.
 __all__ = [
+    "MIN_CELLS_PER_CLASS",
     "MIN_SLIDE_CELLS",
+    "AdaptationCancelled",
+    "AdaptationRefused",
+    "AdaptationUnusable",
+    "AdaptConfig",
+    "Progress",
+    "adapt",
     "CellEvidence",
     "CellPrediction",
     "DomainThresholds",
@@ -52,6 +62,10 @@ _predictors: dict[tuple[int, str], Predictor] = {}
 _predictors_lock = threading.Lock()
 _explainers: dict[tuple[int, str], GradCamExplainer] = {}
 _explainers_lock = threading.Lock()
+
+
+# What ``ml.adapt.adapt`` raises when the request cannot be run (lab data, base model, output).
+AdaptationUnusable = (LabDataError, AdaptationRefused, DatasetError, ModelDirectoryError)
 
 
 class ModelLoadError(RuntimeError):

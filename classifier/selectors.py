@@ -14,7 +14,14 @@ from kombu.exceptions import OperationalError as BrokerError
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_auto_acceptable_ids
-from classifier.models import InferenceJob, ModelVersion, Prediction, PredictionFailure, QuickClassification
+from classifier.models import (
+    AdaptationRun,
+    InferenceJob,
+    ModelVersion,
+    Prediction,
+    PredictionFailure,
+    QuickClassification,
+)
 
 _WORKERS_CACHE_KEY = "classifier:workers-available"
 _WORKERS_CACHE_SECONDS = 5
@@ -154,3 +161,78 @@ def workers_available() -> bool:
         available = False
     cache.set(_WORKERS_CACHE_KEY, available, _WORKERS_CACHE_SECONDS)
     return available
+
+
+# --- Adaptation runs and candidates --------------------------------------------------------------------
+
+# The validation sets an adapted model's card records, parent and adapted model side by side.
+COMPARISON_SETS = {
+    "lab_holdout": "This lab's held-out verified cells (never trained on)",
+    "val_kaggle": "Source validation: Kaggle blood-cells (held-out groups)",
+    "val_pbc": "Source validation: PBC (CellaVision DM96)",
+}
+
+
+def adaptation_run_visible_queryset(user: AbstractBaseUser) -> QuerySet[AdaptationRun]:
+    if not user.is_authenticated or not user.has_perm("classifier.view_adaptationrun"):
+        return AdaptationRun.objects.none()
+    return AdaptationRun.objects.select_related("base_model_version", "result_model_version", "started_by")
+
+
+def adaptation_run_progress(run: AdaptationRun) -> dict[str, Any]:
+    """What the adaptation page polls: status, stage, percent, the last progress message."""
+    result = run.result_model_version
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "stage": run.stage,
+        "message": run.message,
+        "percent": run.percent,
+        "cancel_requested": run.cancel_requested,
+        "finished": run.is_finished,
+        "error": run.error,
+        "class_counts": run.class_counts,
+        "result_model_version": result.name if result else None,
+        "result_model_version_id": result.pk if result else None,
+    }
+
+
+def _figures(entry: dict) -> dict[str, Any]:
+    auto = entry.get("auto_accept") or {}
+    cells = auto.get("cells") or 0
+    return {
+        "n": entry.get("n"),
+        "accuracy": entry.get("accuracy"),
+        "macro_f1": entry.get("macro_f1"),
+        "auto_share": auto.get("accepted", 0) / cells if cells else None,
+        "auto_accepted": auto.get("accepted"),
+        "auto_wrong": auto.get("accepted_wrong"),
+        "per_class_f1": {name: scores.get("f1") for name, scores in (entry.get("per_class") or {}).items()},
+    }
+
+
+def model_version_comparison(model_version: ModelVersion) -> list[dict[str, Any]]:
+    """Parent vs this (adapted) version on each validation set its card records, as ml.adapt
+    measured them when it was made; empty for a model that was not adapted."""
+    validation = (model_version.metrics or {}).get("validation") or {}
+    rows = []
+    for key, title in COMPARISON_SETS.items():
+        pair = validation.get(key)
+        if not isinstance(pair, dict) or "adapted" not in pair or "parent" not in pair:
+            continue
+        parent, candidate = _figures(pair["parent"]), _figures(pair["adapted"])
+        classes = list(candidate["per_class_f1"]) or list(parent["per_class_f1"])
+        rows.append(
+            {
+                "key": key,
+                "title": title,
+                "parent": parent,
+                "candidate": candidate,
+                "per_class": [
+                    (name, parent["per_class_f1"].get(name), candidate["per_class_f1"].get(name))
+                    for name in classes
+                ],
+            }
+        )
+    return rows

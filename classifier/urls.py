@@ -15,4 +15,16 @@ urlpatterns = [
     path("quick-classify/<int:pk>/image/", views.quick_classify_image_view, name="quick_classify_image"),
     path("models/", views.model_version_list_view, name="model_version_list"),
     path("models/<int:pk>/activate/", views.model_version_activate_view, name="model_version_activate"),
+    path("models/<int:pk>/compare/", views.model_version_compare_view, name="model_version_compare"),
+    path("models/adaptation-runs/<int:pk>/", views.adaptation_run_detail_view, name="adaptation_run_detail"),
+    path(
+        "models/adaptation-runs/<int:pk>/progress/",
+        views.adaptation_run_progress_view,
+        name="adaptation_run_progress",
+    ),
+    path(
+        "models/adaptation-runs/<int:pk>/cancel/",
+        views.adaptation_run_cancel_view,
+        name="adaptation_run_cancel",
+    ),
 ]

@@ -267,6 +267,18 @@ if HEMATOVISION_JOB_SILENT_SECONDS < 2 * HEMATOVISION_JOB_HEARTBEAT_SECONDS:
         "or the sweep takes over jobs whose worker is alive."
     )
 
+# --- Adaptation to the lab (docs/adaptation.md, "In the app") ----------------------------------------------
+# Training runs on a queue of its own, consumed by a worker of concurrency 1 (scripts/run.sh), so
+# it never starves inference. Adapted models are written under HEMATOVISION_MODELS_ROOT/adapted/
+# (ignored by git); the lab's cells are copied for the run under the work root and deleted after.
+HEMATOVISION_TRAINING_QUEUE = env.text("HEMATOVISION_TRAINING_QUEUE", "training")
+CELERY_TASK_ROUTES = {"classifier.adaptation_run": {"queue": HEMATOVISION_TRAINING_QUEUE}}
+HEMATOVISION_ADAPTATION_WORK_ROOT = Path(
+    env.text("HEMATOVISION_ADAPTATION_WORK_ROOT", str(VAR_DIR / "adaptation"))
+)
+# ml.adapt.AdaptConfig fields to override, as JSON (e.g. '{"epochs": 2}'); empty: ml's defaults.
+HEMATOVISION_ADAPTATION_OPTIONS = env.text("HEMATOVISION_ADAPTATION_OPTIONS", "")
+
 # /ready/ waits at most this long for the broker and for a worker's answer to a ping.
 HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)
 
