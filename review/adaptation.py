@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from accounts.models import User
-from cases.models import SlideStatus
+from cases.models import CellImage, SlideStatus
 from classifier.adaptation import (
     AdaptationError,
     adaptation_class_counts,
@@ -63,8 +63,8 @@ def lab_cell_counts(*, selection: LabCellSelection) -> LabCellCounts:
     cells = lab_verified_cells(selection=selection)
     counts = adaptation_class_counts(cells)
     slides = (
-        Prediction.objects.filter(cell_image_id__in=[cell_id for cell_id, _ in cells])
-        .values("cell_image__slide_id")
+        CellImage.objects.filter(pk__in=[cell_id for cell_id, _ in cells])
+        .values("slide_id")
         .distinct()
         .count()
     )
