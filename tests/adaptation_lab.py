@@ -73,3 +73,11 @@ def lab_make(
         # A shortcut for the fixture: sign-off itself is tested in tests/review.
         Slide.objects.filter(pk__in=[slide.pk for slide in made]).update(status=SlideStatus.SIGNED)
     return cells
+
+
+# ml.adapt on the tiny model in seconds (as tests/ml/test_adapt.py): no source data mixed in, the
+# Keras file served, the lab joining the domain from one held-out cell.
+FAST_ADAPTATION_OPTIONS = (
+    '{"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "lab_views": 2, "source_cells_per_class": 0, '
+    '"export": "keras", "min_lab_domain_cells": 1}'
+)
