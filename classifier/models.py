@@ -390,3 +390,8 @@ class AdaptationRun(models.Model):
     @property
     def cell_count(self) -> int:
         return sum(self.class_counts.values())
+
+    @property
+    def class_counts_in_order(self) -> list[tuple[str, int]]:
+        """The counts in the classes' order (the database keeps JSON keys in an order of its own)."""
+        return [(name, self.class_counts.get(name, 0)) for name in CellClass.values]
