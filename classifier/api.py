@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api import LOCKED_OUT_RESPONSE
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
 from classifier.domain import slide_domain
@@ -147,7 +148,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def list(self, request: Request, *args, **kwargs) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=ModelActivationSerializer, responses=ModelVersionSerializer)
+    @extend_schema(
+        request=ModelActivationSerializer, responses={200: ModelVersionSerializer, 429: LOCKED_OUT_RESPONSE}
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str) -> Response:
         """Activate this version (a candidate, or an earlier version: a roll-back) with the admin's
