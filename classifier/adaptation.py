@@ -10,7 +10,6 @@ at the end, so a killed worker leaves no directory at the output path; the sweep
 (``adaptation_runs_fail_silent``) marks its run failed and removes what it left.
 """
 
-import json
 import logging
 import shutil
 import threading
@@ -313,13 +312,10 @@ def _cancel_check(run_id: int) -> Callable[[], bool]:
 
 
 def adaptation_config() -> AdaptConfig:
-    """ml's defaults, with HEMATOVISION_ADAPTATION_OPTIONS' overrides (JSON) applied."""
-    raw = settings.HEMATOVISION_ADAPTATION_OPTIONS.strip()
-    if not raw:
-        return AdaptConfig()
-    options = json.loads(raw)
+    """ml's defaults, with HEMATOVISION_ADAPTATION_OPTIONS' overrides applied."""
+    options = settings.HEMATOVISION_ADAPTATION_OPTIONS
     known = {field.name for field in fields(AdaptConfig)}
-    if not isinstance(options, dict) or set(options) - known:
+    if set(options) - known:
         raise ValueError(f"HEMATOVISION_ADAPTATION_OPTIONS may only set {sorted(known)}.")
     return AdaptConfig(**options)
 

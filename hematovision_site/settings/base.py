@@ -276,8 +276,9 @@ CELERY_TASK_ROUTES = {"classifier.adaptation_run": {"queue": HEMATOVISION_TRAINI
 HEMATOVISION_ADAPTATION_WORK_ROOT = Path(
     env.text("HEMATOVISION_ADAPTATION_WORK_ROOT", str(VAR_DIR / "adaptation"))
 )
-# ml.adapt.AdaptConfig fields to override, as JSON (e.g. '{"epochs": 2}'); empty: ml's defaults.
-HEMATOVISION_ADAPTATION_OPTIONS = env.text("HEMATOVISION_ADAPTATION_OPTIONS", "")
+# ml.adapt.AdaptConfig fields to override, as a JSON object (e.g. '{"epochs": 2}'); empty: ml's
+# defaults. Field names are checked when a run starts (settings do not import ml).
+HEMATOVISION_ADAPTATION_OPTIONS = env.json_object("HEMATOVISION_ADAPTATION_OPTIONS")
 
 # /ready/ waits at most this long for the broker and for a worker's answer to a ping.
 HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)

@@ -3,6 +3,7 @@ candidate registered but not active, activation with the password, roll-back, co
 cancellation, the sweep after a lost worker. tests/integration/test_adaptation_pipeline.py runs the
 same through a real training worker."""
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fast(settings, tmp_path) -> Path:
-    settings.HEMATOVISION_ADAPTATION_OPTIONS = FAST_ADAPTATION_OPTIONS
+    settings.HEMATOVISION_ADAPTATION_OPTIONS = json.loads(FAST_ADAPTATION_OPTIONS)
     settings.HEMATOVISION_ADAPTATION_WORK_ROOT = tmp_path / "work"
     return tmp_path / "work"
 
