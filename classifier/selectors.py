@@ -16,6 +16,7 @@ from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
 from classifier.domain import prediction_auto_acceptable_q, slide_auto_acceptable_ids
 from classifier.models import (
     AdaptationRun,
+    CellClass,
     InferenceJob,
     ModelVersion,
     Prediction,
@@ -222,7 +223,7 @@ def model_version_comparison(model_version: ModelVersion) -> list[dict[str, Any]
         if not isinstance(pair, dict) or "adapted" not in pair or "parent" not in pair:
             continue
         parent, candidate = _figures(pair["parent"]), _figures(pair["adapted"])
-        classes = list(candidate["per_class_f1"]) or list(parent["per_class_f1"])
+        classes = [name for name in CellClass.values if name in candidate["per_class_f1"]]
         rows.append(
             {
                 "key": key,

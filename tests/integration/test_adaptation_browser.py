@@ -16,7 +16,7 @@ from tests.cases.test_upload_page_browser import browser, logged_in_page  # noqa
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-# HEMATOVISION_SCREENSHOTS=1 refreshes the screenshots of docs/adaptation.md.
+# HEMATOVISION_SCREENSHOTS=1 refreshes docs/images/adaptation-run.png (the tiny model's run page).
 SCREENSHOTS = (
     Path(settings.BASE_DIR) / "docs" / "images" if os.environ.get("HEMATOVISION_SCREENSHOTS") == "1" else None
 )
@@ -39,8 +39,6 @@ def test_an_admin_adapts_the_model_and_sees_progress_then_the_candidate(
 
     page.get_by_role("link", name="Adapt to this lab").click()
     expect(page.locator('[data-class="MONOCYTE"]')).to_have_text("6")
-    if SCREENSHOTS:
-        page.screenshot(path=str(SCREENSHOTS / "adaptation-page.png"), full_page=True)
     page.get_by_role("button", name="Start the adaptation").click()
     expect(page.locator('[data-field="status_label"]')).to_have_text("Queued")
     make_training_worker(  # only now: the page must follow the run without a reload by the test
@@ -59,8 +57,6 @@ def test_an_admin_adapts_the_model_and_sees_progress_then_the_candidate(
 
     candidate.get_by_role("link", name="Compare it with its parent").click()
     expect(page.locator('[data-comparison="lab_holdout"]')).to_be_visible()
-    if SCREENSHOTS:
-        page.screenshot(path=str(SCREENSHOTS / "adaptation-compare.png"), full_page=True)
     page.get_by_role("link", name="Activate…").click()
     page.fill("#id_password", "correct-horse-battery-staple")
     page.get_by_role("button", name="Activate").click()
