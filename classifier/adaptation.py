@@ -186,7 +186,13 @@ def adaptation_run_cancel(*, actor: User | None, run: AdaptationRun) -> Adaptati
         before={"status": run.status},
     )
     if run.status == AdaptationRunStatus.QUEUED:
-        _run_finish(run, AdaptationRunStatus.CANCELLED, error="Cancelled before it started.")
+        _run_finish(
+            run,
+            AdaptationRunStatus.CANCELLED,
+            error="Cancelled before it started.",
+            actor=actor,
+            actor_username="" if actor else "system",
+        )
     return run
 
 
@@ -212,6 +218,7 @@ def _run_finish(
     *,
     error: str = "",
     result: ModelVersion | None = None,
+    actor: User | None = None,
     actor_username: str = WORKER_ACTOR,
 ) -> bool:
     before = run.status
@@ -222,7 +229,7 @@ def _run_finish(
         return False
     audit_event_record(
         action=AuditAction.ADAPTATION_RUN_FINISHED,
-        actor=None,
+        actor=actor,
         actor_username=actor_username,
         target=run,
         before={"status": before},
@@ -452,10 +459,15 @@ def adaptation_runs_fail_silent(*, silent_for: timedelta) -> list[int]:
 
 
 def adaptation_leftovers_remove(run: AdaptationRun) -> None:
+    """The cells' copy, ml.adapt's partial directory, and a finished directory the worker died
+    before registering (never registered afterwards: its run failed)."""
     shutil.rmtree(adaptation_work_dir(run.pk), ignore_errors=True)
-    out_dir = adaptation_output_dir(adaptation_version(run))
+    version = adaptation_version(run)
+    out_dir = adaptation_output_dir(version)
     for partial in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
         shutil.rmtree(partial, ignore_errors=True)
+    if not ModelVersion.objects.filter(name=version).exists():
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def adaptation_runs_queued_before(*, created_before: timedelta) -> list[int]:

@@ -224,13 +224,15 @@ def test_the_sweep_fails_a_run_whose_worker_died_and_removes_what_it_left(run, m
     )
     partial = models_root / "adapted" / f".tiny-test-lab-r{run.pk}.partial-4242"
     (partial / "half").mkdir(parents=True)
+    unregistered = models_root / "adapted" / f"tiny-test-lab-r{run.pk}"  # renamed, then the worker died
+    unregistered.mkdir()
     (fast / f"run-{run.pk}" / "MONOCYTE").mkdir(parents=True)
 
     assert adaptation.adaptation_runs_fail_silent(silent_for=timezone.timedelta(seconds=30)) == [run.pk]
 
     run.refresh_from_db()
     assert run.status == AdaptationRunStatus.FAILED and "killed or lost" in run.error
-    assert not partial.exists() and not (fast / f"run-{run.pk}").exists()
+    assert not partial.exists() and not unregistered.exists() and not (fast / f"run-{run.pk}").exists()
     assert not ModelVersion.objects.filter(is_candidate=True).exists()
     finished = AuditEvent.objects.get(action=AuditAction.ADAPTATION_RUN_FINISHED)
     assert (finished.actor_username, finished.after["status"]) == ("sweep", "failed")

@@ -148,6 +148,7 @@ def test_cancelling_a_queued_run_ends_it_at_once_audited(lab, administrator, sen
         AuditEvent.objects.filter(object_id=str(run.pk)).order_by("id").values_list("action", flat=True)
     )
     assert actions[-2:] == [AuditAction.ADAPTATION_RUN_CANCEL_REQUESTED, AuditAction.ADAPTATION_RUN_FINISHED]
+    assert AuditEvent.objects.get(action=AuditAction.ADAPTATION_RUN_FINISHED).actor == administrator
     with pytest.raises(AdaptationError, match="already finished"):
         adaptation_run_cancel(actor=administrator, run=run)
     # A finished run no longer blocks the next one.
