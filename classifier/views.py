@@ -17,9 +17,9 @@ from classifier.selectors import (
     adaptation_run_visible_queryset,
     inference_job_progress,
     inference_job_visible_queryset,
-    metrics_flatten,
     model_version_comparison,
     model_version_list,
+    model_version_metric_lines,
     prediction_visible_queryset,
     quick_classification_visible_queryset,
     workers_available,
@@ -129,7 +129,9 @@ def quick_classify_image_view(request: HttpRequest, pk: int) -> FileResponse:
 @require_GET
 @permission_needed("classifier.view_modelversion")
 def model_version_list_view(request: HttpRequest) -> HttpResponse:
-    rows = [(model_version, metrics_flatten(model_version.metrics)) for model_version in model_version_list()]
+    rows = [
+        (model_version, model_version_metric_lines(model_version)) for model_version in model_version_list()
+    ]
     return render(request, "classifier/model_version_list.html", {"rows": rows})
 
 
