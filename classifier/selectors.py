@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.adapter import ModelLoadError, model_card_read, model_directory_resolve
 from classifier.domain import prediction_auto_acceptable_q, slide_auto_acceptable_ids
 from classifier.models import (
     AdaptationRun,
@@ -210,6 +211,35 @@ def _figures(entry: dict) -> dict[str, Any]:
         "auto_accepted": auto.get("accepted"),
         "auto_wrong": auto.get("accepted_wrong"),
         "per_class_f1": {name: scores.get("f1") for name, scores in (entry.get("per_class") or {}).items()},
+    }
+
+
+def model_version_adaptation_facts(model_version: ModelVersion) -> dict[str, Any] | None:
+    """How an adapted version was made, from its card: cells trained on and held out, how the
+    hold-out was drawn, images skipped, whether the lab joined the domain. None for another model
+    or an unreadable card (the card is read, the model is not loaded)."""
+    try:
+        card = model_card_read(model_directory_resolve(model_version.directory))
+    except ModelLoadError:
+        return None
+    adaptation = card.get("adaptation")
+    if not isinstance(adaptation, dict):
+        return None
+    domain = card.get("domain") or {}
+    return {
+        "derivation": card.get("derivation", ""),
+        "train_counts": [
+            (name, adaptation.get("train_counts", {}).get(name, 0)) for name in CellClass.values
+        ],
+        "holdout_counts": [
+            (name, adaptation.get("holdout_counts", {}).get(name, 0)) for name in CellClass.values
+        ],
+        "holdout": adaptation.get("holdout", ""),
+        "skipped": len(adaptation.get("skipped") or []),
+        "lab_in_domain": domain.get("lab_in_domain"),
+        "lab_rule": domain.get("lab_rule", ""),
+        "fingerprint": adaptation.get("lab_fingerprint_sha256", ""),
+        "wall_time_s": adaptation.get("wall_time_s"),
     }
 
 

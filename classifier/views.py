@@ -17,6 +17,7 @@ from classifier.selectors import (
     adaptation_run_visible_queryset,
     inference_job_progress,
     inference_job_visible_queryset,
+    model_version_adaptation_facts,
     model_version_comparison,
     model_version_list,
     model_version_metric_lines,
@@ -175,7 +176,7 @@ def model_version_compare_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "model_version": model_version,
         "rows": model_version_comparison(model_version),
-        "adaptation": (model_version.metrics or {}).get("validation_note", ""),
+        "facts": model_version_adaptation_facts(model_version),
     }
     return render(request, "classifier/model_version_compare.html", context)
 

@@ -166,6 +166,7 @@ def test_the_comparison_page_shows_parent_and_candidate_from_the_card(run, admin
         f"{held_out['adapted']['accuracy']:.3f}" in html and f"{held_out['parent']['macro_f1']:.3f}" in html
     )
     assert "F1 Monocyte" in html and "compare-activate" in html
+    assert 'id="adaptation-facts"' in html and "whole slides" in html
     assert (
         "compare-activate"
         not in lab_client.get(
