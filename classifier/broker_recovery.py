@@ -192,7 +192,7 @@ def adaptation_sweep(*, app: Any, client: Any) -> None:
     if not client.set("hematovision:adaptation-sweep-lock", "1", nx=True, ex=max(1, _sweep_interval() - 1)):
         return
     failed = adaptation_runs_fail_silent(
-        silent_for=timedelta(seconds=settings.HEMATOVISION_JOB_SILENT_SECONDS)
+        silent_for=timedelta(seconds=settings.HEMATOVISION_ADAPTATION_SILENT_SECONDS)
     )
     sent = adaptation_runs_redispatch(
         app=app, client=client, created_before=timedelta(seconds=settings.HEMATOVISION_DISPATCH_STALE_SECONDS)

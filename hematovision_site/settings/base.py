@@ -280,6 +280,13 @@ HEMATOVISION_ADAPTATION_WORK_ROOT = Path(
 # defaults. Field names are checked when a run starts (settings do not import ml).
 HEMATOVISION_ADAPTATION_OPTIONS = env.json_object("HEMATOVISION_ADAPTATION_OPTIONS")
 
+# A running adaptation whose worker wrote no heartbeat this long is marked failed by the sweep.
+# More generous than for inference jobs: a training step on a loaded 2-core machine must not
+# pass for a dead worker (a run is never resumed, so a false verdict would cost the whole run).
+HEMATOVISION_ADAPTATION_SILENT_SECONDS = env.integer(
+    "HEMATOVISION_ADAPTATION_SILENT_SECONDS", max(120, HEMATOVISION_JOB_SILENT_SECONDS)
+)
+
 # /ready/ waits at most this long for the broker and for a worker's answer to a ping.
 HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)
 
