@@ -24,6 +24,13 @@ from accounts.services import (
 )
 from core.api import ActionPermissions
 
+# The answer of every endpoint that checks a password once the login lockout holds (token,
+# model activation).
+LOCKED_OUT_RESPONSE = OpenApiResponse(
+    inline_serializer("LockedOut", {"detail": serializers.CharField()}),
+    description="Locked out after too many failures (the login form's lockout); see Retry-After.",
+)
+
 
 class UserSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
@@ -154,10 +161,7 @@ class TokenObtainView(APIView):
         ),
         responses={
             200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
-            429: OpenApiResponse(
-                inline_serializer("LockedOut", {"detail": serializers.CharField()}),
-                description="Locked out after too many failures (the login form's lockout); see Retry-After.",
-            ),
+            429: LOCKED_OUT_RESPONSE,
         },
     )
     def post(self, request: Request) -> Response:

@@ -84,6 +84,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "review.change_differentialclass",
             "review.view_countingsettings",
             "review.change_countingsettings",
+            "classifier.view_adaptationrun",
+            "classifier.add_adaptationrun",
+            "classifier.change_adaptationrun",
         }
     ),
     # Which sets and which consults each one may open is decided per object (the assignment, the

@@ -57,6 +57,17 @@ class AuditAction(models.TextChoices):
     FIELD_IMAGE_UPLOADED = "field_image.uploaded", "Field image uploaded"
     FIELD_IMAGE_LOCATED = "field_image.located", "White cells located on a field"
     FIELD_CELL_ADDED = "field_image.cell_added", "Cell added on a field by a pathologist"
+    MODEL_VERSION_ROLLED_BACK = (
+        "model_version.rolled_back",
+        "Model version rolled back (earlier one activated)",
+    )
+    MODEL_VERSION_ACTIVATE_REFUSED = (
+        "model_version.activate_refused",
+        "Model version activation refused (wrong password)",
+    )
+    ADAPTATION_RUN_STARTED = "adaptation_run.started", "Adaptation to the lab started"
+    ADAPTATION_RUN_CANCEL_REQUESTED = "adaptation_run.cancel_requested", "Adaptation cancellation requested"
+    ADAPTATION_RUN_FINISHED = "adaptation_run.finished", "Adaptation to the lab finished"
 
 
 class AuditEvent(models.Model):

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ml.adapt import AdaptationCancelled, AdaptationRefused, AdaptConfig, Progress, adapt
 from ml.card import ModelDirectoryError, read_card
 from ml.cells import LocalisationConfig
+from ml.data import DatasetError
 from ml.domain import (
     MIN_SLIDE_CELLS,
     REVIEW_EVERYTHING,
@@ -30,12 +32,14 @@ from ml.domain import (
     thresholds_from_card,
 )
 from ml.gradcam import GradCamExplainer
+from ml.lab import MIN_CELLS_PER_CLASS, LabDataError
 from ml.locate import Box, LocatorConfig, classify_crops, crop_for_classifier, locate_cells
 from ml.paths import default_model_dir
 from ml.predict import CellPrediction, ImageDecodeError, Predictor, decode_image
 
 # The ml names the rest of the app works with, re-exported so that this stays the only door.
 __all__ = [
+    "MIN_CELLS_PER_CLASS",
     "MIN_SLIDE_CELLS",
     "REVIEW_EVERYTHING",
     "Box",
@@ -43,6 +47,12 @@ __all__ = [
     "crops_predict",
     "field_box_crop",
     "field_cells_locate",
+    "AdaptationCancelled",
+    "AdaptationRefused",
+    "AdaptationUnusable",
+    "AdaptConfig",
+    "Progress",
+    "adapt",
     "CellEvidence",
     "CellPrediction",
     "DomainThresholds",
@@ -66,6 +76,10 @@ _predictors: dict[tuple[int, str], Predictor] = {}
 _predictors_lock = threading.Lock()
 _explainers: dict[tuple[int, str], GradCamExplainer] = {}
 _explainers_lock = threading.Lock()
+
+
+# What ``ml.adapt.adapt`` raises when the request cannot be run (lab data, base model, output).
+AdaptationUnusable = (LabDataError, AdaptationRefused, DatasetError, ModelDirectoryError)
 
 
 class ModelLoadError(RuntimeError):

@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api import LOCKED_OUT_RESPONSE
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
 from classifier.domain import slide_domain
@@ -23,6 +24,7 @@ from classifier.selectors import (
 from classifier.serializers import (
     InferenceJobCreateSerializer,
     InferenceJobSerializer,
+    ModelActivationSerializer,
     ModelVersionSerializer,
     PredictionSerializer,
     QuickClassificationCreateSerializer,
@@ -31,7 +33,7 @@ from classifier.serializers import (
 )
 from classifier.services import (
     inference_job_create,
-    model_version_activate,
+    model_version_activate_confirmed,
     quick_classification_create,
     slide_submit,
 )
@@ -119,7 +121,8 @@ class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Registered model versions; admins choose the active one."""
+    """Registered model versions; admins choose the active one (or roll back to an earlier one)
+    with their password. ``?candidate=true`` lists the adapted versions not yet activated."""
 
     serializer_class = ModelVersionSerializer
     permission_classes = [ActionPermissions]
@@ -131,12 +134,36 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     filter_backends: list = []
 
     def get_queryset(self):  # noqa: ANN201
-        return model_version_list()
+        versions = model_version_list().select_related("parent")
+        candidate = self.request.query_params.get("candidate")
+        if candidate in ("true", "false"):
+            versions = versions.filter(is_candidate=candidate == "true")
+        return versions
 
-    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("candidate", bool, description="Only candidates (true) or only the others")
+        ]
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ModelActivationSerializer, responses={200: ModelVersionSerializer, 429: LOCKED_OUT_RESPONSE}
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str) -> Response:
-        model_version = model_version_activate(actor=request.user, model_version=self.get_object())
+        """Activate this version (a candidate, or an earlier version: a roll-back) with the admin's
+        password; a wrong password is 400, audited and counted by the login lockout."""
+        model_version = self.get_object()
+        serializer = ModelActivationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model_version = model_version_activate_confirmed(
+            actor=request.user,
+            model_version=model_version,
+            password=serializer.validated_data["password"],
+            request=request._request,
+        )
         return Response(ModelVersionSerializer(model_version).data)
 
 

@@ -16,6 +16,11 @@ work still queued some minutes after it was created and enqueues it again; a key
 keeps a long backlog from being re-sent at every sweep. The same sweep re-sends a *running* job
 whose worker wrote no heartbeat (after each batch of cells) for some minutes: its worker died,
 and the broker would hand the message back only after its visibility timeout.
+
+Adaptation runs (the ``training`` queue) are never resumed: a running one whose heartbeat stopped
+is marked failed by the sweep of any worker (``classifier.adaptation``); a queued one without a
+message is sent again to the training queue. A worker consuming only the training queue leaves
+inference work to the inference workers, so it never takes their tasks onto its own queue.
 """
 
 import logging
@@ -162,6 +167,46 @@ def _broker_client(consumer: Any) -> redis.Redis:
     return redis.Redis.from_url(consumer.app.conf.broker_url, socket_timeout=10, socket_connect_timeout=10)
 
 
+def _is_training_worker(consumer: Any) -> bool:
+    return _queue_consumed(consumer) == settings.HEMATOVISION_TRAINING_QUEUE
+
+
+def adaptation_runs_redispatch(*, app: Any, client: Any | None, created_before: timedelta) -> int:
+    """Send queued adaptation runs older than ``created_before`` to the training queue again (each
+    at most once per HEMATOVISION_DISPATCH_RESEND_SECONDS when ``client`` keeps the count)."""
+    from classifier.adaptation import adaptation_runs_queued_before
+
+    sent = 0
+    for pk in adaptation_runs_queued_before(created_before=created_before):
+        key = f"hematovision:redispatched:adaptation-runs:{pk}"
+        if client is None or client.set(key, "1", nx=True, ex=settings.HEMATOVISION_DISPATCH_RESEND_SECONDS):
+            app.send_task("classifier.adaptation_run", args=[pk], queue=settings.HEMATOVISION_TRAINING_QUEUE)
+            sent += 1
+    return sent
+
+
+def adaptation_sweep(*, app: Any, client: Any) -> None:
+    """Fail runs whose training worker died; resend queued runs whose message was lost."""
+    from classifier.adaptation import adaptation_runs_fail_silent
+
+    if not client.set("hematovision:adaptation-sweep-lock", "1", nx=True, ex=max(1, _sweep_interval() - 1)):
+        return
+    failed = adaptation_runs_fail_silent(
+        silent_for=timedelta(seconds=settings.HEMATOVISION_ADAPTATION_SILENT_SECONDS)
+    )
+    sent = adaptation_runs_redispatch(
+        app=app, client=client, created_before=timedelta(seconds=settings.HEMATOVISION_DISPATCH_STALE_SECONDS)
+    )
+    if failed or sent:
+        logger.warning(
+            "Adaptation runs whose worker was lost, failed: %s; queued ones sent again: %s", failed, sent
+        )
+
+
+def _sweep_interval() -> int:
+    return settings.HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS
+
+
 class BrokerRecovery(bootsteps.StartStopStep):
     """Consumer step: runs at every broker (re)connection, once the task consumer is set up, and
     sweeps for stale queued work every ``HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS``."""
@@ -178,9 +223,12 @@ class BrokerRecovery(bootsteps.StartStopStep):
         close_old_connections()
         client = _broker_client(consumer)
         try:
-            if broker_restarted(client):
+            if not _is_training_worker(consumer) and broker_restarted(client):
                 try:
                     counts = unfinished_work_redispatch(app=consumer.app, queue=_queue_consumed(consumer))
+                    counts["adaptation runs"] = adaptation_runs_redispatch(
+                        app=consumer.app, client=None, created_before=timedelta(0)
+                    )
                 except Exception:
                     client.delete(BROKER_RUN_KEY)  # the next (re)connection tries again
                     raise
@@ -209,6 +257,12 @@ class BrokerRecovery(bootsteps.StartStopStep):
         interval = settings.HEMATOVISION_DISPATCH_SWEEP_INTERVAL_SECONDS
         client = _broker_client(consumer)
         try:
+            adaptation_sweep(app=consumer.app, client=client)
+        except Exception:
+            logger.exception("Could not sweep adaptation runs")
+        try:
+            if _is_training_worker(consumer):
+                return
             # One worker per interval does the sweep.
             if not client.set("hematovision:dispatch-sweep-lock", "1", nx=True, ex=max(1, interval - 1)):
                 return

@@ -39,6 +39,12 @@ class ModelVersion(models.Model):
         default=dict, blank=True, help_text="The sources the model was trained and validated on, with counts"
     )
     is_active = models.BooleanField(default=False)
+    # An adapted model waits as a candidate until an admin activates it (re-entering their
+    # password); it never becomes active by itself. ``parent`` is the version it was adapted from.
+    is_candidate = models.BooleanField(default=False)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="adapted_versions"
+    )
     registered_at = models.DateTimeField(auto_now_add=True)
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -324,3 +330,88 @@ class GradCam(models.Model):
 
     def __str__(self) -> str:
         return f"Grad-CAM of prediction {self.prediction_id} ({self.get_status_display()})"
+
+
+class AdaptationRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ADAPTATION_RUN_UNFINISHED = frozenset({AdaptationRunStatus.QUEUED, AdaptationRunStatus.RUNNING})
+ADAPTATION_RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    AdaptationRunStatus.QUEUED: frozenset(
+        {AdaptationRunStatus.RUNNING, AdaptationRunStatus.FAILED, AdaptationRunStatus.CANCELLED}
+    ),
+    AdaptationRunStatus.RUNNING: frozenset(
+        {AdaptationRunStatus.SUCCEEDED, AdaptationRunStatus.FAILED, AdaptationRunStatus.CANCELLED}
+    ),
+    AdaptationRunStatus.SUCCEEDED: frozenset(),
+    AdaptationRunStatus.FAILED: frozenset(),
+    AdaptationRunStatus.CANCELLED: frozenset(),
+}
+
+
+class AdaptationRun(models.Model):
+    """Fine-tuning the active model on the lab's verified cells (``ml.adapt``), run by the worker
+    of the ``training`` queue; its result is registered as a candidate model version.
+
+    ``cells`` is the frozen selection the run was started with: ``[cell image id, final label]``
+    pairs, so a review recorded while it runs changes nothing of it.
+    """
+
+    status = models.CharField(
+        max_length=16, choices=AdaptationRunStatus.choices, default=AdaptationRunStatus.QUEUED, db_index=True
+    )
+    base_model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    result_model_version = models.OneToOneField(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="adaptation_run"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_only = models.BooleanField(default=True)
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    cells = models.JSONField(default=list)
+    class_counts = models.JSONField(default=dict)
+    stage = models.CharField(max_length=16, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    percent = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written by a thread of the training worker every HEMATOVISION_JOB_HEARTBEAT_SECONDS: a running
+    # run whose heartbeat is old lost its worker and the sweep marks it failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(percent__lte=100), name="adaptation_run_percent_range"),
+            models.UniqueConstraint(
+                models.Value(True),
+                condition=Q(status__in=["queued", "running"]),
+                name="adaptation_run_one_at_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adaptation run {self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in ADAPTATION_RUN_UNFINISHED
+
+    @property
+    def cell_count(self) -> int:
+        return sum(self.class_counts.values())
+
+    @property
+    def class_counts_in_order(self) -> list[tuple[str, int]]:
+        """The counts in the classes' order (the database keeps JSON keys in an order of its own)."""
+        return [(name, self.class_counts.get(name, 0)) for name in CellClass.values]

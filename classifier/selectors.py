@@ -14,8 +14,17 @@ from kombu.exceptions import OperationalError as BrokerError
 from audit.models import AuditAction, AuditEvent
 from cases.models import CellImage, Slide
 from cases.selectors import cell_image_visible_queryset, slide_visible_queryset
+from classifier.adapter import ModelLoadError, model_card_read, model_directory_resolve
 from classifier.domain import prediction_auto_acceptable_q, slide_auto_acceptable_ids
-from classifier.models import InferenceJob, ModelVersion, Prediction, PredictionFailure, QuickClassification
+from classifier.models import (
+    AdaptationRun,
+    CellClass,
+    InferenceJob,
+    ModelVersion,
+    Prediction,
+    PredictionFailure,
+    QuickClassification,
+)
 
 _WORKERS_CACHE_KEY = "classifier:workers-available"
 _WORKERS_CACHE_SECONDS = 5
@@ -190,3 +199,122 @@ def workers_available() -> bool:
         available = False
     cache.set(_WORKERS_CACHE_KEY, available, _WORKERS_CACHE_SECONDS)
     return available
+
+
+# --- Adaptation runs and candidates --------------------------------------------------------------------
+
+# The validation sets an adapted model's card records, parent and adapted model side by side.
+COMPARISON_SETS = {
+    "lab_holdout": "This lab's held-out verified cells (never trained on)",
+    "val_kaggle": "Source validation: Kaggle blood-cells (held-out groups)",
+    "val_pbc": "Source validation: PBC (CellaVision DM96)",
+}
+
+
+def adaptation_run_visible_queryset(user: AbstractBaseUser) -> QuerySet[AdaptationRun]:
+    if not user.is_authenticated or not user.has_perm("classifier.view_adaptationrun"):
+        return AdaptationRun.objects.none()
+    return AdaptationRun.objects.select_related("base_model_version", "result_model_version", "started_by")
+
+
+def adaptation_run_progress(run: AdaptationRun) -> dict[str, Any]:
+    """What the adaptation page polls: status, stage, percent, the last progress message."""
+    result = run.result_model_version
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "stage": run.stage,
+        "message": run.message,
+        "percent": run.percent,
+        "cancel_requested": run.cancel_requested,
+        "finished": run.is_finished,
+        "error": run.error,
+        "class_counts": run.class_counts,
+        "result_model_version": result.name if result else None,
+        "result_model_version_id": result.pk if result else None,
+    }
+
+
+def _figures(entry: dict) -> dict[str, Any]:
+    auto = entry.get("auto_accept") or {}
+    cells = auto.get("cells") or 0
+    return {
+        "n": entry.get("n"),
+        "accuracy": entry.get("accuracy"),
+        "macro_f1": entry.get("macro_f1"),
+        "auto_share": auto.get("accepted", 0) / cells if cells else None,
+        "auto_accepted": auto.get("accepted"),
+        "auto_wrong": auto.get("accepted_wrong"),
+        "per_class_f1": {name: scores.get("f1") for name, scores in (entry.get("per_class") or {}).items()},
+    }
+
+
+def model_version_adaptation_facts(model_version: ModelVersion) -> dict[str, Any] | None:
+    """How an adapted version was made, from its card: cells trained on and held out, how the
+    hold-out was drawn, images skipped, whether the lab joined the domain. None for another model
+    or an unreadable card (the card is read, the model is not loaded)."""
+    try:
+        card = model_card_read(model_directory_resolve(model_version.directory))
+    except ModelLoadError:
+        return None
+    adaptation = card.get("adaptation")
+    if not isinstance(adaptation, dict):
+        return None
+    domain = card.get("domain") or {}
+    return {
+        "derivation": card.get("derivation", ""),
+        "train_counts": [
+            (name, adaptation.get("train_counts", {}).get(name, 0)) for name in CellClass.values
+        ],
+        "holdout_counts": [
+            (name, adaptation.get("holdout_counts", {}).get(name, 0)) for name in CellClass.values
+        ],
+        "holdout": adaptation.get("holdout", ""),
+        "skipped": len(adaptation.get("skipped") or []),
+        "lab_in_domain": domain.get("lab_in_domain"),
+        "lab_rule": domain.get("lab_rule", ""),
+        "fingerprint": adaptation.get("lab_fingerprint_sha256", ""),
+        "wall_time_s": adaptation.get("wall_time_s"),
+    }
+
+
+def model_version_metric_lines(model_version: ModelVersion) -> list[tuple[str, str]]:
+    """The Models page's metric lines: an adapted version's card holds parent and adapted figures
+    per class for every set (the comparison page shows them), so only its own accuracy and
+    macro-F1 per set are listed."""
+    rows = model_version_comparison(model_version)
+    if not rows:
+        return metrics_flatten(model_version.metrics)
+    return [
+        (f"{row['key']} · {name}", f"{row['candidate'][name]:.3f}")
+        for row in rows
+        for name in ("accuracy", "macro_f1")
+        if row["candidate"][name] is not None
+    ]
+
+
+def model_version_comparison(model_version: ModelVersion) -> list[dict[str, Any]]:
+    """Parent vs this (adapted) version on each validation set its card records, as ml.adapt
+    measured them when it was made; empty for a model that was not adapted."""
+    validation = (model_version.metrics or {}).get("validation") or {}
+    rows = []
+    for key, title in COMPARISON_SETS.items():
+        pair = validation.get(key)
+        if not isinstance(pair, dict) or "adapted" not in pair or "parent" not in pair:
+            continue
+        parent, candidate = _figures(pair["parent"]), _figures(pair["adapted"])
+        classes = [name for name in CellClass.values if name in candidate["per_class_f1"]]
+        rows.append(
+            {
+                "key": key,
+                "title": title,
+                "parent": parent,
+                "candidate": candidate,
+                "per_class": [
+                    (name, parent["per_class_f1"].get(name), candidate["per_class_f1"].get(name))
+                    for name in classes
+                ],
+            }
+        )
+    return rows

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from cases.models import Slide
 from cases.selectors import slide_visible_queryset
 from classifier.models import (
+    AdaptationRun,
     CellClass,
     InferenceJob,
     ModelVersion,
@@ -14,12 +15,16 @@ from classifier.models import (
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+
     class Meta:
         model = ModelVersion
         fields = [
             "id",
             "name",
             "is_active",
+            "is_candidate",
+            "parent",
             "review_threshold",
             "domain_cell_threshold",
             "domain_slide_threshold",
@@ -27,6 +32,40 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "metrics",
             "sha256",
             "registered_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelActivationSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class AdaptationRunSerializer(serializers.ModelSerializer):
+    base_model_version = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    result_model_version = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    class_counts = serializers.DictField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta:
+        model = AdaptationRun
+        fields = [
+            "id",
+            "status",
+            "stage",
+            "message",
+            "percent",
+            "cancel_requested",
+            "class_counts",
+            "signed_only",
+            "date_from",
+            "date_to",
+            "base_model_version",
+            "result_model_version",
+            "started_by",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 

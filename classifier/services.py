@@ -22,9 +22,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import ReauthenticationFailed, user_reauthenticate
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import CellImage, FieldImage, Slide, SlideStatus
@@ -89,9 +91,17 @@ class InferenceJobTransitionError(RuntimeError):
 
 @transaction.atomic
 def model_version_register(
-    *, directory: Path, actor: User | None = None, activate: bool = False
+    *,
+    directory: Path,
+    actor: User | None = None,
+    activate: bool = False,
+    candidate: bool = False,
+    parent: ModelVersion | None = None,
 ) -> ModelVersion:
-    """Record a model directory and the sha256 of each of its files; refuse an unusable one."""
+    """Record a model directory and the sha256 of each of its files; refuse an unusable one.
+
+    A ``candidate`` (an adapted model) is never activated here, even when nothing is active.
+    """
     directory = Path(directory)
     card = model_card_read(directory)
     if list(card.get("classes", [])) != list(CellClass.values):
@@ -109,6 +119,8 @@ def model_version_register(
         domain_slide_threshold=domain.slide if domain else None,
         validated_domains=validated_domains(card),
         registered_by=actor,
+        is_candidate=candidate,
+        parent=parent,
     )
     model_version.full_clean()
     model_version.save()
@@ -121,8 +133,11 @@ def model_version_register(
             "name": model_version.name,
             "directory": model_version.directory,
             "sha256": model_version.sha256,
+            **({"candidate": True, "parent": parent.name if parent else None} if candidate else {}),
         },
     )
+    if candidate:
+        return model_version
     if activate or not ModelVersion.objects.filter(is_active=True).exists():
         model_version_activate(actor=actor, model_version=model_version)
     return model_version
@@ -145,17 +160,27 @@ def model_version_register_default(*, actor: User | None = None) -> ModelVersion
     return existing
 
 
+class ModelActivationRefused(ValidationError):
+    """The password re-entered to activate a model version is wrong (or the account is locked)."""
+
+
 @transaction.atomic
 def model_version_activate(*, actor: User | None, model_version: ModelVersion) -> ModelVersion:
-    """Make this version serve every new job; jobs already queued keep the version they were given."""
+    """Make this version serve every new job; jobs already queued keep the version they were given.
+
+    Activating a version registered before the active one is a roll-back, audited as such. A
+    candidate activated stops being a candidate.
+    """
     previous = ModelVersion.objects.select_for_update().filter(is_active=True).first()
     if previous is not None and previous.pk == model_version.pk:
         return model_version
     ModelVersion.objects.filter(is_active=True).update(is_active=False)
-    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True)
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=True, is_candidate=False)
     model_version.is_active = True
+    model_version.is_candidate = False
+    rollback = previous is not None and model_version.registered_at < previous.registered_at
     audit_event_record(
-        action=AuditAction.MODEL_VERSION_ACTIVATED,
+        action=AuditAction.MODEL_VERSION_ROLLED_BACK if rollback else AuditAction.MODEL_VERSION_ACTIVATED,
         actor=actor,
         actor_username="" if actor else "system",
         target=model_version,
@@ -163,6 +188,33 @@ def model_version_activate(*, actor: User | None, model_version: ModelVersion) -
         after={"active": model_version.name},
     )
     return model_version
+
+
+def model_version_activate_confirmed(
+    *, actor: User, model_version: ModelVersion, password: str, request: HttpRequest
+) -> ModelVersion:
+    """Activate (or roll back to) a version after the admin re-entered their password, as for a
+    sign-off: a wrong password is refused, audited in its own transaction and counted by the
+    login lockout."""
+    if not actor.has_perm("classifier.change_modelversion"):
+        raise PermissionError("Only an admin activates a model version.")
+    try:
+        user_reauthenticate(user=actor, password=password, request=request)
+    except ReauthenticationFailed as error:
+        locked = bool(getattr(request, "axes_locked_out", False))
+        audit_event_record(
+            action=AuditAction.MODEL_VERSION_ACTIVATE_REFUSED,
+            actor=actor,
+            target=model_version,
+            after={
+                "model_version": model_version.name,
+                "cause": "account locked out" if locked else "wrong password",
+            },
+        )
+        raise ModelActivationRefused(
+            f"{' '.join(error.messages)}; {model_version.name} was not activated."
+        ) from error
+    return model_version_activate(actor=actor, model_version=model_version)
 
 
 def model_version_active() -> ModelVersion:

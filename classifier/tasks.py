@@ -8,7 +8,7 @@ from celery.signals import worker_init, worker_process_init
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
-from classifier import gradcam, services
+from classifier import adaptation, gradcam, services
 from classifier.adapter import ModelLoadError, predictor_for
 from classifier.broker_recovery import BrokerRecovery
 
@@ -75,3 +75,9 @@ def _active_model_warm(**kwargs) -> None:  # noqa: ANN003
 @shared_task(base=_ClinicalTask, name="classifier.gradcam_compute")
 def gradcam_compute_task(gradcam_id: int) -> None:
     gradcam.gradcam_compute(gradcam_id=gradcam_id)
+
+
+@shared_task(base=_ClinicalTask, name="classifier.adaptation_run")
+def adaptation_run_task(run_id: int) -> None:
+    """On the training queue only (settings.CELERY_TASK_ROUTES), consumed with concurrency 1."""
+    adaptation.adaptation_run_execute(run_id=run_id)

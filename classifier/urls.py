@@ -17,4 +17,16 @@ urlpatterns = [
     path("models/<int:pk>/", views.model_version_detail_view, name="model_version_detail"),
     path("models/<int:pk>/files/<str:name>", views.model_version_image_view, name="model_version_image"),
     path("models/<int:pk>/activate/", views.model_version_activate_view, name="model_version_activate"),
+    path("models/<int:pk>/compare/", views.model_version_compare_view, name="model_version_compare"),
+    path("models/adaptation-runs/<int:pk>/", views.adaptation_run_detail_view, name="adaptation_run_detail"),
+    path(
+        "models/adaptation-runs/<int:pk>/progress/",
+        views.adaptation_run_progress_view,
+        name="adaptation_run_progress",
+    ),
+    path(
+        "models/adaptation-runs/<int:pk>/cancel/",
+        views.adaptation_run_cancel_view,
+        name="adaptation_run_cancel",
+    ),
 ]

@@ -8,7 +8,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cases.selectors import slide_visible_queryset
 from cases.uploads import UploadRejected
+from classifier.adaptation import AdaptationError, adaptation_run_cancel
 from classifier.domain import confidence_reaches, threshold_validated
+from classifier.forms import ModelActivationForm
 from classifier.gradcam import gradcam_request
 from classifier.model_files import (
     RegisteredFileChanged,
@@ -17,12 +19,16 @@ from classifier.model_files import (
     registered_file_read,
 )
 from classifier.model_pages import history_entries, model_version_page, model_version_row
-from classifier.models import CellClass, GradCamStatus, QuickClassificationStatus
+from classifier.models import CellClass, GradCamStatus, ModelVersion, QuickClassificationStatus
 from classifier.selectors import (
+    adaptation_run_progress,
+    adaptation_run_visible_queryset,
     inference_job_progress,
     inference_job_visible_queryset,
     metrics_flatten,
     model_version_activations,
+    model_version_adaptation_facts,
+    model_version_comparison,
     model_version_history,
     model_version_list,
     model_version_names,
@@ -30,7 +36,12 @@ from classifier.selectors import (
     quick_classification_visible_queryset,
     workers_available,
 )
-from classifier.services import model_version_activate, quick_classification_create, slide_submit
+from classifier.services import (
+    ModelActivationRefused,
+    model_version_activate_confirmed,
+    quick_classification_create,
+    slide_submit,
+)
 from core.images import content_type_for_name
 from core.permissions import permission_needed
 
@@ -172,13 +183,79 @@ def model_version_image_view(request: HttpRequest, pk: int, name: str) -> HttpRe
     return response
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @permission_needed("classifier.view_modelversion", "classifier.change_modelversion")
 def model_version_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Activate a version, or roll back to an earlier one, after re-entering the password."""
     model_version = get_object_or_404(model_version_list(), pk=pk)
-    model_version_activate(actor=request.user, model_version=model_version)
-    messages.success(request, f"{model_version.name} now classifies every new job.")
-    return redirect("classifier:model_version_list")
+    form = ModelActivationForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            model_version_activate_confirmed(
+                actor=request.user,
+                model_version=model_version,
+                password=form.cleaned_data["password"],
+                request=request,
+            )
+        except ModelActivationRefused as error:
+            form.add_error("password", " ".join(error.messages))
+        else:
+            messages.success(request, f"{model_version.name} now classifies every new job.")
+            return redirect("classifier:model_version_list")
+    if request.method == "POST":
+        status = 400
+    active = ModelVersion.objects.filter(is_active=True).first()
+    context = {
+        "model_version": model_version,
+        "active": active,
+        "rollback": active is not None and model_version.registered_at < active.registered_at,
+        "form": form,
+    }
+    return render(request, "classifier/model_version_activate.html", context, status=status)
+
+
+@require_GET
+@permission_needed("classifier.view_modelversion")
+def model_version_compare_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Parent vs this adapted version on the lab's held-out cells and the source validation sets."""
+    model_version = get_object_or_404(model_version_list().select_related("parent"), pk=pk)
+    context = {
+        "model_version": model_version,
+        "rows": model_version_comparison(model_version),
+        "facts": model_version_adaptation_facts(model_version),
+    }
+    return render(request, "classifier/model_version_compare.html", context)
+
+
+# --- Adaptation runs -------------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_needed("classifier.view_adaptationrun")
+def adaptation_run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(adaptation_run_visible_queryset(request.user), pk=pk)
+    return render(request, "classifier/adaptation_run_detail.html", {"run": run})
+
+
+@require_GET
+@permission_needed("classifier.view_adaptationrun")
+def adaptation_run_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
+    run = get_object_or_404(adaptation_run_visible_queryset(request.user), pk=pk)
+    return JsonResponse(adaptation_run_progress(run))
+
+
+@require_POST
+@permission_needed("classifier.view_adaptationrun", "classifier.change_adaptationrun")
+def adaptation_run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(adaptation_run_visible_queryset(request.user), pk=pk)
+    try:
+        adaptation_run_cancel(actor=request.user, run=run)
+    except AdaptationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Adaptation run {run.pk}: cancellation requested.")
+    return redirect("classifier:adaptation_run_detail", pk=run.pk)
 
 
 # --- Grad-CAM ----------------------------------------------------------------------------------------------

@@ -8,14 +8,19 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.selectors import cell_image_visible_queryset, patient_visible_queryset, slide_visible_queryset
-from classifier.selectors import prediction_visible_queryset
+from classifier.adaptation import ADAPTATION_MINIMUM, adaptation_run_cancel
+from classifier.selectors import adaptation_run_visible_queryset, prediction_visible_queryset
+from classifier.serializers import AdaptationRunSerializer
+from core.api import ActionPermissions
+from review.adaptation import LabCellSelection, lab_adaptation_start, lab_cell_counts
 from review.downloads import export_response
 from review.exports import ExportScope
 from review.forms import DateRangeExportForm
@@ -250,3 +255,89 @@ class SlideClassificationRetryView(APIView):
         slide = get_object_or_404(slide_visible_queryset(request.user), pk=pk)
         job = slide_classification_retry(actor=request.user, slide=slide)
         return Response({"job": job.pk, "total": job.total}, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Adapting the model to the lab ---------------------------------------------------------------------
+
+
+class LabAdaptationStartSerializer(serializers.Serializer):
+    signed_only = serializers.BooleanField(default=True, help_text="Only cells of signed slides")
+    date_from = serializers.DateField(required=False, allow_null=True, help_text="Final review on or after")
+    date_to = serializers.DateField(required=False, allow_null=True, help_text="Final review on or before")
+
+    def validate(self, data: dict) -> dict:
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise serializers.ValidationError("The start date is after the end date.")
+        return data
+
+    def selection(self) -> LabCellSelection:
+        data = self.validated_data
+        return LabCellSelection(
+            signed_only=data["signed_only"], date_from=data.get("date_from"), date_to=data.get("date_to")
+        )
+
+
+LabCellCountsSerializer = inline_serializer(
+    "LabCellCounts",
+    {
+        "class_counts": serializers.DictField(child=serializers.IntegerField()),
+        "total": serializers.IntegerField(),
+        "slides": serializers.IntegerField(),
+        "minimum_per_class": serializers.IntegerField(),
+        "refusal": serializers.CharField(
+            help_text="Why an adaptation would be refused; empty when it would run"
+        ),
+    },
+)
+
+
+class AdaptationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Adapt the active model to the lab from its verified cells (admins): count the cells, start a
+    run (202; trained by the worker of the training queue), poll it, cancel it. The result is a
+    candidate model version (``/api/model-versions/?candidate=true``), activated with a password."""
+
+    serializer_class = AdaptationRunSerializer
+    permission_classes = [ActionPermissions]
+    required_permissions = {
+        "list": ("classifier.view_adaptationrun",),
+        "retrieve": ("classifier.view_adaptationrun",),
+        "create": ("classifier.view_adaptationrun", "classifier.add_adaptationrun"),
+        "lab_cells": ("classifier.view_adaptationrun", "classifier.add_adaptationrun"),
+        "cancel": ("classifier.view_adaptationrun", "classifier.change_adaptationrun"),
+    }
+    filter_backends: list = []
+
+    def get_queryset(self):  # noqa: ANN201
+        return adaptation_run_visible_queryset(self.request.user)
+
+    @extend_schema(request=LabAdaptationStartSerializer, responses={202: AdaptationRunSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = LabAdaptationStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = lab_adaptation_start(actor=request.user, selection=serializer.selection())
+        return Response(AdaptationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[LabAdaptationStartSerializer], responses=LabCellCountsSerializer)
+    @action(detail=False, methods=["get"], url_path="lab-cells")
+    def lab_cells(self, request: Request) -> Response:
+        """The verified cells per class a run with this selection would train on."""
+        serializer = LabAdaptationStartSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        counts = lab_cell_counts(selection=serializer.selection())
+        return Response(
+            {
+                "class_counts": counts.counts,
+                "total": counts.total,
+                "slides": counts.slides,
+                "minimum_per_class": ADAPTATION_MINIMUM,
+                "refusal": counts.refusal,
+            }
+        )
+
+    @extend_schema(request=None, responses=AdaptationRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """A queued run is cancelled at once, a running one at its next training step."""
+        run = adaptation_run_cancel(actor=request.user, run=self.get_object())
+        return Response(AdaptationRunSerializer(run).data)

@@ -1,6 +1,7 @@
 """Included by ``hematovision_site.api_urls`` under /api/ (URL names in the ``api`` namespace)."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from review import api as review_api
 
@@ -22,3 +23,7 @@ urlpatterns = [
     path("exports/patients/<int:pk>/", review_api.PatientExportView.as_view(), name="export-patient"),
     path("exports/cells/", review_api.RangeExportView.as_view(), name="export-range"),
 ]
+
+router = SimpleRouter()
+router.register("adaptation-runs", review_api.AdaptationRunViewSet, basename="adaptation-run")
+urlpatterns += router.urls

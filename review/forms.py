@@ -227,3 +227,25 @@ class SlideWbcCountForm(forms.Form):
         max_value=WBC_COUNT_MAX,
     )
     reason = forms.CharField(max_length=500, required=False)
+
+
+class LabAdaptationForm(forms.Form):
+    """Which verified cells the model learns the lab from."""
+
+    selection = forms.CharField(widget=forms.HiddenInput, initial="1", required=False)
+    signed_only = forms.BooleanField(
+        required=False, initial=True, label="Only cells of signed slides (their result was approved)"
+    )
+    date_from = forms.DateField(
+        required=False, label="Reviewed from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="Reviewed until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if isinstance(start, date) and isinstance(end, date) and start > end:
+            raise ValidationError("The start date is after the end date.")
+        return data

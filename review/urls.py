@@ -29,6 +29,7 @@ urlpatterns = [
     path("slides/<int:pk>/export/", views.slide_export_view, name="slide_export"),
     path("patients/<int:pk>/export/", views.patient_export_view, name="patient_export"),
     path("exports/", views.range_export_view, name="range_export"),
+    path("adapt/", views.lab_adaptation_view, name="lab_adaptation"),
     path("predictions/<int:pk>/", views.prediction_review_view, name="prediction_review"),
     path("fields/<int:pk>/", views.field_detail_view, name="field_detail"),
     path("fields/<int:pk>/cells/", views.field_cell_add_view, name="field_cell_add"),

@@ -24,10 +24,12 @@ from cases.selectors import (
     slide_visible_queryset,
 )
 from cases.services import slide_target_count_set, slide_wbc_count_enter
+from classifier.adaptation import ADAPTATION_MINIMUM, adaptation_run_unfinished
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
-from classifier.models import CellClass
+from classifier.models import AdaptationRun, CellClass
 from classifier.selectors import prediction_visible_queryset
 from core.permissions import permission_needed
+from review.adaptation import LabCellSelection, lab_adaptation_start, lab_cell_counts
 from review.consult_selectors import slide_open_consults
 from review.downloads import EXPORT_FORMATS, export_response
 from review.exports import ExportScope
@@ -39,6 +41,7 @@ from review.forms import (
     ExclusionForm,
     FieldCellAddForm,
     IncludeForm,
+    LabAdaptationForm,
     QueueFilterForm,
     SignForm,
     SlideTargetForm,
@@ -98,7 +101,7 @@ QUEUE_PAGE_SIZE = 50
 WORKLIST_PAGE_SIZE = 25
 
 
-# --- Queue and review screen ------------------------------------------------------------------------------
+# --- Queue and review screen ---------------------------------------------------------------------------
 
 
 @require_GET
@@ -408,7 +411,7 @@ def slide_classification_retry_view(request: HttpRequest, pk: int) -> HttpRespon
     return redirect(f"{reverse('review:slide_review', args=[slide.pk])}#unresolved")
 
 
-# --- Differential, sign-off, amendment --------------------------------------------------------------------
+# --- Differential, sign-off, amendment -----------------------------------------------------------------
 
 
 @require_GET
@@ -525,7 +528,7 @@ def slide_amend_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "review/amend.html", context, status=status)
 
 
-# --- Exports ---------------------------------------------------------------------------------------------
+# --- Exports -------------------------------------------------------------------------------------------
 
 
 def _export_format(request: HttpRequest) -> str:
@@ -855,3 +858,47 @@ def field_cell_add_view(request: HttpRequest, pk: int) -> HttpResponse:
         "The cell is added to the slide; a worker classifies it now.",
     )
     return redirect("review:field_detail", pk=field_image.pk)
+
+
+# --- Adapting the model to the lab ---------------------------------------------------------------------
+
+
+def _lab_adaptation_form(request: HttpRequest) -> LabAdaptationForm:
+    """The selection from the query string (or the POST); a first visit has signed slides only."""
+    data = request.POST if request.method == "POST" else request.GET
+    if "selection" not in data:
+        return LabAdaptationForm({"signed_only": True, "selection": "1"})
+    return LabAdaptationForm(data)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_needed("classifier.view_adaptationrun", "classifier.add_adaptationrun")
+def lab_adaptation_view(request: HttpRequest) -> HttpResponse:
+    """Admin page: the lab's verified cells per class, and starting an adaptation from them."""
+    form = _lab_adaptation_form(request)
+    counts = None
+    status = 200
+    if form.is_valid():
+        selection = LabCellSelection(
+            **{name: form.cleaned_data[name] for name in ("signed_only", "date_from", "date_to")}
+        )
+        if request.method == "POST":
+            try:
+                run = lab_adaptation_start(actor=request.user, selection=selection)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                status = 409
+            else:
+                messages.success(request, f"Adaptation run {run.pk} queued on the training worker.")
+                return redirect("classifier:adaptation_run_detail", pk=run.pk)
+        counts = lab_cell_counts(selection=selection)
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "form": form,
+        "counts": counts,
+        "minimum": ADAPTATION_MINIMUM,
+        "unfinished": adaptation_run_unfinished(),
+        "runs": AdaptationRun.objects.select_related("result_model_version", "started_by")[:10],
+    }
+    return render(request, "review/lab_adaptation.html", context, status=status)

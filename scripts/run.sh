@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Migrate, create demo users, make sure Redis answers, then run a Celery worker and gunicorn
-# (static files by whitenoise) at http://127.0.0.1:8000 until Ctrl-C.
+# Migrate, create demo users, make sure Redis answers, then run the Celery workers (inference on
+# the default queue; adaptation on the training queue, one run at a time) and gunicorn (static
+# files by whitenoise) at http://127.0.0.1:8000 until Ctrl-C.
 source "$(dirname "$0")/common.sh"
 cd "$PROJECT_ROOT"
 
@@ -32,7 +33,13 @@ trap stop INT TERM EXIT
 
 say "Starting a Celery worker (log: var/celery.log)"
 "$VENV/bin/celery" -A hematovision_site worker --loglevel INFO --concurrency "${CELERY_CONCURRENCY:-2}" \
-  >var/celery.log 2>&1 &
+  -Q celery -n inference@%h >var/celery.log 2>&1 &
+pids+=($!)
+# Adapting the model to the lab trains for minutes: a worker of its own, one run at a time, so
+# inference never waits behind it (docs/adaptation.md, "In the app").
+say "Starting the training worker (log: var/celery-training.log)"
+"$VENV/bin/celery" -A hematovision_site worker --loglevel INFO --concurrency 1 \
+  -Q "${HEMATOVISION_TRAINING_QUEUE:-training}" -n training@%h >var/celery-training.log 2>&1 &
 pids+=($!)
 
 say "HematoVision at http://127.0.0.1:8000 (Ctrl-C stops everything)"

@@ -1,6 +1,9 @@
 """Fixtures for tests that need a real `celery worker` subprocess: PostgreSQL rows committed for it,
 the test's Redis database as its broker, the real model loaded. Imported by the conftest of each
-tier that uses them (tests/integration, tests/devtools, tests/proof/chaos, tests/proof/e2e)."""
+tier that uses them (tests/integration, tests/devtools, tests/proof/chaos, tests/proof/e2e).
+
+``make_training_worker`` starts a worker of the training queue (adaptation runs, concurrency 1),
+on a queue name of the test's own; it registers no model itself (the test registers its base)."""
 
 import os
 from collections.abc import Callable, Iterator
@@ -45,17 +48,57 @@ def worker_queue() -> Iterator[str]:
         broker.default_channel.client.delete(queue)
 
 
-@pytest.fixture
-def make_worker(serving_model, worker_queue, settings, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
-    workers: list[WorkerProcess] = []
-    environment = {
+def _worker_environment(settings) -> dict[str, str]:  # noqa: ANN001
+    return {
         "DJANGO_SETTINGS_MODULE": "hematovision_site.settings.test",
         "DATABASE_URL": _database_url(),
         "TEST_REDIS_URL": settings.CELERY_BROKER_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "HEMATOVISION_MODELS_ROOT": str(settings.HEMATOVISION_MODELS_ROOT),
         "HEMATOVISION_MODEL_DIR": str(default_model_dir()),
+        "HEMATOVISION_TRAINING_QUEUE": settings.HEMATOVISION_TRAINING_QUEUE,
+        "HEMATOVISION_ADAPTATION_WORK_ROOT": str(settings.HEMATOVISION_ADAPTATION_WORK_ROOT),
     }
+
+
+@pytest.fixture
+def training_queue(settings, tmp_path) -> Iterator[str]:
+    """A training queue of this test's own: adaptation runs are sent there, and its worker
+    consumes only it (as `make run`'s training worker consumes `training`)."""
+    queue = queue_name_unique("training-test")
+    settings.HEMATOVISION_TRAINING_QUEUE = queue
+    settings.HEMATOVISION_ADAPTATION_WORK_ROOT = tmp_path / "adaptation-work"
+    yield queue
+    with celery_app.connection_for_write() as broker:
+        broker.default_channel.client.delete(queue)
+
+
+@pytest.fixture
+def make_training_worker(
+    transactional_db, training_queue, settings, tmp_path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    workers: list[WorkerProcess] = []
+
+    def make(**extra_environment: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            queue=training_queue,
+            environment={**_worker_environment(settings), **extra_environment},
+            log_path=tmp_path / "training-worker.log",
+            concurrency=1,
+        )
+        workers.append(worker)
+        worker.start()
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def make_worker(serving_model, worker_queue, settings, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
+    workers: list[WorkerProcess] = []
+    environment = _worker_environment(settings)
 
     def make(*, concurrency: int = 1, **extra_environment: str) -> WorkerProcess:
         worker = WorkerProcess(

@@ -278,6 +278,26 @@ if HEMATOVISION_JOB_SILENT_SECONDS < 2 * HEMATOVISION_JOB_HEARTBEAT_SECONDS:
         "or the sweep takes over jobs whose worker is alive."
     )
 
+# --- Adaptation to the lab (docs/adaptation.md, "In the app") ----------------------------------------------
+# Training runs on a queue of its own, consumed by a worker of concurrency 1 (scripts/run.sh), so
+# it never starves inference. Adapted models are written under HEMATOVISION_MODELS_ROOT/adapted/
+# (ignored by git); the lab's cells are copied for the run under the work root and deleted after.
+HEMATOVISION_TRAINING_QUEUE = env.text("HEMATOVISION_TRAINING_QUEUE", "training")
+CELERY_TASK_ROUTES = {"classifier.adaptation_run": {"queue": HEMATOVISION_TRAINING_QUEUE}}
+HEMATOVISION_ADAPTATION_WORK_ROOT = Path(
+    env.text("HEMATOVISION_ADAPTATION_WORK_ROOT", str(VAR_DIR / "adaptation"))
+)
+# ml.adapt.AdaptConfig fields to override, as a JSON object (e.g. '{"epochs": 2}'); empty: ml's
+# defaults. Field names are checked when a run starts (settings do not import ml).
+HEMATOVISION_ADAPTATION_OPTIONS = env.json_object("HEMATOVISION_ADAPTATION_OPTIONS")
+
+# A running adaptation whose worker wrote no heartbeat this long is marked failed by the sweep.
+# More generous than for inference jobs: a training step on a loaded 2-core machine must not
+# pass for a dead worker (a run is never resumed, so a false verdict would cost the whole run).
+HEMATOVISION_ADAPTATION_SILENT_SECONDS = env.integer(
+    "HEMATOVISION_ADAPTATION_SILENT_SECONDS", max(120, HEMATOVISION_JOB_SILENT_SECONDS)
+)
+
 # /ready/ waits at most this long for the broker and for a worker's answer to a ping.
 HEMATOVISION_READINESS_TIMEOUT_SECONDS = env.integer("HEMATOVISION_READINESS_TIMEOUT_SECONDS", 2)
 

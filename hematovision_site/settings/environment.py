@@ -5,6 +5,7 @@ Settings modules ask for values through ``env``; nothing else in the code base r
 a message that names it, instead of silently falling back to a development default.
 """
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -49,6 +50,19 @@ class Environment:
     def items(self, name: str, default: list[str] | None = None, *, required: bool = False) -> list[str]:
         joined = self.text(name, None if default is None else ",".join(default), required=required)
         return [item.strip() for item in joined.split(",") if item.strip()]
+
+    def json_object(self, name: str) -> dict:
+        """A JSON object (``{}`` when unset or empty); anything else stops start-up."""
+        raw = self.text(name, "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name} must be a JSON object: {error}.") from error
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"{name} must be a JSON object, not {raw!r}.")
+        return value
 
 
 env = Environment()

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 from classifier import services, tasks
 from classifier.models import InferenceJob, InferenceJobStatus, QuickClassification
 from ml.testing import make_tiny_model_dir
+from tests.conftest import PASSWORD
 from tests.factories import stained_cell_bytes
 
 
@@ -127,8 +128,9 @@ def test_classifying_something_that_is_not_an_image_is_a_400(pathologist, model_
 def test_only_admins_activate_a_model_version(lab_staff, administrator, model_version, models_root):
     other = services.model_version_register(directory=make_tiny_model_dir(models_root / "t3", version="t3"))
 
-    assert _api(lab_staff).post(f"/api/model-versions/{other.pk}/activate/").status_code == 403
-    response = _api(administrator).post(f"/api/model-versions/{other.pk}/activate/")
+    url = f"/api/model-versions/{other.pk}/activate/"
+    assert _api(lab_staff).post(url, {"password": PASSWORD}).status_code == 403
+    response = _api(administrator).post(url, {"password": PASSWORD})
 
     assert (response.status_code, response.json()["is_active"]) == (200, True)
 

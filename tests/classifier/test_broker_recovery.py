@@ -183,3 +183,41 @@ def test_a_running_job_beats_on_its_own_while_its_worker_is_busy(
         time.sleep(0.5)  # the worker is busy (loading a model, classifying a batch)
     job.refresh_from_db()
     assert job.heartbeat_at > timezone.now() - timedelta(seconds=1)
+
+
+def test_queued_adaptation_runs_without_a_message_go_to_the_training_queue_once_per_window(
+    model_version, broker_client, queue, settings
+):
+    from classifier.models import AdaptationRun
+
+    settings.HEMATOVISION_TRAINING_QUEUE = queue
+    stale = AdaptationRun.objects.create(base_model_version=model_version)
+    AdaptationRun.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    key = f"hematovision:redispatched:adaptation-runs:{stale.pk}"
+    broker_client.delete(key)
+    try:
+        sent = [
+            broker_recovery.adaptation_runs_redispatch(
+                app=celery_app, client=broker_client, created_before=timedelta(minutes=2)
+            )
+            for _ in range(2)
+        ]
+    finally:
+        broker_client.delete(key)
+
+    assert sent == [1, 0]
+    assert _messages(broker_client, queue) == [("classifier.adaptation_run", [stale.pk])]
+
+
+def test_a_training_worker_is_one_that_consumes_only_the_training_queue(settings):
+    class Consumer:
+        def __init__(self, queues: list[str]) -> None:
+            self.app = type("App", (), {})()
+            self.app.amqp = type("Amqp", (), {"queues": type("Queues", (), {"consume_from": queues})()})()
+            self.app.conf = type("Conf", (), {"task_default_queue": "celery"})()
+
+    settings.HEMATOVISION_TRAINING_QUEUE = "training"
+
+    assert broker_recovery._is_training_worker(Consumer(["training"])) is True
+    assert broker_recovery._is_training_worker(Consumer(["celery"])) is False
+    assert broker_recovery._is_training_worker(Consumer(["celery", "training"])) is False

@@ -12,6 +12,7 @@ from classifier.models import InferenceJob, ModelVersion, QuickClassification
 from ml.card import write_card
 from ml.domain import REVIEW_EVERYTHING, DomainThresholds
 from ml.testing import make_tiny_model_dir
+from tests.conftest import PASSWORD
 from tests.factories import model_version_make, stained_cell_bytes
 
 
@@ -158,7 +159,9 @@ def test_an_admin_activates_another_model_version_from_the_models_page(
 ):
     other = model_version_make("other", review_threshold=0.8)
 
-    response = administrator_client.post(reverse("classifier:model_version_activate", args=[other.pk]))
+    response = administrator_client.post(
+        reverse("classifier:model_version_activate", args=[other.pk]), {"password": PASSWORD}
+    )
 
     assert response.status_code == 302
     assert ModelVersion.objects.get(is_active=True) == other
@@ -169,7 +172,8 @@ def test_an_admin_activates_another_model_version_from_the_models_page(
 def test_lab_staff_cannot_switch_the_active_model(lab_client, model_version):
     other = model_version_make("other", review_threshold=0.8)
 
-    assert lab_client.post(reverse("classifier:model_version_activate", args=[other.pk])).status_code == 403
+    url = reverse("classifier:model_version_activate", args=[other.pk])
+    assert lab_client.post(url, {"password": PASSWORD}).status_code == 403
     assert ModelVersion.objects.get(is_active=True) == model_version
 
 

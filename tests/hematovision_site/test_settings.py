@@ -83,6 +83,14 @@ def test_lists_are_comma_separated():
     assert Environment({"HOSTS": "a.example, b.example,"}).items("HOSTS") == ["a.example", "b.example"]
 
 
+def test_json_objects_are_parsed_and_anything_else_stops_start_up():
+    assert Environment({"OPTIONS": ' {"epochs": 2} '}).json_object("OPTIONS") == {"epochs": 2}
+    assert Environment({}).json_object("OPTIONS") == {}
+    for raw in ("[1, 2]", "{epochs: 2}"):
+        with pytest.raises(ImproperlyConfigured, match="OPTIONS must be a JSON object"):
+            Environment({"OPTIONS": raw}).json_object("OPTIONS")
+
+
 def _python(code: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "HEMATOVISION_"))}
     return subprocess.run(
