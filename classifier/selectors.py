@@ -279,21 +279,6 @@ def model_version_adaptation_facts(model_version: ModelVersion) -> dict[str, Any
     }
 
 
-def model_version_metric_lines(model_version: ModelVersion) -> list[tuple[str, str]]:
-    """The Models page's metric lines: an adapted version's card holds parent and adapted figures
-    per class for every set (the comparison page shows them), so only its own accuracy and
-    macro-F1 per set are listed."""
-    rows = model_version_comparison(model_version)
-    if not rows:
-        return metrics_flatten(model_version.metrics)
-    return [
-        (f"{row['key']} · {name}", f"{row['candidate'][name]:.3f}")
-        for row in rows
-        for name in ("accuracy", "macro_f1")
-        if row["candidate"][name] is not None
-    ]
-
-
 def model_version_comparison(model_version: ModelVersion) -> list[dict[str, Any]]:
     """Parent vs this (adapted) version on each validation set its card records, as ml.adapt
     measured them when it was made; empty for a model that was not adapted."""

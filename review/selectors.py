@@ -804,6 +804,7 @@ class FieldCell:
     cell_image: CellImage
     prediction: Prediction | None
     exclusion: CellExclusion | None
+    class_names: dict[str, str] = field(default_factory=dict)  # the lab's class names by code
 
     @property
     def label(self) -> str:
@@ -813,7 +814,7 @@ class FieldCell:
         if self.prediction is None:
             return "pending"
         code = self.prediction.review_label or self.prediction.label
-        return class_names().get(code, code)
+        return self.class_names.get(code, code)
 
     @property
     def verified(self) -> bool:
@@ -822,7 +823,7 @@ class FieldCell:
 
 def field_cells(*, user: AbstractBaseUser, field_image: FieldImage) -> list[FieldCell]:
     """Every cell of a field (located and added), in box order, with what the pages say of each
-    (three queries, whatever the number of boxes)."""
+    (four queries, whatever the number of boxes)."""
     cells = list(cell_image_visible_queryset(user).filter(field_image=field_image).order_by("id"))
     ids = [cell.pk for cell in cells]
     predictions = {
@@ -832,11 +833,13 @@ def field_cells(*, user: AbstractBaseUser, field_image: FieldImage) -> list[Fiel
     exclusions: dict[int, CellExclusion] = {}
     for exclusion in cell_exclusion_visible_queryset(user).filter(cell_image__in=ids).order_by("id"):
         exclusions[exclusion.cell_image_id] = exclusion  # the newest wins
+    names = class_names() if cells else {}
     return [
         FieldCell(
             cell,
             predictions.get(cell.pk),
             exclusion if (exclusion := exclusions.get(cell.pk)) and exclusion.excluded else None,
+            names,
         )
         for cell in cells
     ]

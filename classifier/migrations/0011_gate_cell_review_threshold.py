@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from core.append_only import append_only
+
 
 class Migration(migrations.Migration):
 
@@ -25,4 +27,6 @@ class Migration(migrations.Migration):
             model_name='prediction',
             constraint=models.CheckConstraint(condition=models.Q(('review_threshold__isnull', True), models.Q(('review_threshold__gte', 0.0), ('review_threshold__lte', 1.0)), _connector='OR'), name='prediction_review_threshold_range'),
         ),
+        # SQLite rebuilt the prediction table for the constraint, dropping its append-only triggers.
+        append_only("classifier_prediction", reversible=False),
     ]

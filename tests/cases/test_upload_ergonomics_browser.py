@@ -64,6 +64,7 @@ def test_count_size_remove_progress_and_delete(browser, live_server, lab_staff):
     conditions = {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 350_000}
     cdp.send("Network.emulateNetworkConditions", conditions)
     page.evaluate(WATCH_PROGRESS)
+    page.check("#kind-cell")  # the large one would be taken for a whole field by its size
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-progress")).to_be_visible()
     expect(page.get_by_role("status")).to_have_text("2 of 2 files accepted.", timeout=30_000)

