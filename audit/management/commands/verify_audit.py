@@ -68,6 +68,7 @@ class Command(BaseCommand):
             f"  verified {progress.checked:,} of {progress.total:,} events ({progress.percent:.1f} %), "
             f"{progress.events_per_second:,.0f} events/s, {progress.seconds:.1f} s"
         )
+        self.stdout.flush()  # progress is for watching: not held back when piped to a log
 
 
 def _positive(value: str) -> int:

@@ -28,3 +28,4 @@ class Command(BaseCommand):
             f"seeded {progress.written:,} of {progress.total:,} events ({percent:.1f} %), "
             f"{rate:,.0f} events/s, {progress.seconds:.1f} s"
         )
+        self.stdout.flush()  # progress is for watching: not held back when piped to a log
