@@ -74,7 +74,7 @@ class AuditEvent(models.Model):
     """One immutable entry of the audit trail.
 
     ``hash`` covers every field below plus ``previous_hash``, so editing or deleting any row
-    breaks the chain (see ``audit.services.audit_chain_verify``). The table also refuses UPDATE
+    breaks the chain (see ``audit.selectors.audit_chain_verify``). The table also refuses UPDATE
     and DELETE through database triggers (migration 0002).
     """
 
@@ -101,3 +101,38 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.object_type}:{self.object_id} by {self.actor_username or '-'}"
+
+
+class AuditCheckpointMode(models.TextChoices):
+    FULL = "full", "Full (from the first event)"
+    INCREMENTAL = "incremental", "Incremental (from the previous checkpoint)"
+
+
+class AuditCheckpoint(models.Model):
+    """One successful run of ``verify_audit``: the chain was intact up to ``last_event_id``.
+
+    The next run verifies only the events after it, once it has checked that this event still
+    carries ``last_event_hash`` and that ``event_count`` events still lead up to it. Append-only
+    like the trail (migration 0016). ``last_event_id`` is no foreign key on purpose: a checkpoint
+    must outlive the removal of its event, to reveal it.
+    """
+
+    last_event_id = models.BigIntegerField(db_index=True)
+    last_event_hash = models.CharField(max_length=64)
+    # Events from the first one up to and including the last one: the chain's length then.
+    event_count = models.BigIntegerField()
+    events_verified = models.BigIntegerField(help_text="events whose hashes this run recomputed")
+    mode = models.CharField(max_length=16, choices=AuditCheckpointMode.choices)
+    # Who or what ran it: the operating-system user, the host and the command.
+    run_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+    duration = models.DurationField()
+
+    class Meta:
+        ordering = ["-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return (
+            f"checkpoint #{self.pk} at event #{self.last_event_id} ({self.mode}, {self.event_count} events)"
+        )

@@ -1,6 +1,8 @@
 """Writing the audit trail. Each event is chained to the previous one by a SHA-256 hash."""
 
+import datetime
 import json
+import time
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -10,7 +12,15 @@ from django.utils import timezone
 
 from audit.chain import GENESIS_HASH, audit_event_hash
 from audit.context import client_address_current
-from audit.models import AuditAction, AuditEvent
+from audit.models import AuditAction, AuditCheckpoint, AuditCheckpointMode, AuditEvent
+from audit.selectors import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_PROGRESS_EVERY,
+    ChainVerification,
+    ProgressCallback,
+    audit_chain_verify,
+    audit_checkpoint_latest,
+)
 
 # Arbitrary constant identifying the audit chain's advisory lock on PostgreSQL.
 _CHAIN_LOCK_KEY = 0x48564155  # "HVAU"
@@ -73,3 +83,34 @@ def audit_trail_export_record(
         actor=actor,
         after={"filters": filters, "event_count": event_count, "format": "csv"},
     )
+
+
+def audit_chain_verify_and_checkpoint(
+    *,
+    full: bool,
+    run_by: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+    progress_every: int = DEFAULT_PROGRESS_EVERY,
+) -> tuple[ChainVerification, AuditCheckpoint | None]:
+    """Verify from the latest checkpoint (or from the first event when ``full``) and, when the
+    chain is intact and not empty, record a checkpoint at its head for the next run to start from.
+    A broken chain writes nothing."""
+    started_at, started = timezone.now(), time.monotonic()
+    since = None if full else audit_checkpoint_latest()
+    result = audit_chain_verify(
+        from_checkpoint=since, batch_size=batch_size, progress=progress, progress_every=progress_every
+    )
+    if not result.intact or result.head_id is None:
+        return result, None
+    checkpoint = AuditCheckpoint.objects.create(
+        last_event_id=result.head_id,
+        last_event_hash=result.head_hash,
+        event_count=result.event_count,
+        events_verified=result.checked,
+        mode=AuditCheckpointMode.INCREMENTAL if since is not None else AuditCheckpointMode.FULL,
+        run_by=run_by[:200],
+        created_at=started_at,
+        duration=datetime.timedelta(seconds=time.monotonic() - started),
+    )
+    return result, checkpoint
