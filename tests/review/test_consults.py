@@ -134,7 +134,9 @@ def test_bad_requests_are_refused_and_write_nothing(
 
 @pytest.mark.django_db
 def test_a_signed_slide_takes_no_new_consult(slide, reviewed, pathologist, consultant):
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     with pytest.raises(ConsultError, match="in review"):
         request_consult(pathologist, slide, consultant)
 
@@ -347,13 +349,20 @@ def test_sign_off_asks_for_confirmation_while_a_consult_is_open(
 ):
     consult = request_consult(pathologist, slide, consultant)
     with pytest.raises(ReviewError, match="not closed"):
-        slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+        slide_sign(
+            actor=pathologist,
+            slide=slide,
+            password=PASSWORD,
+            request=reauth_request(),
+            count_acknowledged=True,
+        )
     page = pathologist_client.get(reverse("review:slide_sign", args=[slide.pk])).content.decode()
     assert "sign-open-consults" in page and f"Consult {consult.pk}" in page
     refused = pathologist_client.post(reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD})
     assert refused.status_code == 200 and not SlideSignature.objects.exists()
     signed = pathologist_client.post(
-        reverse("review:slide_sign", args=[slide.pk]), {"password": PASSWORD, "acknowledge_consults": "on"}
+        reverse("review:slide_sign", args=[slide.pk]),
+        {"password": PASSWORD, "acknowledge_consults": "on", "acknowledge_count": "on"},
     )
     assert signed.status_code == 302
     consults = SlideSignature.objects.get().differential["consults"]
@@ -368,7 +377,9 @@ def test_the_signed_report_and_fhir_carry_the_closed_consult(
     consult_label_record(actor=consultant, consult=consult, consult_cell=consult.cells.get(), label=M)
     consult_answer(actor=consultant, consult=consult, opinion="Agree: monocyte.")
     consult_close(actor=pathologist, consult=consult)
-    signature = slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    signature = slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     summary = signature.differential["consults"][0]
     assert summary | {"answered_at": None} == {
         "id": consult.pk,

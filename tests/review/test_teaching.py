@@ -55,7 +55,9 @@ def signed(slide, predictions, pathologist) -> list[Prediction]:
         review_make(prediction, pathologist)
     review_make(monocyte, pathologist, L, reason="Round nucleus, scant cytoplasm")
     review_make(eosinophil, pathologist, N, reason="No orange granules")
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     return predictions
 
 
@@ -461,7 +463,9 @@ def test_a_missed_cells_grad_cam_is_computed_by_the_worker_and_served_through_th
     slide = make_slide("S-6001")
     prediction = add_prediction(slide, N, 0.8, version=tiny_model_version)
     review_make(prediction, pathologist, L, reason="Lymphocyte")
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     proficiency_set = assigned_set(pathologist, trainee)
     attempt = proficiency_attempt_start(actor=trainee, proficiency_set=proficiency_set)
     proficiency_attempt_finish(actor=trainee, attempt=attempt)
