@@ -58,7 +58,9 @@ def test_a_trainee_takes_a_set_with_the_keyboard_and_reads_the_result(
     trainee,
     screenshots,
 ):
-    slide_sign(actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request())
+    slide_sign(
+        actor=pathologist, slide=slide, password=PASSWORD, request=reauth_request(), count_acknowledged=True
+    )
     proficiency_set = proficiency_set_create(
         actor=pathologist, name="Morphology week 1", criteria=SourceCriteria(), size=5, seed=3
     )
@@ -149,6 +151,7 @@ def test_a_consult_is_requested_answered_closed_and_shows_in_the_signed_report(
     patho.goto(live_server.url + reverse("review:slide_sign", args=[slide.pk]))
     expect(patho.locator("#sign-open-consults")).to_have_count(0)  # closed: nothing to confirm
     patho.fill("#id_password", PASSWORD)
+    patho.check("#id_acknowledge_count")  # five cells, below the slide's target count
     patho.click("button:has-text('Sign: reviewed and approved')")
     expect(patho.locator("#slide-signature")).to_be_visible()
     expect(patho.locator(".signed-consult")).to_contain_text("agreement 1 of 2 cells")
