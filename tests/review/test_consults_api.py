@@ -5,6 +5,8 @@ import datetime
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -274,3 +276,25 @@ def test_the_cell_image_comes_through_its_own_consult_only_without_metadata(
     )
     cell_image_id = consult.cells.first().prediction.cell_image_id
     assert client.get(reverse("api:cell-image-file", args=[cell_image_id])).status_code == 403
+
+
+def queries_of(client: APIClient, address: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(address).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.django_db
+def test_the_list_and_a_consult_cost_the_same_queries_for_more_consults_and_cells(
+    slide, reviewed, pathologist, consultant
+):
+    small = request_consult(pathologist, slide, consultant, prediction_ids=[reviewed[0].pk])
+    client, consultant_client = api_for(pathologist), api_for(consultant)
+    lists = [queries_of(client, reverse("api:consult-list"))]
+    lists.append(queries_of(consultant_client, reverse("api:consult-list")))
+    large = [request_consult(pathologist, slide, consultant) for _ in range(3)][-1]
+    lists += [queries_of(client, reverse("api:consult-list"))]
+    lists.append(queries_of(consultant_client, reverse("api:consult-list")))
+    details = [queries_of(client, detail_url(consult)) for consult in (small, large)]
+    assert lists[0] == lists[2] and lists[1] == lists[3] and details[0] == details[1]
+    assert max(lists + details) <= 12

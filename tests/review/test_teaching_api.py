@@ -7,6 +7,8 @@ import io
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -17,7 +19,8 @@ from accounts.services import api_token_issue
 from audit.models import AuditAction, AuditEvent
 from classifier.models import CellClass
 from review.models import ProficiencyAnswer, ProficiencyAttempt, ProficiencySet
-from review.teaching_services import proficiency_set_assign
+from review.teaching_selectors import SourceCriteria
+from review.teaching_services import proficiency_set_assign, proficiency_set_create
 from tests.review.test_teaching import assigned_set, build
 from tests.review.test_teaching import signed as signed
 
@@ -298,3 +301,38 @@ def test_each_role_reaches_only_its_side(signed, pathologist, trainee, lab_staff
         not ProficiencyAnswer.objects.exists()
         and ProficiencyAttempt.objects.filter(finished_at=None).count() == 1
     )
+
+
+def queries_of(client: APIClient, address: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(address).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.django_db
+def test_results_and_attempts_cost_the_same_queries_for_more_cells_and_more_attempts(
+    signed, pathologist, trainee, make_user
+):
+    small = proficiency_set_create(actor=pathologist, name="Small", criteria=SourceCriteria(), size=2, seed=1)
+    large = proficiency_set_create(actor=pathologist, name="Large", criteria=SourceCriteria(), size=5, seed=1)
+    others = [make_user(f"trainee-{index}", Role.TRAINEE) for index in range(3)]
+    proficiency_set_assign(actor=pathologist, proficiency_set=small, trainees=[trainee], groups=[])
+    proficiency_set_assign(actor=pathologist, proficiency_set=large, trainees=[trainee, *others], groups=[])
+    attempts = {}
+    for who, proficiency_set in [(trainee, small), (trainee, large), *((other, large) for other in others)]:
+        attempts[(who.pk, proficiency_set.pk)] = take(api_for(who), proficiency_set, {N: L, L: N})["attempt"]
+    client, teacher = api_for(trainee), api_for(pathologist)
+    result = [
+        queries_of(client, url("proficiency-attempt-result", attempts[(trainee.pk, s.pk)]))
+        for s in (small, large)
+    ]
+    detail = [
+        queries_of(client, url("proficiency-attempt-detail", attempts[(trainee.pk, s.pk)]))
+        for s in (small, large)
+    ]
+    results = [queries_of(teacher, url("proficiency-set-results", s.pk)) for s in (small, large)]
+    sets = [queries_of(teacher, url("proficiency-set-detail", s.pk)) for s in (small, large)]
+    assert (
+        result[0] == result[1] and detail[0] == detail[1] and results[0] == results[1] and sets[0] == sets[1]
+    )
+    assert max(result + detail + results + sets) <= 15
