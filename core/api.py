@@ -8,8 +8,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponseBase
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from drf_spectacular.views import SpectacularSwaggerSplitView
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,9 +41,26 @@ class ApiDocsView(SpectacularSwaggerSplitView):
         return super().handle_exception(exc)
 
 
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "The object's state does not allow this now."
+    default_code = "conflict"
+
+
+# A service's ValidationError with this code means "not in this state" (stale), not "bad input".
+CONFLICT_CODE = "conflict"
+CONFLICT_RESPONSE = OpenApiResponse(
+    inline_serializer("Conflict", {"detail": serializers.CharField()}),
+    description="The object's state does not allow this now (finished, answered, closed).",
+)
+
+
 def api_exception_handler(error: Exception, context: dict) -> Response | None:
-    """Services raise Django's ValidationError; the API answers it as 400, not 500."""
-    if isinstance(error, DjangoValidationError):
+    """Services raise Django's ValidationError; the API answers it as 400, not 500, or as 409 when
+    its code says the object's state (not the request) is what refuses it."""
+    if isinstance(error, DjangoValidationError) and getattr(error, "code", None) == CONFLICT_CODE:
+        error = Conflict(" ".join(error.messages))
+    elif isinstance(error, DjangoValidationError):
         detail = error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
         error = exceptions.ValidationError(detail)
     return exception_handler(error, context)

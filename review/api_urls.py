@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from review import api as review_api
+from review import consult_api, teaching_api
 
 urlpatterns = [
     path(
@@ -26,4 +27,12 @@ urlpatterns = [
 
 router = SimpleRouter()
 router.register("adaptation-runs", review_api.AdaptationRunViewSet, basename="adaptation-run")
+router.register("consults", consult_api.ConsultViewSet, basename="consult")
+router.register("proficiency-sets", teaching_api.ProficiencySetViewSet, basename="proficiency-set")
+router.register(
+    "my-proficiency-sets", teaching_api.AssignedProficiencySetViewSet, basename="my-proficiency-set"
+)
+router.register(
+    "proficiency-attempts", teaching_api.ProficiencyAttemptViewSet, basename="proficiency-attempt"
+)
 urlpatterns += router.urls

@@ -43,6 +43,17 @@ def consult_as_pathologist_queryset(user: AbstractBaseUser) -> QuerySet[Consult]
     )
 
 
+def consult_visible_queryset(user: AbstractBaseUser) -> QuerySet[Consult]:
+    """Every consult the user may open: as its consultant now, or as a pathologist of its slide."""
+    return consult_as_consultant_queryset(user) | consult_as_pathologist_queryset(user)
+
+
+def consult_mine_queryset(user: AbstractBaseUser) -> QuerySet[Consult]:
+    """The user's own consults: the ones they asked, and the ones they answer now."""
+    asked = consult_as_pathologist_queryset(user).filter(requested_by=user)
+    return asked | consult_as_consultant_queryset(user)
+
+
 def consult_visible(*, user: AbstractBaseUser, pk: int) -> Consult | None:
     return (
         consult_as_consultant_queryset(user).filter(pk=pk).first()
@@ -52,6 +63,11 @@ def consult_visible(*, user: AbstractBaseUser, pk: int) -> Consult | None:
 
 def consult_is_accessible_to_consultant(consult: Consult) -> bool:
     return consult.status in ACCESSIBLE_STATUSES and consult.access_until > timezone.now()
+
+
+def consult_shows_primary(*, consult: Consult, as_consultant: bool) -> bool:
+    """A blind consult hides the primary labels and the model's from its consultant."""
+    return not as_consultant or not consult.blind
 
 
 @dataclass(frozen=True)

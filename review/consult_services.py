@@ -21,6 +21,7 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from cases.models import Slide, SlideStatus
 from classifier.models import CellClass, Prediction
+from core.api import CONFLICT_CODE
 from review.consult_models import (
     CONSULT_TRANSITIONS,
     Consult,
@@ -40,6 +41,13 @@ MAX_ACCESS = timedelta(days=30)
 
 class ConsultError(ValidationError):
     """The consult, label, opinion or closing is not allowed as asked."""
+
+
+class ConsultStateError(ConsultError):
+    """The consult's or the slide's state does not allow this now (the API answers 409)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=CONFLICT_CODE)
 
 
 def _require(actor: User, permission: str) -> None:
@@ -105,12 +113,12 @@ def consult_request(
         raise ConsultError("The access window must end in the future, at most 30 days from now.")
     slide = Slide.objects.select_for_update().get(pk=slide.pk)
     if slide.status not in CONSULT_SLIDE_STATUSES:
-        raise ConsultError(
+        raise ConsultStateError(
             f"Only a slide in review can be consulted on; this one is {slide.get_status_display()}."
         )
     predictions = _chosen_predictions(slide, prediction_ids)
     if not predictions:
-        raise ConsultError("This slide has no classified cell to consult on.")
+        raise ConsultStateError("This slide has no classified cell to consult on.")
     consult = Consult.objects.create(
         slide=slide,
         requested_by=actor,
@@ -158,7 +166,7 @@ def _consult_lock_for_consultant(actor: User, consult: Consult) -> Consult:
     if not consult_is_accessible_to_consultant(locked):
         raise PermissionDenied("This consult is closed or its access window has ended.")
     if locked.status != ConsultStatus.OPEN:
-        raise ConsultError("The opinion is given: the consult's labels can no longer change.")
+        raise ConsultStateError("The opinion is given: the consult's labels can no longer change.")
     return locked
 
 
@@ -194,7 +202,7 @@ def consult_label_record(
 
 def _transition(consult: Consult, to_status: ConsultStatus) -> None:
     if to_status not in CONSULT_TRANSITIONS[ConsultStatus(consult.status)]:
-        raise ConsultError(
+        raise ConsultStateError(
             f"A {consult.get_status_display().lower()} consult cannot become {to_status.label.lower()}."
         )
     consult.status = to_status

@@ -25,6 +25,7 @@ from review.consult_selectors import (
     consult_as_consultant_queryset,
     consult_as_pathologist_queryset,
     consult_cell_rows,
+    consult_shows_primary,
     consult_visible,
     inbox_messages,
 )
@@ -127,8 +128,7 @@ def consult_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "agreement": consult_agreement(rows),
         "as_consultant": as_consultant,
-        # A blind consult hides the primary labels and the model's from the consultant.
-        "show_primary": not as_consultant or not consult.blind,
+        "show_primary": consult_shows_primary(consult=consult, as_consultant=as_consultant),
         "can_label": as_consultant and consult.status == ConsultStatus.OPEN,
         "can_close": consult.requested_by_id == request.user.pk and consult.status != ConsultStatus.CLOSED,
         "classes": CellClass.choices,

@@ -18,6 +18,7 @@ from accounts.roles import Role
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from classifier.models import CellClass
+from core.api import CONFLICT_CODE
 from review.teaching_models import (
     ProficiencyAnswer,
     ProficiencyAssignment,
@@ -38,6 +39,13 @@ MAX_TIME_LIMIT_MINUTES = 24 * 60
 
 class TeachingError(ValidationError):
     """The set, assignment or attempt is not allowed as asked."""
+
+
+class TeachingStateError(TeachingError):
+    """The attempt's state does not allow this now: finished, or out of time (the API answers 409)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=CONFLICT_CODE)
 
 
 def _require(actor: User, permission: str) -> None:
@@ -189,7 +197,7 @@ def _attempt_lock_open(attempt: ProficiencyAttempt) -> ProficiencyAttempt:
         ProficiencyAttempt.objects.select_for_update().select_related("proficiency_set").get(pk=attempt.pk)
     )
     if locked.finished:
-        raise TeachingError("This attempt is finished; start a new one to try again.")
+        raise TeachingStateError("This attempt is finished; start a new one to try again.")
     return locked
 
 
@@ -208,7 +216,7 @@ def proficiency_answer_record(
         raise TeachingError("This cell is not part of the attempt's set.")
     already_finished = ProficiencyAttempt.objects.filter(pk=attempt.pk, finished_at__isnull=False).exists()
     if not already_finished and proficiency_attempt_finish_if_expired(attempt=attempt):
-        raise TeachingError("The time limit has run out: the attempt is finished.")
+        raise TeachingStateError("The time limit has run out: the attempt is finished.")
     return _answer_write(attempt=attempt, item=item, label=label, unsure=unsure)
 
 
@@ -218,7 +226,7 @@ def _answer_write(
 ) -> ProficiencyAnswer:
     locked = _attempt_lock_open(attempt)
     if locked.deadline is not None and timezone.now() >= locked.deadline:
-        raise TeachingError("The time limit has run out.")
+        raise TeachingStateError("The time limit has run out.")
     answer, _ = ProficiencyAnswer.objects.update_or_create(
         attempt=locked, item=item, defaults={"label": label, "unsure": unsure}
     )

@@ -335,6 +335,9 @@ SPECTACULAR_SETTINGS = {
         "SlideStatusEnum": "cases.models.SlideStatus",
         "InferenceJobStatusEnum": "classifier.models.InferenceJobStatus",
         "QuickClassificationStatusEnum": "classifier.models.QuickClassificationStatus",
+        "ConsultStatusEnum": "review.consult_models.ConsultStatus",
+        "LabelEnum": "classifier.models.CellClass",
+        "ProficiencyAnswerEnum": "review.teaching_api.MISSED_ANSWER_CHOICES",
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "POSTPROCESSING_HOOKS": [

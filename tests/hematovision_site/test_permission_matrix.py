@@ -86,6 +86,11 @@ TRAINEE_PAGE = dict(
     anonymous=LOGIN, lab_staff=403, pathologist=403, administrator=403, outsider=403, trainee=200
 )
 GRADCAM = dict(anonymous=LOGIN, lab_staff=202, pathologist=202, administrator=403, outsider=403)
+API_TEACH = dict(anonymous=401, lab_staff=403, pathologist=200, administrator=403, outsider=403)
+API_TRAINEE = dict(
+    anonymous=401, lab_staff=403, pathologist=403, administrator=403, outsider=403, trainee=200
+)
+API_CONSULT = dict(**API_TEACH, consultant=200)
 
 MATRIX: dict[str, Cell] = {
     "home": Cell(anonymous=LOGIN, lab_staff=200, pathologist=200, administrator=200, outsider=200),
@@ -330,6 +335,46 @@ MATRIX: dict[str, Cell] = {
     "consults:consult_cell_image": Cell(
         **{**REVIEW_PAGE, "consultant": 200}, kwargs=("consult", "consult_cell")
     ),
+    # The API of consults: as the pages, by token too.
+    "api:consult-list": Cell(**API_CONSULT),
+    "api:consult-detail": Cell(**API_CONSULT, kwargs=("consult",)),
+    "api:consult-cell-image": Cell(**API_CONSULT, kwargs=("consult", "consult_cell")),
+    # No cell named: 400 for the consultant; the pathologist does not answer this consult (404).
+    "api:consult-labels": Cell(
+        **{**API_CONSULT, "pathologist": 404, "consultant": 400},
+        method="post",
+        kwargs=("consult",),
+        data={"label": "NEUTROPHIL"},
+    ),
+    "api:consult-answer": Cell(
+        **{**API_CONSULT, "pathologist": 404},
+        method="post",
+        kwargs=("consult",),
+        data={"opinion": "Agree: neutrophilia."},
+    ),
+    "api:consult-close": Cell(**{**API_CONSULT, "consultant": 403}, method="post", kwargs=("consult",)),
+    # The API of proficiency sets: pathologists build, assign and read; the trainee takes theirs.
+    "api:proficiency-set-list": Cell(**API_TEACH),
+    "api:proficiency-set-detail": Cell(**API_TEACH, kwargs=("proficiency_set",)),
+    "api:proficiency-set-source-cells": Cell(**API_TEACH),
+    "api:proficiency-set-results": Cell(**API_TEACH, kwargs=("proficiency_set",)),
+    "api:proficiency-set-item-image": Cell(**API_TEACH, kwargs=("proficiency_set", "item")),
+    # No trainee or group chosen: the service refuses (400).
+    "api:proficiency-set-assign": Cell(
+        **{**API_TEACH, "pathologist": 400}, method="post", kwargs=("proficiency_set",)
+    ),
+    "api:my-proficiency-set-list": Cell(**API_TRAINEE),
+    # The attempt in progress is resumed.
+    "api:my-proficiency-set-start": Cell(**API_TRAINEE, method="post", kwargs=("proficiency_set",)),
+    "api:my-proficiency-set-item-image": Cell(**API_TRAINEE, kwargs=("proficiency_set", "item")),
+    "api:proficiency-attempt-list": Cell(**API_TRAINEE),
+    "api:proficiency-attempt-detail": Cell(**API_TRAINEE, kwargs=("attempt",)),
+    # No cell named: 400 for the trainee.
+    "api:proficiency-attempt-answer": Cell(
+        **{**API_TRAINEE, "trainee": 400}, method="post", kwargs=("attempt",), data={"label": "NEUTROPHIL"}
+    ),
+    "api:proficiency-attempt-finish": Cell(**API_TRAINEE, method="post", kwargs=("attempt",)),
+    "api:proficiency-attempt-result": Cell(**API_TRAINEE, kwargs=("finished_attempt",)),
 }
 
 # Unsafe methods on URLs whose matrix row is a GET: writes must be refused to readers too.
@@ -381,6 +426,12 @@ WRITES: dict[tuple[str, str], Cell] = {
     ("cases:patient_list", "post"): Cell(
         anonymous=405, lab_staff=405, pathologist=405, administrator=405, outsider=405
     ),
+    # An empty request: the pathologist's is refused as incomplete (400), everyone else's 401/403.
+    ("api:consult-list", "post"): Cell(**{**API_TEACH, "pathologist": 400}),
+    ("api:proficiency-set-list", "post"): Cell(**{**API_TEACH, "pathologist": 400}),
+    # Consults and attempts are never deleted.
+    ("api:consult-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("consult",)),
+    ("api:proficiency-attempt-detail", "delete"): Cell(**REFUSED_TO_ALL, kwargs=("attempt",)),
 }
 
 

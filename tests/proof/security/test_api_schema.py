@@ -45,12 +45,16 @@ CHECKS = [
 ID_SOURCES = {
     "/api/audit-events/": "event",
     "/api/cell-images/": "cell_image",
+    "/api/consults/": "consult",
     "/api/exports/patients/": "patient",
     "/api/exports/slides/": "slide",
     "/api/inference-jobs/": "job",
     "/api/model-versions/": "model_version",
+    "/api/my-proficiency-sets/": "proficiency_set",
     "/api/patients/": "patient",
     "/api/predictions/": "prediction",
+    "/api/proficiency-attempts/": "attempt",
+    "/api/proficiency-sets/": "proficiency_set",
     "/api/quick-classifications/": "quick",
     "/api/slides/": "slide",
     "/api/users/": "member",
@@ -60,6 +64,8 @@ ROLES = {
     "pathologist": "session",
     "administrator": "token",
     "outsider": "session",
+    "trainee": "token",
+    "consultant": "token",
     "anonymous": None,
 }
 
