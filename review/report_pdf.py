@@ -182,6 +182,12 @@ def _story(report: SlideReport, styles: dict[str, ParagraphStyle]) -> list[Flowa
         Paragraph(
             _text(report.comment).replace("\n", "<br/>") if report.comment else "None.", styles["body"]
         ),
+        *(
+            [Paragraph("Second opinions", styles["heading"])]
+            + [Paragraph(_text(line), styles["small"]) for line in report.consults]
+            if report.consults
+            else []
+        ),
         Paragraph("Signatures and versions", styles["heading"]),
         *_signature_lines(report, styles),
         Paragraph("Classification model", styles["heading"]),

@@ -82,6 +82,7 @@ class SlideReport:
     domain_attention: bool
     model_versions: list[str]
     comment: str
+    consults: list[str]  # the second opinions as signed, one line each
     previous: Slide | None
     delta_points: int
 
@@ -134,6 +135,7 @@ def slide_report(*, user: AbstractBaseUser, signature: SlideSignature) -> SlideR
         domain_attention=bool(domain) and domain.get("verdict") != "in_domain",
         model_versions=_model_versions(differential),
         comment=signature.comment or "",
+        consults=_consult_lines(differential.get("consults") or []),
         previous=previous.slide if previous else None,
         delta_points=delta_points(),
     )
@@ -235,3 +237,21 @@ def _model_versions(differential: dict) -> list[str]:
         return list(names)
     domain = differential.get("domain") or {}
     return [domain["model_version"]] if domain.get("model_version") else []
+
+
+def _consult_lines(consults: list[dict]) -> list[str]:
+    """The consults the signature kept (``review.consult_selectors.slide_consults_summary``), in
+    words: who gave the second opinion, its status, the agreement and the opinion."""
+    lines = []
+    for consult in consults:
+        agreement = consult.get("agreement") or {}
+        line = f"Consult {consult.get('id')} ({consult.get('status')}), {consult.get('consultant')}"
+        if consult.get("question"):
+            line += f", asked by {consult.get('requested_by')}: “{consult['question']}”"
+        if agreement.get("compared"):
+            line += f"; agreement {agreement.get('agreed')} of {agreement['compared']} cells"
+            if agreement.get("kappa") is not None:
+                line += f", Cohen's κ {agreement['kappa']:.2f}"
+        line += f"; opinion: “{consult['opinion']}”" if consult.get("opinion") else "; no opinion at signing"
+        lines.append(line + ".")
+    return lines

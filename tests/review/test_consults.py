@@ -3,6 +3,7 @@ closed by the requester; agreement and Cohen's kappa; what ends the consultant's
 they can never open; sign-off with an open consult; the signed report and FHIR carry it."""
 
 import datetime
+import io
 
 import pytest
 from django.core import mail
@@ -10,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -404,3 +406,10 @@ def test_the_signed_report_and_fhir_carry_the_closed_consult(
         f"Consult {consult.pk} (closed) with Cora Consultant: 1 of 1 cells agree with the primary review "
         "(Cohen's kappa 1.00); opinion: Agree: monocyte." in report.conclusion
     )
+    # The printable report, page and PDF, keeps the second opinion beside the signature.
+    page = pathologist_client.get(reverse("review:slide_report", args=[slide.pk])).content.decode()
+    assert 'id="report-consults"' in page and f"Consult {consult.pk} (closed), Cora Consultant" in page
+    assert "agreement 1 of 1 cells, Cohen&#x27;s κ 1.00" in page and "Agree: monocyte." in page
+    pdf = pathologist_client.get(reverse("review:slide_report_pdf", args=[slide.pk])).content
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Second opinions" in text and "Agree: monocyte." in text
