@@ -12,10 +12,9 @@ at the end, so a killed worker leaves no directory at the output path; the sweep
 
 import logging
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import fields
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -50,7 +49,7 @@ from classifier.models import (
     CellClass,
     ModelVersion,
 )
-from classifier.services import model_version_active, model_version_register
+from classifier.services import model_version_active, model_version_register, row_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -253,27 +252,10 @@ def _run_claim(run_id: int) -> AdaptationRun | None:
     return run
 
 
-@contextmanager
-def _run_heartbeat(run_id: int) -> Iterator[None]:
+def _run_heartbeat(run_id: int) -> AbstractContextManager[None]:
     """Beat from a thread, so a long step (feature rendering, an export) beats too."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(settings.HEMATOVISION_JOB_HEARTBEAT_SECONDS):
-                AdaptationRun.objects.filter(pk=run_id, status=AdaptationRunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=beat, name=f"adaptation-run-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    running = AdaptationRun.objects.filter(pk=run_id, status=AdaptationRunStatus.RUNNING)
+    return row_heartbeat(running, f"adaptation-run-{run_id}-heartbeat")
 
 
 def adaptation_percent(event: Progress) -> int:

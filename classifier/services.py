@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -385,29 +385,33 @@ def _job_claim(job_id: int) -> InferenceJob | None:
 
 
 @contextmanager
-def job_heartbeat(job_id: int) -> Iterator[None]:
-    """Beat every ``HEMATOVISION_JOB_HEARTBEAT_SECONDS`` while the job runs, also through a slow
-    model load or batch (batches beat too): the sweep resends a job only after
-    ``HEMATOVISION_JOB_SILENT_SECONDS`` (three beats) of silence, so a killed worker's job resumes
-    within a minute and a live one is never taken over."""
+def row_heartbeat(rows: QuerySet, name: str) -> Iterator[None]:
+    """Stamp ``heartbeat_at`` on ``rows`` every ``HEMATOVISION_JOB_HEARTBEAT_SECONDS`` from a thread
+    while the block runs, so a slow step (a model load, a long batch, an export) beats too."""
     stop = threading.Event()
 
     def beat() -> None:
         try:
             while not stop.wait(settings.HEMATOVISION_JOB_HEARTBEAT_SECONDS):
-                InferenceJob.objects.filter(pk=job_id, status=InferenceJobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                rows.update(heartbeat_at=timezone.now())
         finally:
             connections.close_all()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"inference-job-{job_id}-heartbeat", daemon=True)
+    thread = threading.Thread(target=beat, name=name, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
+
+
+def job_heartbeat(job_id: int) -> AbstractContextManager[None]:
+    """Beat while the job runs (batches beat too): the sweep resends a job only after
+    ``HEMATOVISION_JOB_SILENT_SECONDS`` (three beats) of silence, so a killed worker's job resumes
+    within a minute and a live one is never taken over."""
+    running = InferenceJob.objects.filter(pk=job_id, status=InferenceJobStatus.RUNNING)
+    return row_heartbeat(running, f"inference-job-{job_id}-heartbeat")
 
 
 def inference_job_run(*, job_id: int) -> InferenceJob | None:
