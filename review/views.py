@@ -183,7 +183,10 @@ def slide_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         "unresolved": slide_unresolved_cells(user=request.user, slide=slide),
         "domain": domain,
         "exclusion_categories": ExclusionCategory.choices,
-        **(gallery_context(request, slide, mode="review") or {}),
+        # The gallery by class is one click away (?gallery=1): drawn on every load it would double
+        # the screen's cost on a large slide (slide_reviewed_cards walks every cell again).
+        "gallery_shown": (shown := request.GET.get("gallery") == "1"),
+        **((gallery_context(request, slide, mode="review") or {}) if shown else {}),
     }
     return render(request, "review/slide_review.html", context)
 

@@ -103,7 +103,7 @@ def test_the_slide_page_and_the_review_screen_show_the_gallery(
 ):
     for client, url in (
         (pathologist_client, reverse("cases:slide_detail", args=[slide.pk])),
-        (pathologist_client, reverse("review:slide_review", args=[slide.pk])),
+        (pathologist_client, reverse("review:slide_review", args=[slide.pk]) + "?gallery=1"),
         (lab_client, reverse("cases:slide_detail", args=[slide.pk])),
     ):
         page = client.get(url).content.decode()
@@ -118,6 +118,15 @@ def test_the_slide_page_and_the_review_screen_show_the_gallery(
         f'data-open="{reverse("review:slide_review", args=[slide.pk])}?cell={predictions[0].pk}"'
         in pathologist_page
     )
+
+
+def test_the_review_screen_offers_the_gallery_one_click_away(pathologist_client, slide, predictions):
+    url = reverse("review:slide_review", args=[slide.pk])
+    plain = pathologist_client.get(url).content.decode()
+    assert 'id="gallery-show"' in plain and f'href="{url}?gallery=1"' in plain
+    assert 'id="gallery-cells"' not in plain
+    shown = pathologist_client.get(url + "?gallery=1").content.decode()
+    assert 'id="gallery-cells"' in shown and 'id="gallery-hide"' in shown and 'id="gallery-show"' not in shown
 
 
 # --- Group actions (service) -------------------------------------------------------------------------------
@@ -351,7 +360,7 @@ def test_anonymous_visitors_are_sent_to_the_login_page(slide, predictions):
 def test_the_gallery_costs_the_same_queries_with_more_cells(
     pathologist_client, slide, predictions, add_prediction
 ):
-    url = reverse("review:slide_review", args=[slide.pk])
+    url = reverse("review:slide_review", args=[slide.pk]) + "?gallery=1"
     with CaptureQueriesContext(connection) as few:
         pathologist_client.get(url)
     for _ in range(10):

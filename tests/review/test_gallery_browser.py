@@ -126,7 +126,7 @@ def test_a_shift_range_is_moved_by_a_class_key_on_the_review_screen(
 ):
     slide, predictions = gallery_slide
     page = logged_in_page(browser, live_server, "patho")
-    page.goto(live_server.url + reverse("review:slide_review", args=[slide.pk]))
+    page.goto(live_server.url + reverse("review:slide_review", args=[slide.pk]) + "?gallery=1")
     monocytes = group(page, CellClass.MONOCYTE).locator("[role=option]")
 
     monocytes.nth(0).click()
@@ -188,7 +188,7 @@ def test_the_keyboard_moves_between_tiles_and_enter_opens_the_cell_above(
 ):
     slide, predictions = gallery_slide
     page = logged_in_page(browser, live_server, "patho")
-    page.goto(live_server.url + reverse("review:slide_review", args=[slide.pk]))
+    page.goto(live_server.url + reverse("review:slide_review", args=[slide.pk]) + "?gallery=1")
     first = page.locator("#gallery-cells [role=option]").first
     first.focus()
     page.keyboard.press("ArrowRight")
