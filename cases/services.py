@@ -45,6 +45,7 @@ from cases.uploads import (
     image_validate,
     upload_expand,
 )
+from core.permissions import actor_permission_require
 
 logger = logging.getLogger(__name__)
 
@@ -205,16 +206,11 @@ def slide_update(*, actor: User, slide: Slide, changes: dict[str, Any]) -> Slide
     return slide
 
 
-def _require(actor: User, permission: str) -> None:
-    if not actor.is_active or not actor.has_perm(permission):
-        raise PermissionDenied(f"{actor.get_username()} may not do this ({permission}).")
-
-
 @transaction.atomic
 def slide_target_count_set(*, actor: User, slide: Slide, target: int | None, reason: str = "") -> Slide:
     """Set how many white cells this slide's differential should count (None: the lab's default).
     Lab staff and pathologists may; not on a signed slide."""
-    _require(actor, "cases.change_slide_target_count")
+    actor_permission_require(actor, "cases.change_slide_target_count")
     slide = Slide.objects.select_for_update().get(pk=slide.pk)
     slide_ensure_unlocked(slide)
     before = slide.target_wbc_count
@@ -239,7 +235,7 @@ def slide_wbc_count_enter(*, actor: User, slide: Slide, wbc_count: Decimal | Non
     """Record the specimen's white cell count from the analyser (×10⁹/L), from which the
     differential gives absolute counts. Lab staff enter it; changing or removing a count already
     entered needs a reason. Not on a signed slide."""
-    _require(actor, "cases.change_slide")
+    actor_permission_require(actor, "cases.change_slide")
     slide = Slide.objects.select_for_update().get(pk=slide.pk)
     slide_ensure_unlocked(slide)
     before = slide.wbc_count

@@ -22,6 +22,7 @@ from audit.services import audit_event_record
 from cases.models import Slide, SlideStatus
 from classifier.models import CellClass, Prediction
 from core.api import CONFLICT_CODE
+from core.permissions import actor_permission_require
 from review.consult_models import (
     CONSULT_TRANSITIONS,
     Consult,
@@ -48,11 +49,6 @@ class ConsultStateError(ConsultError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code=CONFLICT_CODE)
-
-
-def _require(actor: User, permission: str) -> None:
-    if not actor.is_active or not actor.has_perm(permission):
-        raise PermissionDenied(f"{actor.get_username()} may not do this ({permission}).")
 
 
 def _notify(*, recipient: User, subject: str, body: str, consult: Consult) -> InboxMessage:
@@ -103,7 +99,7 @@ def consult_request(
 ) -> Consult:
     """Ask ``consultant`` about the slide (the chosen cells, or every counted classified cell),
     with access until ``access_until`` (at most 30 days ahead)."""
-    _require(actor, "review.add_consult")
+    actor_permission_require(actor, "review.add_consult")
     question = question.strip()
     if not question:
         raise ConsultError("Write the question for the consultant.")
@@ -159,7 +155,7 @@ def consult_request(
 
 
 def _consult_lock_for_consultant(actor: User, consult: Consult) -> Consult:
-    _require(actor, "review.add_consultlabel")
+    actor_permission_require(actor, "review.add_consultlabel")
     locked = Consult.objects.select_for_update().get(pk=consult.pk)
     if locked.consultant_id != actor.pk:
         raise PermissionDenied("This consult is addressed to someone else.")
@@ -239,7 +235,7 @@ def consult_answer(*, actor: User, consult: Consult, opinion: str) -> Consult:
 @transaction.atomic
 def consult_close(*, actor: User, consult: Consult) -> Consult:
     """The requester closes the consult; the consultant's access ends with it."""
-    _require(actor, "review.add_consult")
+    actor_permission_require(actor, "review.add_consult")
     locked = Consult.objects.select_for_update().get(pk=consult.pk)
     if locked.requested_by_id != actor.pk:
         raise PermissionDenied("Only the pathologist who requested the consult closes it.")

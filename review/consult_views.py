@@ -5,19 +5,15 @@ A consultant reaches a slide only here: every page and image looks the consult u
 ``consult_selectors`` (addressed to them, not closed, inside the window) and answers 404 otherwise.
 """
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.selectors import slide_visible_queryset
 from classifier.models import CellClass, Prediction
-from core.permissions import permission_needed
+from core.permissions import any_permission_needed, permission_needed
 from review.consult_forms import ConsultRequestForm, OpinionForm
 from review.consult_models import Consult, ConsultStatus
 from review.consult_selectors import (
@@ -43,16 +39,8 @@ ANSWER = "review.add_consultlabel"
 REQUEST = "review.add_consult"
 
 
-def consult_user_needed(view: Callable) -> Callable:
-    """Pathologists and consultants (each page then scopes what the user may see)."""
-
-    @wraps(view)
-    def check(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not (request.user.has_perm(ANSWER) or request.user.has_perm(REQUEST)):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return login_required(check)
+# Pathologists and consultants (each page then scopes what the user may see).
+consult_user_needed = any_permission_needed(ANSWER, REQUEST)
 
 
 def _consult(request: HttpRequest, pk: int) -> Consult:

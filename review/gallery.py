@@ -15,8 +15,8 @@ from review.presenters import FLAGGED_CELL_MIN_MS, class_json, flag_reason, url_
 from review.selectors import (
     ReviewedCellCard,
     class_names,
+    correction_choices,
     differential_classes,
-    review_label_choices,
     slide_reviewed_cards,
 )
 from review.services import REVIEWABLE_STATUSES
@@ -92,7 +92,7 @@ def slide_gallery(*, user: AbstractBaseUser, slide: Slide) -> Gallery | None:
         )
         tile = GalleryTile(card, reason, image_url(card.cell_image.pk))
         tiles.setdefault(_group_of(card), []).append(tile)
-    choices = review_label_choices()
+    choices = correction_choices()
     # Each class answers to the keys the review screen gives it (the class list's shortcut, and a
     # model class's initial).
     keys = {cell_class.code: tuple(class_json(cell_class)["keys"]) for cell_class in differential_classes()}

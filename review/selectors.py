@@ -69,12 +69,6 @@ CONFIDENCE_BANDS: dict[str, tuple[str, Q]] = {
 QUEUE_SLIDE_STATUSES = (SlideStatus.SUBMITTED, SlideStatus.READY_FOR_REVIEW, SlideStatus.IN_REVIEW)
 
 
-def review_label_choices() -> list[tuple[str, str]]:
-    """The classes a pathologist may give a cell, as (value, name): the choices of a review's
-    final label: the lab's active classes (``correction_choices``), which the gallery groups cells by."""
-    return correction_choices()
-
-
 def review_visible_queryset(user: AbstractBaseUser) -> QuerySet[Review]:
     if not user.is_authenticated or not user.has_perm("review.view_review"):
         return Review.objects.none()

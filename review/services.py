@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
@@ -28,6 +28,7 @@ from classifier.adapter import ImageDecodeError, ModelLoadError, field_box_crop
 from classifier.domain import slide_auto_acceptable_ids, slide_domain
 from classifier.models import INFERENCE_JOB_FINISHED, CellClass, InferenceJob, Prediction
 from classifier.services import inference_job_create, model_version_active
+from core.permissions import actor_permission_require
 from review.consult_selectors import slide_consults_summary, slide_open_consults
 from review.models import (
     CellExclusion,
@@ -47,7 +48,6 @@ from review.selectors import (
     current_predictions,
     prediction_is_current,
     review_current,
-    review_label_choices,
     slide_cells_to_retry,
     slide_count_target,
     slide_counted_model_versions,
@@ -61,12 +61,6 @@ REVIEWABLE_STATUSES = frozenset({SlideStatus.SUBMITTED, SlideStatus.READY_FOR_RE
 
 class ReviewError(ValidationError):
     """The review, sign-off or amendment is not allowed in the slide's current state."""
-
-
-def _require(actor: User, permission: str) -> None:
-    # The views check too; this keeps a role rule from depending on every caller remembering it.
-    if not actor.is_active or not actor.has_perm(permission):
-        raise PermissionDenied(f"{actor.get_username()} may not do this ({permission}).")
 
 
 def _slide_lock_for_review(slide_id: int) -> Slide:
@@ -142,7 +136,7 @@ def prediction_review(*, actor: User, prediction: Prediction, label: str, reason
     A newer review supersedes the cell's previous one (kept as history). The first review of a
     submitted or ready slide moves it to "in review".
     """
-    _require(actor, "review.add_review")
+    actor_permission_require(actor, "review.add_review")
     if label not in dict(correction_choices()):
         raise ReviewError(f"{label!r} is not one of the lab's active classes.")
     slide = _slide_lock_for_review(prediction.cell_image.slide_id)
@@ -177,7 +171,7 @@ def slide_bulk_confirm(*, actor: User, slide: Slide) -> BulkConfirmSummary:
     One review and one audit event per cell; the other cells are left for one-by-one review, cells
     already reviewed keep their review.
     """
-    _require(actor, "review.add_review")
+    actor_permission_require(actor, "review.add_review")
     slide = _slide_lock_for_review(slide.pk)
     if not slide_domain(slide=slide).in_domain:
         raise ReviewError(
@@ -256,12 +250,12 @@ def predictions_review_group(
     below the review threshold or out of domain) whose id is not in ``flagged_acknowledged``.
     Cells whose current review already has the label are left as they are.
     """
-    _require(actor, "review.add_review")
+    actor_permission_require(actor, "review.add_review")
     if not cells:
         raise ReviewError("Select at least one cell.")
     if len(cells) > GALLERY_MAX_CELLS:
         raise ReviewError(f"Select at most {GALLERY_MAX_CELLS} cells at once.")
-    if label is not None and label not in dict(review_label_choices()):
+    if label is not None and label not in dict(correction_choices()):
         raise ReviewError(f"Unknown class {label!r}.")
     slide = _slide_lock_for_review(slide.pk)
     predictions = _group_predictions(slide=slide, cells=cells)
@@ -367,7 +361,7 @@ def cell_image_exclude(*, actor: User, cell_image: CellImage, category: str, rea
     A reason is required. The cell then no longer holds up sign-off; its prediction and reviews,
     if any, stay untouched and visible. Works for cells the model could not classify too.
     """
-    _require(actor, "review.add_cellexclusion")
+    actor_permission_require(actor, "review.add_cellexclusion")
     if category not in ExclusionCategory.values:
         raise ReviewError(f"Unknown exclusion category {category!r}.")
     reason = reason.strip()
@@ -381,7 +375,7 @@ def cell_image_exclude(*, actor: User, cell_image: CellImage, category: str, rea
 @transaction.atomic
 def cell_image_include(*, actor: User, cell_image: CellImage, reason: str) -> CellExclusion:
     """Withdraw a cell's exclusion (with a reason): it counts, and needs its review, again."""
-    _require(actor, "review.add_cellexclusion")
+    actor_permission_require(actor, "review.add_cellexclusion")
     reason = reason.strip()
     if not reason:
         raise ReviewError("Say why the cell counts again: withdrawing an exclusion needs a reason.")
@@ -427,7 +421,7 @@ def slide_classification_retry(*, actor: User, slide: Slide) -> InferenceJob:
     """Classify again, with the active model, every cell of the slide that has no prediction, is
     not excluded and is not in a job now (failed, or never classified). Pathologists may do this:
     it resolves cells that would otherwise keep the slide from being signed."""
-    _require(actor, "review.add_review")
+    actor_permission_require(actor, "review.add_review")
     slide = _slide_lock_for_review(slide.pk)
     cell_images = slide_cells_to_retry(slide=slide)
     if not cell_images:
@@ -464,7 +458,7 @@ def field_cell_add_and_classify(
     """A pathologist boxes a white cell the locator missed: the server crops it as the model was
     trained (no model is loaded here), stores it as a cell of the slide linked to the field
     ("added by pathologist", audited) and queues its classification for a worker."""
-    _require(actor, "review.add_review")
+    actor_permission_require(actor, "review.add_review")
     if problem := _field_box_problem(field_image, box):
         raise ReviewError(problem)
     if not field_image.is_located:
@@ -546,7 +540,7 @@ def slide_sign(
     differential; the signed slide is locked. While a consult of the slide is not closed, the
     signer confirms signing without waiting for it; the signature keeps the consults as they stand.
     """
-    _require(actor, "review.add_slidesignature")
+    actor_permission_require(actor, "review.add_slidesignature")
     current = Slide.objects.get(pk=slide.pk)
     acknowledged = {
         "domain": domain_acknowledged,
@@ -681,7 +675,7 @@ def slide_amend(
     """Reopen a signed slide for changes; the signature stays in the history, the next sign-off is
     a new version. Needs a reason and the password (checked after the slide's state, counted by the
     login lockout like a sign-off's)."""
-    _require(actor, "review.add_slideamendment")
+    actor_permission_require(actor, "review.add_slideamendment")
     reason = reason.strip()
     if not reason:
         raise ReviewError("An amendment needs a reason.")
@@ -777,7 +771,7 @@ def _class_validate(cell_class: DifferentialClass) -> None:
 @transaction.atomic
 def differential_class_create(*, actor: User, code: str, name: str, **fields: Any) -> DifferentialClass:
     """Add a class to the end of the lab's list (``fields``: any of ``DIFFERENTIAL_CLASS_FIELDS``)."""
-    _require(actor, "review.add_differentialclass")
+    actor_permission_require(actor, "review.add_differentialclass")
     unknown = set(fields) - set(DIFFERENTIAL_CLASS_FIELDS)
     if unknown:
         raise ValueError(f"Not class fields: {sorted(unknown)}")
@@ -802,7 +796,7 @@ def differential_class_update(
 ) -> DifferentialClass:
     """Rename, deactivate or reactivate a class, or change how it counts, its key, LOINC codes or
     reference interval. The code never changes: reviews keep naming the class by it."""
-    _require(actor, "review.change_differentialclass")
+    actor_permission_require(actor, "review.change_differentialclass")
     unknown = set(changes) - set(DIFFERENTIAL_CLASS_FIELDS)
     if unknown:
         raise ValueError(f"Not editable class fields: {sorted(unknown)}")
@@ -831,7 +825,7 @@ def differential_class_update(
 def differential_class_move(*, actor: User, cell_class: DifferentialClass, offset: int) -> list[str]:
     """Move a class one place up (``offset`` -1) or down (+1) in the lab's order; returns the new
     order of codes (unchanged at either end)."""
-    _require(actor, "review.change_differentialclass")
+    actor_permission_require(actor, "review.change_differentialclass")
     if offset not in (-1, 1):
         raise ValueError("A class moves one place up or down.")
     classes = list(DifferentialClass.objects.select_for_update().order_by("position", "id"))
@@ -856,7 +850,7 @@ def differential_class_move(*, actor: User, cell_class: DifferentialClass, offse
 @transaction.atomic
 def counting_default_target_set(*, actor: User, target: int) -> CountingSettings:
     """The lab's default number of white cells to count per slide (slides may override it)."""
-    _require(actor, "review.change_countingsettings")
+    actor_permission_require(actor, "review.change_countingsettings")
     counting, _ = CountingSettings.objects.select_for_update().get_or_create(pk=1)
     before = counting.default_target
     counting.default_target = target

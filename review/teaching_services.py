@@ -19,6 +19,7 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from classifier.models import CellClass
 from core.api import CONFLICT_CODE
+from core.permissions import actor_permission_require
 from review.teaching_models import (
     ProficiencyAnswer,
     ProficiencyAssignment,
@@ -46,11 +47,6 @@ class TeachingStateError(TeachingError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code=CONFLICT_CODE)
-
-
-def _require(actor: User, permission: str) -> None:
-    if not actor.is_active or not actor.has_perm(permission):
-        raise PermissionDenied(f"{actor.get_username()} may not do this ({permission}).")
 
 
 def _check_set_request(
@@ -81,7 +77,7 @@ def proficiency_set_create(
     """A set of up to ``size`` verified cells of signed slides matching ``criteria``, drawn at random
     (``seed`` makes the draw repeatable). The reference label and the model's answer are copied into
     each item, so a later amendment of the slide does not change the set."""
-    _require(actor, "review.add_proficiencyset")
+    actor_permission_require(actor, "review.add_proficiencyset")
     name = name.strip()
     _check_set_request(name=name, size=size, time_limit_minutes=time_limit_minutes, criteria=criteria)
     candidates = list(proficiency_source_predictions(criteria=criteria).order_by("id"))
@@ -126,7 +122,7 @@ def proficiency_set_assign(
     *, actor: User, proficiency_set: ProficiencySet, trainees: Iterable[User], groups: Iterable[Group]
 ) -> list[ProficiencyAssignment]:
     """Give the set to trainees and/or groups; ones it is already assigned to are skipped."""
-    _require(actor, "review.add_proficiencyset")
+    actor_permission_require(actor, "review.add_proficiencyset")
     trainees, groups = list(trainees), list(groups)
     if not trainees and not groups:
         raise TeachingError("Choose at least one trainee or group.")
@@ -159,7 +155,7 @@ def proficiency_set_assign(
 
 
 def _ensure_takes(actor: User, proficiency_set: ProficiencySet) -> None:
-    _require(actor, "review.add_proficiencyattempt")
+    actor_permission_require(actor, "review.add_proficiencyattempt")
     if not proficiency_set_assigned_queryset(actor).filter(pk=proficiency_set.pk).exists():
         raise PermissionDenied("This set is not assigned to you.")
 
@@ -282,7 +278,7 @@ def proficiency_attempt_finish_if_expired(*, attempt: ProficiencyAttempt) -> boo
 def proficiency_results_export_record(
     *, actor: User, proficiency_set: ProficiencySet, row_count: int
 ) -> None:
-    _require(actor, "review.view_proficiencyset")
+    actor_permission_require(actor, "review.view_proficiencyset")
     audit_event_record(
         action=AuditAction.PROFICIENCY_RESULTS_EXPORTED,
         actor=actor,

@@ -7,11 +7,9 @@ never a patient, slide or cell image id.
 import csv
 import io
 from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from classifier.gradcam import gradcam_request
 from core.csv_safety import csv_cell_escape
-from core.permissions import permission_needed
+from core.permissions import any_permission_needed, permission_needed
 from review.presenters import class_json
 from review.scoped_images import cell_image_pixels_response, gradcam_png_or_status
 from review.selectors import differential_classes
@@ -56,16 +54,8 @@ TAKE = "review.add_proficiencyattempt"
 TEACH = "review.view_proficiencyset"
 
 
-def teaching_user_needed(view: Callable) -> Callable:
-    """Trainees and pathologists (each page then scopes what the user may see)."""
-
-    @wraps(view)
-    def check(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not (request.user.has_perm(TAKE) or request.user.has_perm(TEACH)):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return login_required(check)
+# Trainees and pathologists (each page then scopes what the user may see).
+teaching_user_needed = any_permission_needed(TAKE, TEACH)
 
 
 # --- Pathologists -------------------------------------------------------------------------------------------

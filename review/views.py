@@ -60,10 +60,10 @@ from review.selectors import (
     Differential,
     FieldCell,
     class_names,
+    correction_choices,
     counting_default_target,
     differential_classes,
     field_cells,
-    review_label_choices,
     review_queue,
     slide_count_target,
     slide_differential,
@@ -336,7 +336,7 @@ def slide_gallery_review_view(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 def _gallery_message(recorded: int, unchanged: int, label: str | None) -> str:
-    what = f"moved to {dict(review_label_choices())[label]}" if label else "confirmed"
+    what = f"moved to {dict(correction_choices())[label]}" if label else "confirmed"
     text = f"{recorded} cell{'s' if recorded != 1 else ''} {what}"
     return f"{text}; {unchanged} already had that class." if unchanged else f"{text}."
 

@@ -17,7 +17,7 @@ from cases.models import SlideStatus
 from classifier.models import CellClass, PredictionFailure
 from review.gallery import EXCLUDED, UNCLASSIFIED, slide_gallery
 from review.models import ExclusionCategory, Review, ReviewDecision
-from review.selectors import review_label_choices
+from review.selectors import correction_choices
 from review.services import (
     FlaggedNotAcknowledgedError,
     ReviewError,
@@ -84,7 +84,7 @@ def test_cells_are_grouped_under_their_current_class_with_counts(
         EXCLUDED: 1,
     }
     # Every class of the lab's list has its group, empty or not (a tile can be dragged into it).
-    assert [group.value for group in gallery.classes] == [code for code, _ in review_label_choices()]
+    assert [group.value for group in gallery.classes] == [code for code, _ in correction_choices()]
     lymphocytes = next(group for group in gallery.groups if group.value == CellClass.LYMPHOCYTE)
     assert {tile.card.prediction.pk for tile in lymphocytes.tiles} == {lymphocyte.pk, monocyte.pk}
     assert gallery.cells == 6
@@ -93,7 +93,7 @@ def test_cells_are_grouped_under_their_current_class_with_counts(
 def test_the_gallery_offers_every_class_the_review_accepts_in_its_order(pathologist, slide, predictions):
     gallery = slide_gallery(user=pathologist, slide=slide)
 
-    assert [(group.value, group.name) for group in gallery.classes] == review_label_choices()
+    assert [(group.value, group.name) for group in gallery.classes] == correction_choices()
     keys = {group.value: group.keys for group in gallery.classes}
     assert keys[CellClass.EOSINOPHIL] == ("1", "e") and keys[CellClass.NEUTROPHIL] == ("4", "n")
 
