@@ -1,5 +1,5 @@
-"""Access declarations for HTML views: anonymous users go to the login page, logged-in users
-without the permission get 403."""
+"""Access declarations for HTML views (anonymous users go to the login page, logged-in users
+without the permission get 403) and the same check for services (``actor_permission_require``)."""
 
 from collections.abc import Callable
 
